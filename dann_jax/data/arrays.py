@@ -1,0 +1,164 @@
+"""In-memory arrays as a data source: checks, preprocessing and paired batches.
+
+Every entry point that takes user arrays (``fit``, ``TrainedDANN.predict``)
+checks them here, so bad input gets one clear ``ValueError`` that says what is
+wrong and how to fix it before any compilation starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+# The smallest image side the MNIST network accepts: two 5x5 valid convolutions
+# and two 2x2 poolings must leave at least one pixel.
+MIN_IMAGE_SIDE = {"mnist": 16}
+INPUT_RANK = {"mnist": 4, "shallow": 2}
+
+
+def _describe_rank(model: str) -> str:
+    if INPUT_RANK[model] == 4:
+        return "images of shape (N, H, W, C)"
+    return "feature vectors of shape (N, D)"
+
+
+def check_inputs(name: str, inputs: np.ndarray, model: str) -> None:
+    """Raises ValueError unless ``inputs`` suit ``model``: rank, size, dtype, finite values."""
+    if inputs.dtype.kind not in "uif" or inputs.dtype == np.bool_:
+        raise ValueError(
+            f"{name} has dtype {inputs.dtype}; pass uint8 images in [0, 255] or floats, "
+            f"e.g. {name}.astype(np.float32)."
+        )
+    if inputs.ndim != INPUT_RANK[model]:
+        raise ValueError(
+            f"{name} has shape {inputs.shape}, but model={model!r} takes "
+            f"{_describe_rank(model)}"
+            + (
+                "; add a channel axis to grey images with images[..., None]."
+                if model == "mnist" and inputs.ndim == 3
+                else "."
+            )
+        )
+    if inputs.shape[0] == 0:
+        raise ValueError(f"{name} is empty: every domain needs at least one example.")
+    if model == "mnist":
+        height, width, channels = inputs.shape[1:]
+        if channels not in (1, 3):
+            raise ValueError(
+                f"{name} has {channels} channels (shape {inputs.shape}); the MNIST network "
+                "takes grey (C=1) or RGB (C=3) images in NHWC layout: move the channel axis "
+                "last with np.moveaxis(images, 1, -1) if it comes first."
+            )
+        if min(height, width) < MIN_IMAGE_SIDE["mnist"]:
+            raise ValueError(
+                f"{name} images are {height}x{width}; the MNIST network needs at least "
+                f"{MIN_IMAGE_SIDE['mnist']}x{MIN_IMAGE_SIDE['mnist']} (the paper uses 28x28): "
+                "resize them first."
+            )
+    if inputs.dtype.kind == "f" and not np.isfinite(inputs).all():
+        bad = int(np.size(inputs) - np.isfinite(inputs).sum())
+        raise ValueError(
+            f"{name} holds {bad} NaN or infinite values; drop or repair those examples, "
+            "e.g. np.nan_to_num."
+        )
+
+
+def check_labels(labels: np.ndarray, num_examples: int, num_classes: int | None) -> int:
+    """Raises ValueError unless ``labels`` are N integer class ids; returns the class count."""
+    if labels.ndim != 1:
+        raise ValueError(
+            f"source_labels has shape {labels.shape}; pass one integer class id per "
+            "image, shape (N,) (use labels.argmax(-1) for one-hot labels)."
+        )
+    if labels.shape[0] != num_examples:
+        raise ValueError(
+            f"source_images has {num_examples} examples but source_labels has "
+            f"{labels.shape[0]}; pass one label per source image."
+        )
+    if labels.dtype.kind not in "iu":
+        raise ValueError(
+            f"source_labels has dtype {labels.dtype}; class ids must be integers, "
+            "e.g. labels.astype(np.int32)."
+        )
+    if num_classes is None:
+        num_classes = int(labels.max()) + 1
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_classes:
+        raise ValueError(
+            f"source_labels range over [{low}, {high}], outside [0, {num_classes - 1}] for "
+            f"{num_classes} classes; map them to 0..{num_classes - 1} or set num_classes."
+        )
+    return num_classes
+
+
+def check_same_feature_shape(source: np.ndarray, target: np.ndarray) -> None:
+    """Raises ValueError unless both domains' examples have the same shape."""
+    if source.shape[1:] != target.shape[1:]:
+        hint = ""
+        if source.ndim == 4 and {source.shape[-1], target.shape[-1]} == {1, 3}:
+            hint = " Make grey images RGB with np.repeat(images, 3, axis=-1)."
+        raise ValueError(
+            f"source_images examples have shape {source.shape[1:]} but target_images "
+            f"examples have {target.shape[1:]}; both domains must share one input shape."
+            + hint
+        )
+
+
+def to_float(inputs: np.ndarray) -> np.ndarray:
+    """uint8 images in [0, 255] to float32 in [0, 1]; other numbers to float32."""
+    if inputs.dtype == np.uint8:
+        return inputs.astype(np.float32) / 255.0
+    return inputs.astype(np.float32)
+
+
+def channel_mean(*domains: np.ndarray) -> np.ndarray:
+    """Per-channel (last axis) mean over all examples of all domains, float32 (C,)."""
+    total = sum(domain.sum(axis=tuple(range(domain.ndim - 1)), dtype=np.float64) for domain in domains)
+    count = sum(domain.size // domain.shape[-1] for domain in domains)
+    return (total / count).astype(np.float32)
+
+
+def _index_batches(size: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Endless batches of indices, each epoch a fresh permutation; epochs run on seamlessly."""
+    pending = np.empty(0, dtype=np.int64)
+    while True:
+        while pending.size < batch_size:
+            pending = np.concatenate([pending, rng.permutation(size)])
+        yield pending[:batch_size]
+        pending = pending[batch_size:]
+
+
+def paired_batches(
+    source_images: np.ndarray,
+    source_labels: np.ndarray,
+    target_images: np.ndarray,
+    batch_size: int,
+    seed: int,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Endless training batches, half source and half target.
+
+    Source and target are independent streams with their own epochs, so domains
+    of different sizes pair without truncation.
+
+    Args:
+      source_images: (N_s, ...) float32 source inputs.
+      source_labels: (N_s,) integer class ids.
+      target_images: (N_t, ...) float32 target inputs (unlabelled).
+      batch_size: the global batch, even: batch_size // 2 from each domain.
+      seed: seeds the shuffling; the same seed gives the same batches.
+
+    Yields:
+      ``{"source_image": (B/2, ...), "source_label": (B/2,) int32,
+      "target_image": (B/2, ...)}``.
+    """
+    source_rng, target_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    half = batch_size // 2
+    source_indices = _index_batches(len(source_images), half, source_rng)
+    target_indices = _index_batches(len(target_images), half, target_rng)
+    for source_index, target_index in zip(source_indices, target_indices, strict=True):
+        yield {
+            "source_image": source_images[source_index],
+            "source_label": source_labels[source_index].astype(np.int32),
+            "target_image": target_images[target_index],
+        }

@@ -1,0 +1,121 @@
+"""The paper's networks: feature extractors G_f, label heads G_y, domain heads G_d.
+
+Every network is a :class:`DANN`: G_f feeds G_y directly and G_d through the
+gradient reversal layer, which sits at the input of G_d as in the paper.
+
+References:
+  Ganin et al., JMLR 2016, section 5.2 and figure 4 (MNIST architecture);
+  section 5.1.1 (the shallow network of the two-moons toy problem).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+
+from dann_jax.grl import GradientReversal
+
+MODEL_NAMES = ("mnist", "shallow")
+
+
+class MNISTFeatures(nn.Module):
+    """G_f for MNIST: conv 5x5x32, ReLU, maxpool 2/2; conv 5x5x48, ReLU, maxpool 2/2.
+
+    Maps images (N, H, W, C) float32 to features (N, F); for 28x28 inputs F = 768.
+    """
+
+    @nn.compact
+    def __call__(self, images: jax.Array) -> jax.Array:
+        x = images
+        for filters in (32, 48):
+            x = nn.Conv(filters, (5, 5), padding="VALID")(x)
+            x = nn.max_pool(nn.relu(x), (2, 2), strides=(2, 2))
+        return x.reshape(x.shape[0], -1)
+
+
+class ShallowFeatures(nn.Module):
+    """G_f of the JMLR toy problem: one hidden layer of sigmoid units, (N, D) -> (N, 15)."""
+
+    hidden_units: int = 15
+
+    @nn.compact
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        return nn.sigmoid(nn.Dense(self.hidden_units)(inputs))
+
+
+class MLPHead(nn.Module):
+    """Fully connected ReLU layers then a linear output layer: (N, F) -> (N, outputs)."""
+
+    hidden_units: Sequence[int]
+    outputs: int
+
+    @nn.compact
+    def __call__(self, features: jax.Array) -> jax.Array:
+        x = features
+        for units in self.hidden_units:
+            x = nn.relu(nn.Dense(units)(x))
+        return nn.Dense(self.outputs)(x)
+
+
+class DomainHead(nn.Module):
+    """G_d: gradient reversal, then an MLP with one logit (source 0, target 1).
+
+    Maps features (N, F) and the adaptation factor lambda (scalar) to domain
+    logits (N,).
+    """
+
+    hidden_units: Sequence[int]
+
+    @nn.compact
+    def __call__(self, features: jax.Array, adaptation_factor: float | jax.Array) -> jax.Array:
+        reversed_features = GradientReversal()(features, adaptation_factor)
+        return MLPHead(self.hidden_units, outputs=1)(reversed_features)[:, 0]
+
+
+class DANN(nn.Module):
+    """Feature extractor feeding a label head and, through the GRL, a domain head."""
+
+    feature_extractor: nn.Module
+    label_head: nn.Module
+    domain_head: nn.Module
+
+    def __call__(
+        self,
+        inputs: jax.Array,
+        adaptation_factor: float | jax.Array = 1.0,
+        *,
+        domain_gradient: bool = True,
+    ) -> tuple[jax.Array, jax.Array]:
+        """Class and domain logits.
+
+        Args:
+          inputs: images (N, H, W, C) or feature vectors (N, D), float32.
+          adaptation_factor: lambda, the scale of the reversed gradient.
+          domain_gradient: False trains the domain head on detached features:
+            the source-only baseline, whose features never see the domain loss.
+
+        Returns:
+          ``(class_logits, domain_logits)`` of shapes (N, classes) and (N,).
+        """
+        features = self.feature_extractor(inputs)
+        domain_input = features if domain_gradient else jax.lax.stop_gradient(features)
+        return self.label_head(features), self.domain_head(domain_input, adaptation_factor)
+
+
+def build_model(name: str, num_classes: int) -> DANN:
+    """The paper's network called ``name`` ("mnist" or "shallow") with ``num_classes`` outputs."""
+    if name == "mnist":
+        return DANN(
+            feature_extractor=MNISTFeatures(),
+            label_head=MLPHead((100, 100), num_classes),
+            domain_head=DomainHead((100,)),
+        )
+    if name == "shallow":
+        return DANN(
+            feature_extractor=ShallowFeatures(),
+            label_head=MLPHead((), num_classes),
+            domain_head=DomainHead(()),
+        )
+    raise ValueError(f"Unknown model {name!r}; choose one of {MODEL_NAMES}.")

@@ -1,0 +1,373 @@
+"""Training: the state, the pure train and eval steps, the loop, and ``fit``.
+
+The step is written once and is pure: the adaptation factor lambda_p and the
+learning rate mu_p are functions of ``state.step``, so a new lambda never
+recompiles, and everything the step needs comes in through ``state`` and
+``batch``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+from flax.training import train_state
+from tqdm.auto import tqdm
+
+from dann_jax import schedules
+from dann_jax.data import arrays
+from dann_jax.models import DANN, build_model
+
+METHODS = ("dann", "source_only")
+ADAPTATIONS = ("annealed", "constant")
+Batch = Mapping[str, jax.Array]
+Metrics = dict[str, jax.Array]
+
+
+class TrainState(train_state.TrainState):
+    """Params, optimiser state and step, plus the run's fixed schedules.
+
+    Attributes:
+      adaptation_factor: step -> lambda, the GRL's scale.
+      learning_rate: step -> mu, the schedule the optimiser follows (for logging).
+      domain_gradient: False for the source-only baseline (no domain gradient
+        reaches the features).
+      domain_loss_weight: the domain loss's weight in the total loss.
+    """
+
+    adaptation_factor: optax.Schedule = struct.field(pytree_node=False)
+    learning_rate: optax.Schedule = struct.field(pytree_node=False)
+    domain_gradient: bool = struct.field(pytree_node=False, default=True)
+    domain_loss_weight: float = struct.field(pytree_node=False, default=1.0)
+
+
+def create_train_state(
+    network: DANN,
+    example_inputs: jax.Array,
+    *,
+    steps: int,
+    seed: int = 0,
+    method: str = "dann",
+    learning_rate: float = 0.01,
+    anneal_learning_rate: bool = True,
+    momentum: float = 0.9,
+    adaptation: str = "annealed",
+    gamma: float = 10.0,
+    domain_loss_weight: float = 1.0,
+) -> TrainState:
+    """A fresh state for ``network`` with the paper's optimiser and schedules.
+
+    Args:
+      network: the DANN to train.
+      example_inputs: a batch (N, ...) float32 fixing the input shape.
+      steps: the run's length; the schedules reach p = 1 there.
+      seed: seeds the parameter initialisation.
+      method: "dann", or "source_only" (same network and schedules, but no
+        domain gradient reaches the features).
+      learning_rate: mu_0 (paper: 0.01).
+      anneal_learning_rate: mu_p = mu_0 / (1 + 10 p) ** 0.75 if True, else mu_0.
+      momentum: SGD momentum (paper: 0.9).
+      adaptation: "annealed" (the paper's lambda_p) or "constant" (lambda = 1).
+      gamma: the steepness of the annealed lambda_p (paper: 10).
+      domain_loss_weight: the domain loss's weight in the total loss (paper: 1).
+
+    Returns:
+      The initial TrainState (step 0).
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
+    if adaptation not in ADAPTATIONS:
+        raise ValueError(f"Unknown adaptation {adaptation!r}; choose one of {ADAPTATIONS}.")
+    if adaptation == "annealed":
+        adaptation_factor = schedules.adaptation_factor(steps, gamma)
+    else:
+        adaptation_factor = optax.constant_schedule(1.0)
+    if anneal_learning_rate:
+        learning_rate_fn = schedules.annealed_learning_rate(steps, learning_rate)
+    else:
+        learning_rate_fn = optax.constant_schedule(learning_rate)
+    params = network.init(jax.random.key(seed), example_inputs)["params"]
+    return TrainState.create(
+        apply_fn=network.apply,
+        params=params,
+        tx=optax.sgd(learning_rate_fn, momentum=momentum),
+        adaptation_factor=adaptation_factor,
+        learning_rate=learning_rate_fn,
+        domain_gradient=method == "dann",
+        domain_loss_weight=domain_loss_weight,
+    )
+
+
+def train_step(
+    state: TrainState, batch: Batch, *, axis_name: str | None = None
+) -> tuple[TrainState, Metrics]:
+    """One SGD step on label loss (source) + weighted domain loss (source and target).
+
+    Args:
+      state: the TrainState.
+      batch: ``source_image`` (B_s, ...) float32, ``source_label`` (B_s,) int32,
+        ``target_image`` (B_t, ...) float32.
+      axis_name: when the step runs per device under pmap or shard_map, the
+        mapped axis: gradients and metrics are averaged over it.
+
+    Returns:
+      The new state and a flat dict of float32 scalars: loss, label_loss,
+      domain_loss, source_accuracy, domain_accuracy, lambda, learning_rate.
+    """
+    lambda_ = state.adaptation_factor(state.step)
+
+    def loss_fn(params):
+        # Two passes, not one over the concatenated batch: the target's class
+        # logits are unused, so XLA drops their work, and the source-only
+        # baseline needs no backward pass through the target's features at all.
+        def logits(images):
+            return state.apply_fn(
+                {"params": params}, images, lambda_, domain_gradient=state.domain_gradient
+            )
+
+        source_logits, source_domain_logits = logits(batch["source_image"])
+        _, target_domain_logits = logits(batch["target_image"])
+        label_loss = optax.softmax_cross_entropy_with_integer_labels(
+            source_logits, batch["source_label"]
+        ).mean()
+        domain_logits = jnp.concatenate([source_domain_logits, target_domain_logits])
+        domain_labels = jnp.concatenate(
+            [jnp.zeros_like(source_domain_logits), jnp.ones_like(target_domain_logits)]
+        )
+        domain_loss = optax.sigmoid_binary_cross_entropy(domain_logits, domain_labels).mean()
+        loss = label_loss + state.domain_loss_weight * domain_loss
+        metrics = {
+            "loss": loss,
+            "label_loss": label_loss,
+            "domain_loss": domain_loss,
+            "source_accuracy": (source_logits.argmax(-1) == batch["source_label"]).mean(),
+            "domain_accuracy": ((domain_logits > 0) == (domain_labels > 0.5)).mean(),
+        }
+        return loss, metrics
+
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
+    metrics |= {"lambda": lambda_, "learning_rate": state.learning_rate(state.step)}
+    metrics = {name: jnp.asarray(value, jnp.float32) for name, value in metrics.items()}
+    if axis_name is not None:
+        grads, metrics = jax.lax.pmean((grads, metrics), axis_name)
+    return state.apply_gradients(grads=grads), metrics
+
+
+def eval_step(state: TrainState, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Class logits (N, classes) and domain logits (N,) for float32 inputs (N, ...)."""
+    return state.apply_fn({"params": state.params}, inputs)
+
+
+_jit_train_step = jax.jit(train_step, donate_argnums=0)
+_jit_eval_step = jax.jit(eval_step)
+
+
+def _mean_metrics(pending: list[Metrics]) -> dict[str, float]:
+    stacked = jax.device_get(pending)
+    return {name: float(np.mean([m[name] for m in stacked])) for name in stacked[0]}
+
+
+def train_loop(
+    state: TrainState,
+    batches: Iterator[Batch],
+    steps: int,
+    *,
+    log_every: int = 100,
+    on_log: Callable[[dict[str, float]], None] | None = None,
+    progress: bool = True,
+) -> tuple[TrainState, list[dict[str, float]]]:
+    """Runs ``steps`` jitted train steps and logs metrics averaged over each interval.
+
+    Metrics leave the device only every ``log_every`` steps (and at the end).
+
+    Args:
+      state: the TrainState to start from.
+      batches: yields the step's batch dicts (see ``train_step``).
+      steps: how many steps to run.
+      log_every: steps per log record.
+      on_log: called with each record ``{"step": int, <metric>: float, ...}``.
+      progress: show a tqdm progress bar.
+
+    Returns:
+      The final state and the list of log records (the history).
+
+    Raises:
+      FloatingPointError: a logged metric is NaN or infinite; the message names
+        the step and the metric.
+    """
+    first_step = int(state.step)
+    history: list[dict[str, float]] = []
+    pending: list[Metrics] = []
+    with tqdm(total=steps, disable=not progress, unit="step", dynamic_ncols=True) as bar:
+        for done in range(1, steps + 1):
+            state, metrics = _jit_train_step(state, next(batches))
+            pending.append(metrics)
+            if done % log_every == 0 or done == steps:
+                record = {"step": first_step + done, **_mean_metrics(pending)}
+                pending = []
+                for name, value in record.items():
+                    if not math.isfinite(value):
+                        raise FloatingPointError(
+                            f"{name} became {value} by step {record['step']}; lower the "
+                            "learning rate or check the inputs for extreme values."
+                        )
+                history.append(record)
+                if on_log is not None:
+                    on_log(record)
+                bar.set_postfix(loss=f"{record['loss']:.3f}", lam=f"{record['lambda']:.2f}")
+            bar.update()
+    return state, history
+
+
+@dataclasses.dataclass
+class TrainedDANN:
+    """The result of :func:`fit`: a trained network that predicts class ids.
+
+    Attributes:
+      state: the final TrainState.
+      history: the log records of training (dicts of step and metrics).
+      input_mean: per-channel mean (C,) float32 subtracted from every input.
+      input_shape: the shape of one example, e.g. (28, 28, 3).
+      model: the network's name ("mnist" or "shallow").
+    """
+
+    state: TrainState
+    history: list[dict[str, float]]
+    input_mean: np.ndarray
+    input_shape: tuple[int, ...]
+    model: str
+
+    @property
+    def params(self) -> Any:
+        """The trained parameters (a pytree of float32 arrays)."""
+        return self.state.params
+
+    def logits(self, inputs: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+        """Class logits (N, classes) and domain logits (N,), float32, for raw inputs.
+
+        ``inputs`` are like the training inputs: uint8 or float, shape (N, *input_shape).
+        """
+        inputs = np.asarray(inputs)
+        arrays.check_inputs("inputs", inputs, self.model)
+        if inputs.shape[1:] != self.input_shape:
+            raise ValueError(
+                f"inputs examples have shape {inputs.shape[1:]} but the network was trained "
+                f"on {self.input_shape}; preprocess them the same way."
+            )
+        inputs = arrays.to_float(inputs) - self.input_mean
+        class_logits, domain_logits = [], []
+        for start in range(0, len(inputs), batch_size):
+            chunk = inputs[start : start + batch_size]
+            # Pad the last chunk so every call has one shape and compiles once.
+            padded = np.pad(chunk, [(0, batch_size - len(chunk))] + [(0, 0)] * (chunk.ndim - 1))
+            class_chunk, domain_chunk = jax.device_get(_jit_eval_step(self.state, padded))
+            class_logits.append(class_chunk[: len(chunk)])
+            domain_logits.append(domain_chunk[: len(chunk)])
+        return np.concatenate(class_logits), np.concatenate(domain_logits)
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Class ids (N,) int64 for inputs (N, *input_shape), uint8 or float."""
+        return self.logits(inputs)[0].argmax(-1)
+
+    def predict_domain(self, inputs: np.ndarray) -> np.ndarray:
+        """The domain head's guess (N,) int64: 0 source, 1 target."""
+        return (self.logits(inputs)[1] > 0).astype(np.int64)
+
+
+def fit(
+    source_images: np.ndarray,
+    source_labels: np.ndarray,
+    target_images: np.ndarray,
+    *,
+    model: str = "mnist",
+    steps: int,
+    batch_size: int = 128,
+    seed: int = 0,
+    method: str = "dann",
+    learning_rate: float = 0.01,
+    anneal_learning_rate: bool = True,
+    momentum: float = 0.9,
+    adaptation: str = "annealed",
+    gamma: float = 10.0,
+    domain_loss_weight: float = 1.0,
+    num_classes: int | None = None,
+    log_every: int = 100,
+    on_log: Callable[[dict[str, float]], None] | None = None,
+    progress: bool = True,
+) -> TrainedDANN:
+    """Trains a DANN (or its source-only baseline) on in-memory arrays.
+
+    Args:
+      source_images: labelled source inputs: images (N_s, H, W, C) with C 1 or 3
+        for model="mnist", vectors (N_s, D) for model="shallow"; uint8 in
+        [0, 255] or float.
+      source_labels: (N_s,) integer class ids in [0, num_classes).
+      target_images: unlabelled target inputs, (N_t, ...) like the source.
+      model: "mnist" (the paper's MNIST network) or "shallow" (15 sigmoid units).
+      steps: SGD steps.
+      batch_size: global batch, even: batch_size // 2 source + batch_size // 2 target.
+      seed: seeds initialisation and batch order.
+      method: "dann", or "source_only" (same network and schedules, no domain
+        gradient into the features).
+      learning_rate, anneal_learning_rate, momentum, adaptation, gamma,
+        domain_loss_weight: see :func:`create_train_state`.
+      num_classes: defaults to max(source_labels) + 1.
+      log_every: steps per history record.
+      on_log: called with each history record as it is made.
+      progress: show a progress bar.
+
+    Returns:
+      A :class:`TrainedDANN` with ``.predict(images)``, ``.params`` and ``.history``.
+
+    Raises:
+      ValueError: inputs or arguments are invalid; the message says how to fix them.
+    """
+    if model not in arrays.INPUT_RANK:
+        raise ValueError(f"Unknown model {model!r}; choose one of {tuple(arrays.INPUT_RANK)}.")
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+    if not isinstance(batch_size, int) or batch_size < 2 or batch_size % 2:
+        raise ValueError(
+            f"batch_size must be an even integer >= 2 (half source, half target), got {batch_size!r}."
+        )
+    source_images, source_labels, target_images = map(
+        np.asarray, (source_images, source_labels, target_images)
+    )
+    arrays.check_inputs("source_images", source_images, model)
+    arrays.check_inputs("target_images", target_images, model)
+    arrays.check_same_feature_shape(source_images, target_images)
+    num_classes = arrays.check_labels(source_labels, len(source_images), num_classes)
+
+    source_float, target_float = arrays.to_float(source_images), arrays.to_float(target_images)
+    input_mean = arrays.channel_mean(source_float, target_float)
+    source_float -= input_mean
+    target_float -= input_mean
+    network = build_model(model, num_classes)
+    state = create_train_state(
+        network,
+        source_float[:1],
+        steps=steps,
+        seed=seed,
+        method=method,
+        learning_rate=learning_rate,
+        anneal_learning_rate=anneal_learning_rate,
+        momentum=momentum,
+        adaptation=adaptation,
+        gamma=gamma,
+        domain_loss_weight=domain_loss_weight,
+    )
+    batches = arrays.paired_batches(source_float, source_labels, target_float, batch_size, seed)
+    state, history = train_loop(
+        state, batches, steps, log_every=log_every, on_log=on_log, progress=progress
+    )
+    return TrainedDANN(state, history, input_mean, source_images.shape[1:], model)
+
