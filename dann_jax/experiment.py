@@ -1,0 +1,146 @@
+"""Runs one experiment config: its methods on its domains, results into a run folder.
+
+A run folder holds ``config.json``, ``metrics.jsonl`` (one line per log record
+and method), ``results.json`` (method -> test metrics and wall time),
+``results.md`` (the same as a table), ``training_curves.png`` and, for 2-D
+inputs, ``decision_boundaries.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import ml_collections
+
+from dann_jax import metrics, plots
+from dann_jax.data.offline import load_domains
+from dann_jax.train import METHODS, TrainedDANN, fit
+
+RESULT_FILES = ("results.json", "metrics.jsonl")
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Every key an experiment config has, at the paper's values; configs override some."""
+    config = ml_collections.ConfigDict()
+    config.name = "experiment"
+    config.dataset = "digits_to_blended_digits"  # see dann_jax.data.offline.LOADERS
+    config.model = "mnist"  # "mnist" or "shallow"
+    config.method = "source_only,dann"  # comma-separated, run in this order
+    config.steps = 1000
+    config.batch_size = 128  # half source, half target
+    config.seed = 0  # seeds the data, initialisation and batch order
+    config.learning_rate = 0.01  # mu_0
+    config.anneal_learning_rate = True  # mu_p = mu_0 / (1 + 10 p) ** 0.75, else mu_0
+    config.momentum = 0.9
+    config.adaptation = "annealed"  # lambda_p = 2 / (1 + exp(-gamma p)) - 1, or "constant" 1
+    config.gamma = 10.0
+    config.domain_loss_weight = 1.0
+    config.log_every = 50
+    return config
+
+
+def methods_of(config: ml_collections.ConfigDict) -> list[str]:
+    """The comma-separated ``config.method``, checked, in order."""
+    methods = [method.strip() for method in config.method.split(",") if method.strip()]
+    unknown = [method for method in methods if method not in METHODS]
+    if unknown or not methods:
+        raise ValueError(
+            f"config.method={config.method!r}: name one or more of {METHODS}, comma-separated, "
+            "e.g. --config.method=source_only,dann."
+        )
+    return methods
+
+
+def _check_workdir(workdir: Path) -> None:
+    if workdir.exists() and not workdir.is_dir():
+        raise ValueError(f"workdir {workdir} is a file; pass a folder with --workdir.")
+    existing = [name for name in RESULT_FILES if (workdir / name).exists()]
+    if existing:
+        raise ValueError(
+            f"workdir {workdir} already holds a run ({', '.join(existing)}); nothing was "
+            "overwritten. Pass a new --workdir or delete the old run."
+        )
+
+
+def format_table(results: dict[str, dict[str, float]]) -> str:
+    """The results as a markdown table, one row per method."""
+    lines = [
+        "| method | source accuracy | target accuracy | domain accuracy | wall time (s) |",
+        "|---|---|---|---|---|",
+    ]
+    for method, row in results.items():
+        lines.append(
+            f"| {method} | {row['source_accuracy']:.3f} | {row['target_accuracy']:.3f} "
+            f"| {row['domain_accuracy']:.3f} | {row['wall_time_s']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def run(
+    config: ml_collections.ConfigDict, workdir: Path, *, progress: bool = True
+) -> dict[str, dict[str, float]]:
+    """Trains every method of ``config`` and writes the run folder ``workdir``.
+
+    Args:
+      config: an experiment config (see ``experiments/configs/default.py``).
+      workdir: the run folder; it must not hold results of an earlier run.
+      progress: show progress bars.
+
+    Returns:
+      method -> {source_accuracy, target_accuracy, domain_accuracy, wall_time_s}.
+    """
+    methods = methods_of(config)
+    workdir = Path(workdir)
+    _check_workdir(workdir)
+    domains = load_domains(config.dataset, config.seed)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.json").write_text(config.to_json(indent=2) + "\n")
+
+    results: dict[str, dict[str, float]] = {}
+    trained_by_method: dict[str, TrainedDANN] = {}
+    with open(workdir / "metrics.jsonl", "w") as log:
+
+        def write_record(record: dict[str, float], method: str) -> None:
+            log.write(json.dumps({"method": method, **record}) + "\n")
+            log.flush()
+
+        for method in methods:
+            print(f"Training {method} ({config.steps} steps, seed {config.seed})")
+            start = time.perf_counter()
+            trained = fit(
+                domains.source_train.inputs,
+                domains.source_train.labels,
+                domains.target_train.inputs,
+                model=config.model,
+                steps=config.steps,
+                batch_size=config.batch_size,
+                seed=config.seed,
+                method=method,
+                learning_rate=config.learning_rate,
+                anneal_learning_rate=config.anneal_learning_rate,
+                momentum=config.momentum,
+                adaptation=config.adaptation,
+                gamma=config.gamma,
+                domain_loss_weight=config.domain_loss_weight,
+                log_every=config.log_every,
+                on_log=lambda record, method=method: write_record(record, method),
+                progress=progress,
+            )
+            wall_time = time.perf_counter() - start
+            results[method] = {**metrics.evaluate(trained, domains), "wall_time_s": wall_time}
+            trained_by_method[method] = trained
+
+    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = format_table(results)
+    (workdir / "results.md").write_text(table + "\n")
+    plots.training_curves(
+        {method: trained.history for method, trained in trained_by_method.items()},
+        workdir / "training_curves.png",
+    )
+    if domains.source_train.inputs.ndim == 2 and domains.source_train.inputs.shape[1] == 2:
+        plots.decision_boundaries(trained_by_method, domains, workdir / "decision_boundaries.png")
+    print(table)
+    print(f"Run folder: {workdir}")
+    return results

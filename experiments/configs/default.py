@@ -1,0 +1,16 @@
+"""The offline default: scikit-learn digits -> the same digits blended with photo patches.
+
+The paper's MNIST network and schedules on data that pip packages ship, so it
+runs anywhere with no download: ``dann train`` (or ``make demo``).
+"""
+
+from dann_jax.experiment import base_config
+
+
+def get_config():
+    config = base_config()
+    config.name = "default"
+    config.dataset = "digits_to_blended_digits"
+    config.model = "mnist"
+    config.steps = 1000
+    return config
