@@ -1,0 +1,201 @@
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dann_jax
+from dann_jax import train
+from dann_jax.data import paired_batches
+from dann_jax.models import build_model
+
+METRIC_NAMES = {
+    "loss", "label_loss", "domain_loss", "source_accuracy", "domain_accuracy", "lambda", "learning_rate",
+}
+
+
+def make_state(model="shallow", example=None, **kwargs):
+    example = jnp.zeros((1, 2)) if example is None else example
+    return train.create_train_state(build_model(model, 2), example, steps=kwargs.pop("steps", 10), **kwargs)
+
+
+def random_batch(rng, half=4, shape=(2,)):
+    return {
+        "source_image": rng.normal(size=(half, *shape)).astype(np.float32),
+        "source_label": rng.integers(2, size=half).astype(np.int32),
+        "target_image": rng.normal(1.0, 1.0, size=(half, *shape)).astype(np.float32),
+    }
+
+
+def test_train_step_returns_the_metrics_and_reads_schedules_from_the_step(rng):
+    state = make_state(steps=10)
+    batch = random_batch(rng)
+    new_state, metrics = train.train_step(state, batch)
+    assert set(metrics) == METRIC_NAMES
+    assert all(value.shape == () and value.dtype == jnp.float32 for value in metrics.values())
+    assert int(new_state.step) == 1
+    assert metrics["lambda"] == 0.0  # p = 0
+    np.testing.assert_allclose(metrics["learning_rate"], 0.01)
+    _, later = train.train_step(new_state.replace(step=5), batch)
+    np.testing.assert_allclose(later["lambda"], 2 / (1 + np.exp(-5)) - 1, rtol=1e-6)
+    np.testing.assert_allclose(later["learning_rate"], 0.01 / 6**0.75, rtol=1e-6)
+    np.testing.assert_allclose(metrics["loss"], metrics["label_loss"] + metrics["domain_loss"], rtol=1e-6)
+
+
+def test_jitted_step_compiles_once_while_lambda_and_learning_rate_change(rng):
+    traces = []
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def counted_step(state, batch):
+        traces.append(None)
+        return train.train_step(state, batch)
+
+    state = make_state(steps=5)
+    lambdas = []
+    for _ in range(5):
+        state, metrics = counted_step(state, random_batch(rng))
+        lambdas.append(float(metrics["lambda"]))
+    assert len(traces) == 1
+    assert len(set(lambdas)) == 5
+
+
+def test_source_only_features_ignore_the_domain_loss(rng):
+    batch = random_batch(rng)
+    after = {}
+    for weight in (0.0, 100.0):
+        state = make_state(method="source_only", domain_loss_weight=weight, adaptation="constant")
+        after[weight] = train.train_step(state, batch)[0].params
+    for light, heavy in zip(
+        jax.tree.leaves(after[0.0]["feature_extractor"]), jax.tree.leaves(after[100.0]["feature_extractor"]),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(light, heavy)
+    assert not np.allclose(after[0.0]["domain_head"]["MLPHead_0"]["Dense_0"]["kernel"],
+                           after[100.0]["domain_head"]["MLPHead_0"]["Dense_0"]["kernel"])
+
+
+def test_dann_features_feel_the_domain_loss(rng):
+    batch = random_batch(rng)
+    states = [make_state(domain_loss_weight=w, adaptation="constant") for w in (0.0, 100.0)]
+    light, heavy = (train.train_step(s, batch)[0].params["feature_extractor"] for s in states)
+    assert not np.allclose(light["Dense_0"]["kernel"], heavy["Dense_0"]["kernel"])
+
+
+def test_pmapped_step_equals_the_single_device_step(rng):
+    """The same body under pmap with pmean equals one device on the global batch."""
+    devices = jax.local_device_count()
+    state = make_state("mnist", jnp.zeros((1, 16, 16, 1)), steps=20)
+    single = state
+    replicated = jax.tree.map(lambda x: jnp.stack([x] * devices), state)
+    pmapped = jax.pmap(functools.partial(train.train_step, axis_name="data"), axis_name="data")
+    for _ in range(3):
+        batch = random_batch(rng, half=2 * devices, shape=(16, 16, 1))
+        single, single_metrics = jax.jit(train.train_step)(single, batch)
+        sharded = jax.tree.map(lambda x: x.reshape(devices, -1, *x.shape[1:]), batch)
+        replicated, pmapped_metrics = pmapped(replicated, sharded)
+    for got, want in zip(jax.tree.leaves(replicated.params), jax.tree.leaves(single.params), strict=True):
+        np.testing.assert_allclose(got[0], want, rtol=1e-4, atol=1e-6)
+    for name in METRIC_NAMES:
+        np.testing.assert_allclose(pmapped_metrics[name][0], single_metrics[name], rtol=1e-4, atol=1e-6)
+
+
+def moons(rng, count=200, shift=0.0):
+    labels = rng.integers(2, size=count)
+    points = rng.normal(size=(count, 2)) * 0.3 + np.stack([labels * 2.0 - 1.0, np.zeros(count)], -1)
+    return (points + shift).astype(np.float32), labels.astype(np.int32)
+
+
+def test_fit_learns_and_predicts(rng):
+    source, labels = moons(rng)
+    target, _ = moons(rng, shift=0.5)
+    records = []
+    trained = dann_jax.fit(
+        source, labels, target, model="shallow", steps=300, batch_size=32, learning_rate=0.1,
+        log_every=100, on_log=records.append, progress=False,
+    )
+    predictions = trained.predict(source)
+    assert predictions.shape == (200,)
+    assert np.mean(predictions == labels) > 0.9
+    assert [r["step"] for r in trained.history] == [100, 200, 300]
+    assert records == trained.history
+    assert set(trained.history[0]) == METRIC_NAMES | {"step"}
+    assert jax.tree.leaves(trained.params)
+
+
+def test_fit_on_uint8_grey_images_runs_the_mnist_network(rng):
+    images = rng.integers(0, 256, size=(10, 28, 28, 1), dtype=np.uint8)
+    trained = dann_jax.fit(images, np.arange(10) % 3, images[::-1], steps=2, batch_size=8, progress=False)
+    predictions = trained.predict(images)
+    assert predictions.shape == (10,)
+    assert set(predictions) <= {0, 1, 2}
+    assert trained.input_mean.shape == (1,)
+
+
+def test_paired_batches_feed_the_loop_deterministically(rng):
+    source, labels = moons(rng, 30)
+    target, _ = moons(rng, 20)
+    first = [next(paired_batches(source, labels, target, 8, seed=3)) for _ in range(2)]
+    np.testing.assert_array_equal(first[0]["source_image"], first[1]["source_image"])
+    np.testing.assert_array_equal(first[0]["target_image"], first[1]["target_image"])
+
+
+def test_fit_is_deterministic_for_a_seed(rng):
+    source, labels = moons(rng, 50)
+    target, _ = moons(rng, 50, shift=0.5)
+    runs = [
+        dann_jax.fit(source, labels, target, model="shallow", steps=20, batch_size=16, seed=s, progress=False)
+        for s in (7, 7, 8)
+    ]
+    assert runs[0].history == runs[1].history
+    assert runs[0].history != runs[2].history
+
+
+GOOD_IMAGES = np.zeros((6, 28, 28, 3), np.float32)
+GOOD_LABELS = np.arange(6) % 2
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"source_labels": GOOD_LABELS[:5]}, "source_images has 6 examples but source_labels has 5"),
+        ({"source_images": GOOD_IMAGES[..., 0]}, r"add a channel axis"),
+        ({"source_images": np.zeros((6, 3, 28, 28), np.float32)}, "has 28 channels"),
+        ({"target_images": np.zeros((6, 28, 28, 1), np.float32)}, r"np.repeat\(images, 3, axis=-1\)"),
+        ({"target_images": GOOD_IMAGES[:0]}, "target_images is empty"),
+        ({"source_labels": np.array([0, 1, 2, 3, 4, -1])}, r"outside \[0, 4\]"),
+        ({"source_labels": GOOD_LABELS.astype(np.float32)}, "class ids must be integers"),
+        ({"source_labels": np.zeros((6, 2), np.int32)}, "one integer class id per image"),
+        ({"num_classes": 1}, r"outside \[0, 0\] for 1 classes"),
+        ({"source_images": np.full((6, 28, 28, 3), np.nan, np.float32)}, "NaN or infinite"),
+        ({"target_images": np.full((6, 28, 28, 3), np.inf, np.float32)}, "NaN or infinite"),
+        ({"source_images": np.zeros((6, 8, 8, 3), np.float32)}, "at least 16x16"),
+        ({"source_images": np.zeros((6, 28, 28, 3), bool)}, "dtype bool"),
+        ({"model": "shallow"}, r"feature vectors of shape \(N, D\)"),
+        ({"model": "vgg"}, "Unknown model 'vgg'"),
+        ({"method": "coral"}, "Unknown method 'coral'"),
+        ({"steps": 0}, "steps must be a positive integer"),
+        ({"batch_size": 7}, "batch_size must be an even integer"),
+    ],
+)
+def test_fit_rejects_bad_input_with_a_clear_error(changes, message):
+    arguments = {
+        "source_images": GOOD_IMAGES, "source_labels": GOOD_LABELS, "target_images": GOOD_IMAGES, "steps": 1,
+    } | changes
+    with pytest.raises(ValueError, match=message):
+        dann_jax.fit(**arguments, progress=False)
+
+
+def test_predict_rejects_inputs_of_another_shape(rng):
+    source, labels = moons(rng, 20)
+    trained = dann_jax.fit(source, labels, source, model="shallow", steps=1, batch_size=4, progress=False)
+    with pytest.raises(ValueError, match=r"trained on \(2,\)"):
+        trained.predict(np.zeros((3, 5), np.float32))
+
+
+def test_non_finite_loss_stops_with_the_step_and_metric(rng):
+    state = make_state(steps=10)
+    poisoned = jax.tree.map(lambda leaf: jnp.full_like(leaf, jnp.nan), state.params)
+    batches = iter(lambda: random_batch(rng), None)
+    with pytest.raises(FloatingPointError, match=r"became nan by step 5"):
+        train.train_loop(state.replace(params=poisoned), batches, 10, log_every=5, progress=False)
