@@ -26,11 +26,12 @@ commands:
 """
 
 
-def _train_flags() -> flags.FlagValues:
+def _train_flags(argv: list[str]) -> flags.FlagValues:
     flag_values = flags.FlagValues()
+    # config_flags finds the --config.KEY overrides in the full argument list.
     config_flags.DEFINE_config_file(
         "config", str(DEFAULT_CONFIG), "Experiment config file (ml_collections).",
-        flag_values=flag_values, lock_config=True,
+        flag_values=flag_values, lock_config=True, sys_argv=argv,
     )
     flags.DEFINE_string(
         "workdir", None, "Run folder; default runs/<config name>-<time>.", flag_values=flag_values
@@ -39,16 +40,44 @@ def _train_flags() -> flags.FlagValues:
     return flag_values
 
 
+def _describe(error: BaseException) -> str:
+    """The message of an error, unwrapped (ml_collections wraps KeyErrors in AttributeErrors)."""
+    while error.args and isinstance(error.args[0], BaseException):
+        error = error.args[0]
+    if isinstance(error, (KeyError, AttributeError)):
+        return f"unknown config key {error.args[0]}"
+    return str(error)
+
+
+def _config_file(argv: list[str]) -> Path:
+    """The --config value in ``argv``, or the default config."""
+    for index, argument in enumerate(argv):
+        if argument.startswith("--config="):
+            return Path(argument.split("=", 1)[1])
+        if argument == "--config" and index + 1 < len(argv):
+            return Path(argv[index + 1])
+    return DEFAULT_CONFIG
+
+
 def train(argv: list[str]) -> int:
     """``dann train``: parses flags, runs the experiment; returns the exit status."""
-    flag_values = _train_flags()
-    try:
-        flag_values(["dann train", *argv])
-        config = flag_values.config
-    except (flags.Error, FileNotFoundError, AttributeError, TypeError, ValueError) as error:
-        print(f"dann train: error: {error}\n\n{USAGE}", file=sys.stderr)
+    config_file = _config_file(argv)
+    if not config_file.is_file():
+        print(
+            f"dann train: error: config file {config_file} not found; pass --config=FILE, "
+            f"e.g. one of the files in experiments/configs/.",
+            file=sys.stderr,
+        )
         return 2
-    workdir = flag_values.workdir or f"runs/{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    argv = ["dann train", *argv]
+    try:
+        flag_values = _train_flags(argv)
+        flag_values(argv)
+        config = flag_values.config
+        workdir = flag_values.workdir or f"runs/{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    except (flags.Error, OSError, AttributeError, KeyError, TypeError, ValueError) as error:
+        print(f"dann train: error: {_describe(error)}\n\n{USAGE}", file=sys.stderr)
+        return 2
     try:
         experiment.run(config, Path(workdir), progress=flag_values.progress)
     except ValueError as error:

@@ -112,12 +112,14 @@ def digits_to_blended_digits(
     rng = np.random.default_rng(seed)
     parts = []
     remaining = np.arange(len(labels))
-    for size in sizes[:-1]:
-        part, remaining = train_test_split(
-            remaining, train_size=size, stratify=labels[remaining], random_state=rng.integers(2**31)
-        )
+    for size in sizes:
+        if size == len(remaining):
+            part, remaining = remaining, remaining[:0]
+        else:
+            part, remaining = train_test_split(
+                remaining, train_size=size, stratify=labels[remaining], random_state=rng.integers(2**31)
+            )
         parts.append(part)
-    parts.append(remaining[: sizes[-1]])
 
     photos = shipped_photos()
 

@@ -1,0 +1,89 @@
+"""End to end: ``dann train`` on tiny configs writes a complete run folder."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dann_jax import cli
+
+CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
+
+
+def train(*arguments):
+    return cli.main(["train", "--noprogress", *arguments])
+
+
+def test_moons_run_writes_results_metrics_config_and_plots(tmp_path, capsys):
+    workdir = tmp_path / "moons"
+    status = train(
+        f"--config={CONFIGS / 'moons.py'}", "--config.steps=200", "--config.log_every=100",
+        f"--workdir={workdir}",
+    )
+    assert status == 0
+    results = json.loads((workdir / "results.json").read_text())
+    assert list(results) == ["source_only", "dann"]
+    for metrics in results.values():
+        assert 0.0 <= metrics["target_accuracy"] <= 1.0
+        assert 0.0 <= metrics["source_accuracy"] <= 1.0
+        assert metrics["wall_time_s"] > 0
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["method"], r["step"]) for r in records] == [
+        ("source_only", 100), ("source_only", 200), ("dann", 100), ("dann", 200),
+    ]
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["steps"] == 200 and config["model"] == "shallow"
+    for picture in ("decision_boundaries.png", "training_curves.png"):
+        assert (workdir / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert "| source_only |" in printed and "| dann |" in printed
+
+
+def test_default_config_runs_with_overrides(tmp_path):
+    workdir = tmp_path / "default"
+    status = train(
+        "--config.steps=3", "--config.batch_size=8", "--config.method=dann", "--config.log_every=3",
+        f"--workdir={workdir}",
+    )
+    assert status == 0
+    results = json.loads((workdir / "results.json").read_text())
+    assert list(results) == ["dann"]
+    assert json.loads((workdir / "config.json").read_text())["dataset"] == "digits_to_blended_digits"
+
+
+def test_a_finished_run_is_never_overwritten(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "results.json").write_text("precious")
+    status = train(f"--config={CONFIGS / 'moons.py'}", "--config.steps=2", f"--workdir={workdir}")
+    assert status == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (workdir / "results.json").read_text() == "precious"
+    assert sorted(path.name for path in workdir.iterdir()) == ["results.json"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--config.stepz=3"], "stepz"),
+        (["--config.steps=many"], "steps"),
+        (["--config.method=coral"], "config.method='coral'"),
+        (["--config=/nonexistent/config.py"], "nonexistent"),
+        (["--workdir"], "workdir"),
+    ],
+)
+def test_bad_arguments_get_one_clear_error(arguments, message, tmp_path, capsys):
+    status = train(*arguments) if arguments == ["--workdir"] else train(*arguments, f"--workdir={tmp_path / 'w'}")
+    assert status == 2
+    error = capsys.readouterr().err
+    assert message in error
+    assert "Traceback" not in error
+    assert not (tmp_path / "w" / "results.json").exists()
+
+
+def test_usage_and_unknown_commands(capsys):
+    assert cli.main([]) == 2
+    assert cli.main(["--help"]) == 0
+    assert "dann train" in capsys.readouterr().out
+    assert cli.main(["evaluate"]) == 2
+    assert "unknown command 'evaluate'" in capsys.readouterr().err

@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+
+from dann_jax.data import arrays, blend_with_photos, load_domains, paired_batches
+from dann_jax.data.offline import digits_to_blended_digits, moons
+
+
+def test_paired_batches_have_half_of_each_domain_and_cover_every_epoch():
+    source = np.arange(10, dtype=np.float32)[:, None]
+    target = 100 + np.arange(6, dtype=np.float32)[:, None]
+    batches = paired_batches(source, np.arange(10) % 3, target, batch_size=8, seed=0)
+    drawn = [next(batches) for _ in range(5)]
+    assert all(b["source_image"].shape == (4, 1) and b["target_image"].shape == (4, 1) for b in drawn)
+    assert drawn[0]["source_label"].dtype == np.int32
+    source_seen = np.concatenate([b["source_image"][:, 0] for b in drawn])
+    target_seen = np.concatenate([b["target_image"][:, 0] for b in drawn])
+    # 20 source draws = 2 epochs of 10; 18 of 20 target draws = 3 epochs of 6: each once per epoch.
+    assert np.array_equal(np.bincount(source_seen.astype(int)), 2 * np.ones(10))
+    assert np.array_equal(np.bincount(target_seen[:18].astype(int) - 100), 3 * np.ones(6))
+    labels = np.concatenate([b["source_label"] for b in drawn])
+    np.testing.assert_array_equal(labels, source_seen.astype(int) % 3)
+
+
+def test_paired_batches_same_seed_same_batches_other_seed_other_batches():
+    source = np.arange(50, dtype=np.float32)[:, None]
+
+    def first_batches(seed):
+        batches = paired_batches(source, np.zeros(50, np.int32), source, batch_size=10, seed=seed)
+        return np.concatenate([next(batches)["source_image"] for _ in range(3)])
+
+    np.testing.assert_array_equal(first_batches(1), first_batches(1))
+    assert not np.array_equal(first_batches(1), first_batches(2))
+
+
+def test_blend_is_the_mnist_m_recipe():
+    digits = np.zeros((2, 4, 4), np.float32)
+    digits[:, 1:3, 1:3] = 0.9  # binarised to 1
+    digits[:, 0, 0] = 0.4  # binarised to 0
+    photo = np.linspace(0, 1, 6 * 6 * 3, dtype=np.float32).reshape(6, 6, 3)
+    rng = np.random.default_rng(0)
+    blended = blend_with_photos(digits, [photo], rng)
+    assert blended.shape == (2, 4, 4, 3)
+    # Recover each crop: where the digit is 0 the blend is the patch itself.
+    for image in blended:
+        matches = [
+            (top, left)
+            for top in range(3)
+            for left in range(3)
+            if np.allclose(image[0, :1], photo[top, left : left + 1])
+            and np.allclose(image[3], photo[top + 3, left : left + 4])
+        ]
+        top, left = matches[0]
+        patch = photo[top : top + 4, left : left + 4]
+        np.testing.assert_allclose(image[1:3, 1:3], 1 - patch[1:3, 1:3], rtol=1e-6)
+
+
+def test_digits_to_blended_digits_are_disjoint_stratified_and_in_range():
+    domains = digits_to_blended_digits(seed=0, source_train=100, source_test=50, target_train=60, target_test=50)
+    assert domains.source_train.inputs.shape == (100, 28, 28, 3)
+    assert domains.target_test.inputs.shape == (50, 28, 28, 3)
+    for split in (domains.source_train, domains.source_test, domains.target_train, domains.target_test):
+        assert split.inputs.dtype == np.float32 and split.labels.dtype == np.int32
+        assert 0.0 <= split.inputs.min() and split.inputs.max() <= 1.0
+        assert np.bincount(split.labels, minlength=10).min() >= 4
+    # Source images are grey (three equal channels); target ones are colour.
+    np.testing.assert_array_equal(domains.source_train.inputs[..., 0], domains.source_train.inputs[..., 2])
+    assert np.abs(domains.target_train.inputs[..., 0] - domains.target_train.inputs[..., 2]).mean() > 0.01
+    # Disjoint: no source digit reappears among the source test digits.
+    train = {image.tobytes() for image in domains.source_train.inputs}
+    assert not any(image.tobytes() in train for image in domains.source_test.inputs)
+
+
+def test_digits_refuse_more_than_exist():
+    with pytest.raises(ValueError, match="only 1797 exist"):
+        digits_to_blended_digits(source_train=1000, source_test=500, target_train=500, target_test=500)
+
+
+def test_moons_target_is_the_source_rotated_by_35_degrees():
+    domains = moons(seed=0, per_class=500, noise=0.0)
+    centre = np.array([0.5, 0.25])
+
+    def mean_angle(split):
+        offsets = split.inputs - centre
+        return np.degrees(np.arctan2(offsets[:, 1], offsets[:, 0]))
+
+    assert domains.source_train.inputs.shape == (1000, 2)
+    assert np.bincount(domains.target_test.labels).tolist() == [500, 500]
+    source_angles, target_angles = mean_angle(domains.source_train), mean_angle(domains.target_train)
+    # Noise-free moons: every target point lies on the source curve rotated by 35 degrees.
+    rotated_back = domains.target_train.inputs - centre
+    angle = np.radians(-35)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    back = rotated_back @ rotation.T + centre
+    distances = np.min(np.linalg.norm(back[:, None] - domains.source_train.inputs[None], axis=-1), axis=1)
+    assert distances.max() < 0.02
+    assert not np.allclose(source_angles.mean(), target_angles.mean())
+
+
+def test_load_domains_by_name():
+    assert load_domains("moons", seed=1).source_train.inputs.shape == (300, 2)
+    with pytest.raises(ValueError, match="Unknown dataset 'mnist'"):
+        load_domains("mnist")
+
+
+def test_channel_mean_over_domains():
+    first = np.ones((2, 3, 3, 2), np.float32)
+    second = np.zeros((6, 3, 3, 2), np.float32)
+    np.testing.assert_allclose(arrays.channel_mean(first, second), [0.25, 0.25])
