@@ -30,8 +30,12 @@ def _train_flags(argv: list[str]) -> flags.FlagValues:
     flag_values = flags.FlagValues()
     # config_flags finds the --config.KEY overrides in the full argument list.
     config_flags.DEFINE_config_file(
-        "config", str(DEFAULT_CONFIG), "Experiment config file (ml_collections).",
-        flag_values=flag_values, lock_config=True, sys_argv=argv,
+        "config",
+        str(DEFAULT_CONFIG),
+        "Experiment config file (ml_collections).",
+        flag_values=flag_values,
+        lock_config=True,
+        sys_argv=argv,
     )
     flags.DEFINE_string(
         "workdir", None, "Run folder; default runs/<config name>-<time>.", flag_values=flag_values

@@ -19,6 +19,7 @@ from dann_jax.data.offline import load_domains
 from dann_jax.train import METHODS, TrainedDANN, fit
 
 RESULT_FILES = ("results.json", "metrics.jsonl")
+METRICS = ("source_accuracy", "target_accuracy", "domain_accuracy")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -64,17 +65,22 @@ def _check_workdir(workdir: Path) -> None:
         )
 
 
-def format_table(results: dict[str, dict[str, float]]) -> str:
-    """The results as a markdown table, one row per method."""
+def _cell(value: float | list[float], digits: int) -> str:
+    """A number, or a [mean, std] pair as "mean ± std"."""
+    if isinstance(value, list):
+        return f"{value[0]:.{digits}f} ± {value[1]:.{digits}f}"
+    return f"{value:.{digits}f}"
+
+
+def format_table(results: dict[str, dict[str, float | list[float]]]) -> str:
+    """Results (one value, or [mean, std] per metric) as a markdown table, a row per method."""
     lines = [
         "| method | source accuracy | target accuracy | domain accuracy | wall time (s) |",
         "|---|---|---|---|---|",
     ]
     for method, row in results.items():
-        lines.append(
-            f"| {method} | {row['source_accuracy']:.3f} | {row['target_accuracy']:.3f} "
-            f"| {row['domain_accuracy']:.3f} | {row['wall_time_s']:.1f} |"
-        )
+        cells = [_cell(row[name], 3) for name in METRICS] + [_cell(row["wall_time_s"], 1)]
+        lines.append(f"| {method} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 

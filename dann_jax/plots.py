@@ -8,11 +8,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from dann_jax.data.offline import Domains  # noqa: E402
-from dann_jax.train import TrainedDANN  # noqa: E402
+from dann_jax.data.offline import Domains
+from dann_jax.train import TrainedDANN
 
 CURVES = (
     ("label_loss", "label loss (source)"),
@@ -58,7 +58,9 @@ def decision_boundaries(
     )
     for axis, (method, trained) in zip(axes[0], models.items(), strict=True):
         regions = trained.predict(grid).reshape(grid_x.shape)
-        axis.contourf(grid_x, grid_y, regions, levels=[-0.5, 0.5, 1.5], colors=["#f4c7c3", "#c6dbef"])
+        axis.contourf(
+            grid_x, grid_y, regions, levels=[-0.5, 0.5, 1.5], colors=["#f4c7c3", "#c6dbef"]
+        )
         axis.contour(grid_x, grid_y, regions, levels=[0.5], colors="black", linewidths=1.5)
         for split, marker, name in (
             (domains.source_test, "+", "source"),
@@ -67,10 +69,17 @@ def decision_boundaries(
             for label, colour in ((0, "#d62728"), (1, "#1f77b4")):
                 chosen = split.inputs[split.labels == label]
                 axis.scatter(
-                    chosen[:, 0], chosen[:, 1], marker=marker, s=18, c=colour,
-                    alpha=0.8 if name == "source" else 0.35, label=f"{name}, class {label}",
+                    chosen[:, 0],
+                    chosen[:, 1],
+                    marker=marker,
+                    s=18,
+                    c=colour,
+                    alpha=0.8 if name == "source" else 0.35,
+                    label=f"{name}, class {label}",
                 )
-        target_accuracy = np.mean(trained.predict(domains.target_test.inputs) == domains.target_test.labels)
+        target_accuracy = np.mean(
+            trained.predict(domains.target_test.inputs) == domains.target_test.labels
+        )
         axis.set_title(f"{method}: target accuracy {target_accuracy:.3f}")
     axes[0, 0].legend(loc="lower left", fontsize=8)
     figure.savefig(path, dpi=100)

@@ -209,14 +209,12 @@ def arrays(
     """
     dtype = draw(st.sampled_from(dtypes))
     shape = draw(hnp.array_shapes(min_dims=0, max_dims=max_dims, min_side=1, max_side=max_side))
-    values = draw(
-        hnp.arrays(np.float32, shape, elements=st.floats(-bound, bound, width=32))
-    )
+    values = draw(hnp.arrays(np.float32, shape, elements=st.floats(-bound, bound, width=32)))
     return jnp.asarray(values, dtype)
 
 
 def pytrees(leaves: st.SearchStrategy | None = None, max_leaves: int = 4) -> st.SearchStrategy:
-    """Hypothesis strategy: nests of dicts, lists and tuples of ``leaves`` (default :func:`arrays`)."""
+    """Hypothesis strategy: nests of dicts, lists and tuples of ``leaves`` (default: arrays)."""
     leaves = arrays() if leaves is None else leaves
     return st.recursive(
         leaves,

@@ -337,7 +337,8 @@ def fit(
         raise ValueError(f"steps must be a positive integer, got {steps!r}.")
     if not isinstance(batch_size, int) or batch_size < 2 or batch_size % 2:
         raise ValueError(
-            f"batch_size must be an even integer >= 2 (half source, half target), got {batch_size!r}."
+            "batch_size must be an even integer >= 2 (half source, half target), "
+            f"got {batch_size!r}."
         )
     source_images, source_labels, target_images = map(
         np.asarray, (source_images, source_labels, target_images)
@@ -370,4 +371,3 @@ def fit(
         state, batches, steps, log_every=log_every, on_log=on_log, progress=progress
     )
     return TrainedDANN(state, history, input_mean, source_images.shape[1:], model)
-

@@ -17,7 +17,9 @@ def train(*arguments):
 def test_moons_run_writes_results_metrics_config_and_plots(tmp_path, capsys):
     workdir = tmp_path / "moons"
     status = train(
-        f"--config={CONFIGS / 'moons.py'}", "--config.steps=200", "--config.log_every=100",
+        f"--config={CONFIGS / 'moons.py'}",
+        "--config.steps=200",
+        "--config.log_every=100",
         f"--workdir={workdir}",
     )
     assert status == 0
@@ -29,7 +31,10 @@ def test_moons_run_writes_results_metrics_config_and_plots(tmp_path, capsys):
         assert metrics["wall_time_s"] > 0
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [(r["method"], r["step"]) for r in records] == [
-        ("source_only", 100), ("source_only", 200), ("dann", 100), ("dann", 200),
+        ("source_only", 100),
+        ("source_only", 200),
+        ("dann", 100),
+        ("dann", 200),
     ]
     config = json.loads((workdir / "config.json").read_text())
     assert config["steps"] == 200 and config["model"] == "shallow"
@@ -42,13 +47,18 @@ def test_moons_run_writes_results_metrics_config_and_plots(tmp_path, capsys):
 def test_default_config_runs_with_overrides(tmp_path):
     workdir = tmp_path / "default"
     status = train(
-        "--config.steps=3", "--config.batch_size=8", "--config.method=dann", "--config.log_every=3",
+        "--config.steps=3",
+        "--config.batch_size=8",
+        "--config.method=dann",
+        "--config.log_every=3",
         f"--workdir={workdir}",
     )
     assert status == 0
     results = json.loads((workdir / "results.json").read_text())
     assert list(results) == ["dann"]
-    assert json.loads((workdir / "config.json").read_text())["dataset"] == "digits_to_blended_digits"
+    assert (
+        json.loads((workdir / "config.json").read_text())["dataset"] == "digits_to_blended_digits"
+    )
 
 
 def test_a_finished_run_is_never_overwritten(tmp_path, capsys):
@@ -73,7 +83,11 @@ def test_a_finished_run_is_never_overwritten(tmp_path, capsys):
     ],
 )
 def test_bad_arguments_get_one_clear_error(arguments, message, tmp_path, capsys):
-    status = train(*arguments) if arguments == ["--workdir"] else train(*arguments, f"--workdir={tmp_path / 'w'}")
+    status = (
+        train(*arguments)
+        if arguments == ["--workdir"]
+        else train(*arguments, f"--workdir={tmp_path / 'w'}")
+    )
     assert status == 2
     error = capsys.readouterr().err
     assert message in error

@@ -10,7 +10,9 @@ def test_paired_batches_have_half_of_each_domain_and_cover_every_epoch():
     target = 100 + np.arange(6, dtype=np.float32)[:, None]
     batches = paired_batches(source, np.arange(10) % 3, target, batch_size=8, seed=0)
     drawn = [next(batches) for _ in range(5)]
-    assert all(b["source_image"].shape == (4, 1) and b["target_image"].shape == (4, 1) for b in drawn)
+    assert all(
+        b["source_image"].shape == (4, 1) and b["target_image"].shape == (4, 1) for b in drawn
+    )
     assert drawn[0]["source_label"].dtype == np.int32
     source_seen = np.concatenate([b["source_image"][:, 0] for b in drawn])
     target_seen = np.concatenate([b["target_image"][:, 0] for b in drawn])
@@ -55,16 +57,28 @@ def test_blend_is_the_mnist_m_recipe():
 
 
 def test_digits_to_blended_digits_are_disjoint_stratified_and_in_range():
-    domains = digits_to_blended_digits(seed=0, source_train=100, source_test=50, target_train=60, target_test=50)
+    domains = digits_to_blended_digits(
+        seed=0, source_train=100, source_test=50, target_train=60, target_test=50
+    )
     assert domains.source_train.inputs.shape == (100, 28, 28, 3)
     assert domains.target_test.inputs.shape == (50, 28, 28, 3)
-    for split in (domains.source_train, domains.source_test, domains.target_train, domains.target_test):
+    for split in (
+        domains.source_train,
+        domains.source_test,
+        domains.target_train,
+        domains.target_test,
+    ):
         assert split.inputs.dtype == np.float32 and split.labels.dtype == np.int32
-        assert 0.0 <= split.inputs.min() and split.inputs.max() <= 1.0
+        assert split.inputs.min() >= 0.0 and split.inputs.max() <= 1.0
         assert np.bincount(split.labels, minlength=10).min() >= 4
     # Source images are grey (three equal channels); target ones are colour.
-    np.testing.assert_array_equal(domains.source_train.inputs[..., 0], domains.source_train.inputs[..., 2])
-    assert np.abs(domains.target_train.inputs[..., 0] - domains.target_train.inputs[..., 2]).mean() > 0.01
+    np.testing.assert_array_equal(
+        domains.source_train.inputs[..., 0], domains.source_train.inputs[..., 2]
+    )
+    assert (
+        np.abs(domains.target_train.inputs[..., 0] - domains.target_train.inputs[..., 2]).mean()
+        > 0.01
+    )
     # Disjoint: no source digit reappears among the source test digits.
     train = {image.tobytes() for image in domains.source_train.inputs}
     assert not any(image.tobytes() in train for image in domains.source_test.inputs)
@@ -72,7 +86,9 @@ def test_digits_to_blended_digits_are_disjoint_stratified_and_in_range():
 
 def test_digits_refuse_more_than_exist():
     with pytest.raises(ValueError, match="only 1797 exist"):
-        digits_to_blended_digits(source_train=1000, source_test=500, target_train=500, target_test=500)
+        digits_to_blended_digits(
+            source_train=1000, source_test=500, target_train=500, target_test=500
+        )
 
 
 def test_moons_target_is_the_source_rotated_by_35_degrees():
@@ -85,13 +101,18 @@ def test_moons_target_is_the_source_rotated_by_35_degrees():
 
     assert domains.source_train.inputs.shape == (1000, 2)
     assert np.bincount(domains.target_test.labels).tolist() == [500, 500]
-    source_angles, target_angles = mean_angle(domains.source_train), mean_angle(domains.target_train)
+    source_angles, target_angles = (
+        mean_angle(domains.source_train),
+        mean_angle(domains.target_train),
+    )
     # Noise-free moons: every target point lies on the source curve rotated by 35 degrees.
     rotated_back = domains.target_train.inputs - centre
     angle = np.radians(-35)
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     back = rotated_back @ rotation.T + centre
-    distances = np.min(np.linalg.norm(back[:, None] - domains.source_train.inputs[None], axis=-1), axis=1)
+    distances = np.min(
+        np.linalg.norm(back[:, None] - domains.source_train.inputs[None], axis=-1), axis=1
+    )
     assert distances.max() < 0.02
     assert not np.allclose(source_angles.mean(), target_angles.mean())
 

@@ -116,7 +116,9 @@ def test_under_shard_map():
     x = jnp.arange(len(jax.devices()) * 4.0).reshape(-1, 4)
 
     @functools.partial(
-        jax.shard_map, mesh=mesh, in_specs=(PartitionSpec("data"), PartitionSpec()),
+        jax.shard_map,
+        mesh=mesh,
+        in_specs=(PartitionSpec("data"), PartitionSpec()),
         out_specs=PartitionSpec("data"),
     )
     def grads(block, lambda_):
@@ -169,7 +171,12 @@ def test_composed_gradient_is_minus_lambda_times_finite_difference_gradient(
         elements = st.floats(-1.5, 1.5, width=32)
         return jnp.asarray(data.draw(hnp.arrays(np.float32, shape, elements=elements)))
 
-    w, matrix, bias, coefficients = draw((inputs,)), draw((hidden, inputs)), draw((hidden,)), draw((hidden,))
+    w, matrix, bias, coefficients = (
+        draw((inputs,)),
+        draw((hidden, inputs)),
+        draw((hidden,)),
+        draw((hidden,)),
+    )
 
     def f(v):
         return jnp.tanh(matrix @ v + bias)

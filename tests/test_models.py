@@ -22,7 +22,11 @@ def test_mnist_network_shapes_follow_the_paper():
     assert features["Conv_0"]["kernel"].shape == (5, 5, 3, 32)
     assert features["Conv_1"]["kernel"].shape == (5, 5, 32, 48)
     label = params["label_head"]
-    assert [label[f"Dense_{i}"]["kernel"].shape for i in range(3)] == [(768, 100), (100, 100), (100, 10)]
+    assert [label[f"Dense_{i}"]["kernel"].shape for i in range(3)] == [
+        (768, 100),
+        (100, 100),
+        (100, 10),
+    ]
     domain = params["domain_head"]["MLPHead_0"]
     assert [domain[f"Dense_{i}"]["kernel"].shape for i in range(2)] == [(768, 100), (100, 1)]
 
@@ -54,7 +58,9 @@ def test_grl_reverses_only_the_features_gradient(lambda_):
     plain_grads = domain_loss_grads(model, params, inputs, -1.0)  # -(-1) * g: no reversal
     # The domain head gets its ordinary gradient (never negated twice) ...
     for got, want in zip(
-        jax.tree.leaves(reversed_grads["domain_head"]), jax.tree.leaves(plain_grads["domain_head"]), strict=True
+        jax.tree.leaves(reversed_grads["domain_head"]),
+        jax.tree.leaves(plain_grads["domain_head"]),
+        strict=True,
     ):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
     # ... and the features get -lambda times it.

@@ -10,7 +10,9 @@ def test_adaptation_factor_follows_the_paper():
     schedule = schedules.adaptation_factor(total_steps=1000)
     for step in (0, 1, 250, 500, 999, 1000):
         p = step / 1000
-        np.testing.assert_allclose(schedule(step), 2 / (1 + np.exp(-10 * p)) - 1, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            schedule(step), 2 / (1 + np.exp(-10 * p)) - 1, rtol=1e-6, atol=1e-7
+        )
     assert schedule(0) == 0.0
     assert schedule(5000) == schedule(1000)  # p is clipped to 1
 

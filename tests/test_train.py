@@ -11,13 +11,21 @@ from dann_jax.data import paired_batches
 from dann_jax.models import build_model
 
 METRIC_NAMES = {
-    "loss", "label_loss", "domain_loss", "source_accuracy", "domain_accuracy", "lambda", "learning_rate",
+    "loss",
+    "label_loss",
+    "domain_loss",
+    "source_accuracy",
+    "domain_accuracy",
+    "lambda",
+    "learning_rate",
 }
 
 
 def make_state(model="shallow", example=None, **kwargs):
     example = jnp.zeros((1, 2)) if example is None else example
-    return train.create_train_state(build_model(model, 2), example, steps=kwargs.pop("steps", 10), **kwargs)
+    return train.create_train_state(
+        build_model(model, 2), example, steps=kwargs.pop("steps", 10), **kwargs
+    )
 
 
 def random_batch(rng, half=4, shape=(2,)):
@@ -40,7 +48,9 @@ def test_train_step_returns_the_metrics_and_reads_schedules_from_the_step(rng):
     _, later = train.train_step(new_state.replace(step=5), batch)
     np.testing.assert_allclose(later["lambda"], 2 / (1 + np.exp(-5)) - 1, rtol=1e-6)
     np.testing.assert_allclose(later["learning_rate"], 0.01 / 6**0.75, rtol=1e-6)
-    np.testing.assert_allclose(metrics["loss"], metrics["label_loss"] + metrics["domain_loss"], rtol=1e-6)
+    np.testing.assert_allclose(
+        metrics["loss"], metrics["label_loss"] + metrics["domain_loss"], rtol=1e-6
+    )
 
 
 def test_jitted_step_compiles_once_while_lambda_and_learning_rate_change(rng):
@@ -67,12 +77,15 @@ def test_source_only_features_ignore_the_domain_loss(rng):
         state = make_state(method="source_only", domain_loss_weight=weight, adaptation="constant")
         after[weight] = train.train_step(state, batch)[0].params
     for light, heavy in zip(
-        jax.tree.leaves(after[0.0]["feature_extractor"]), jax.tree.leaves(after[100.0]["feature_extractor"]),
+        jax.tree.leaves(after[0.0]["feature_extractor"]),
+        jax.tree.leaves(after[100.0]["feature_extractor"]),
         strict=True,
     ):
         np.testing.assert_array_equal(light, heavy)
-    assert not np.allclose(after[0.0]["domain_head"]["MLPHead_0"]["Dense_0"]["kernel"],
-                           after[100.0]["domain_head"]["MLPHead_0"]["Dense_0"]["kernel"])
+    assert not np.allclose(
+        after[0.0]["domain_head"]["MLPHead_0"]["Dense_0"]["kernel"],
+        after[100.0]["domain_head"]["MLPHead_0"]["Dense_0"]["kernel"],
+    )
 
 
 def test_dann_features_feel_the_domain_loss(rng):
@@ -94,10 +107,14 @@ def test_pmapped_step_equals_the_single_device_step(rng):
         single, single_metrics = jax.jit(train.train_step)(single, batch)
         sharded = jax.tree.map(lambda x: x.reshape(devices, -1, *x.shape[1:]), batch)
         replicated, pmapped_metrics = pmapped(replicated, sharded)
-    for got, want in zip(jax.tree.leaves(replicated.params), jax.tree.leaves(single.params), strict=True):
+    for got, want in zip(
+        jax.tree.leaves(replicated.params), jax.tree.leaves(single.params), strict=True
+    ):
         np.testing.assert_allclose(got[0], want, rtol=1e-4, atol=1e-6)
     for name in METRIC_NAMES:
-        np.testing.assert_allclose(pmapped_metrics[name][0], single_metrics[name], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            pmapped_metrics[name][0], single_metrics[name], rtol=1e-4, atol=1e-6
+        )
 
 
 def moons(rng, count=200, shift=0.0):
@@ -111,8 +128,16 @@ def test_fit_learns_and_predicts(rng):
     target, _ = moons(rng, shift=0.5)
     records = []
     trained = dann_jax.fit(
-        source, labels, target, model="shallow", steps=300, batch_size=32, learning_rate=0.1,
-        log_every=100, on_log=records.append, progress=False,
+        source,
+        labels,
+        target,
+        model="shallow",
+        steps=300,
+        batch_size=32,
+        learning_rate=0.1,
+        log_every=100,
+        on_log=records.append,
+        progress=False,
     )
     predictions = trained.predict(source)
     assert predictions.shape == (200,)
@@ -125,7 +150,9 @@ def test_fit_learns_and_predicts(rng):
 
 def test_fit_on_uint8_grey_images_runs_the_mnist_network(rng):
     images = rng.integers(0, 256, size=(10, 28, 28, 1), dtype=np.uint8)
-    trained = dann_jax.fit(images, np.arange(10) % 3, images[::-1], steps=2, batch_size=8, progress=False)
+    trained = dann_jax.fit(
+        images, np.arange(10) % 3, images[::-1], steps=2, batch_size=8, progress=False
+    )
     predictions = trained.predict(images)
     assert predictions.shape == (10,)
     assert set(predictions) <= {0, 1, 2}
@@ -144,7 +171,9 @@ def test_fit_is_deterministic_for_a_seed(rng):
     source, labels = moons(rng, 50)
     target, _ = moons(rng, 50, shift=0.5)
     runs = [
-        dann_jax.fit(source, labels, target, model="shallow", steps=20, batch_size=16, seed=s, progress=False)
+        dann_jax.fit(
+            source, labels, target, model="shallow", steps=20, batch_size=16, seed=s, progress=False
+        )
         for s in (7, 7, 8)
     ]
     assert runs[0].history == runs[1].history
@@ -158,10 +187,16 @@ GOOD_LABELS = np.arange(6) % 2
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"source_labels": GOOD_LABELS[:5]}, "source_images has 6 examples but source_labels has 5"),
+        (
+            {"source_labels": GOOD_LABELS[:5]},
+            "source_images has 6 examples but source_labels has 5",
+        ),
         ({"source_images": GOOD_IMAGES[..., 0]}, r"add a channel axis"),
         ({"source_images": np.zeros((6, 3, 28, 28), np.float32)}, "has 28 channels"),
-        ({"target_images": np.zeros((6, 28, 28, 1), np.float32)}, r"np.repeat\(images, 3, axis=-1\)"),
+        (
+            {"target_images": np.zeros((6, 28, 28, 1), np.float32)},
+            r"np.repeat\(images, 3, axis=-1\)",
+        ),
         ({"target_images": GOOD_IMAGES[:0]}, "target_images is empty"),
         ({"source_labels": np.array([0, 1, 2, 3, 4, -1])}, r"outside \[0, 4\]"),
         ({"source_labels": GOOD_LABELS.astype(np.float32)}, "class ids must be integers"),
@@ -180,7 +215,10 @@ GOOD_LABELS = np.arange(6) % 2
 )
 def test_fit_rejects_bad_input_with_a_clear_error(changes, message):
     arguments = {
-        "source_images": GOOD_IMAGES, "source_labels": GOOD_LABELS, "target_images": GOOD_IMAGES, "steps": 1,
+        "source_images": GOOD_IMAGES,
+        "source_labels": GOOD_LABELS,
+        "target_images": GOOD_IMAGES,
+        "steps": 1,
     } | changes
     with pytest.raises(ValueError, match=message):
         dann_jax.fit(**arguments, progress=False)
@@ -188,7 +226,9 @@ def test_fit_rejects_bad_input_with_a_clear_error(changes, message):
 
 def test_predict_rejects_inputs_of_another_shape(rng):
     source, labels = moons(rng, 20)
-    trained = dann_jax.fit(source, labels, source, model="shallow", steps=1, batch_size=4, progress=False)
+    trained = dann_jax.fit(
+        source, labels, source, model="shallow", steps=1, batch_size=4, progress=False
+    )
     with pytest.raises(ValueError, match=r"trained on \(2,\)"):
         trained.predict(np.zeros((3, 5), np.float32))
 

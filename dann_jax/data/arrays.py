@@ -100,8 +100,7 @@ def check_same_feature_shape(source: np.ndarray, target: np.ndarray) -> None:
             hint = " Make grey images RGB with np.repeat(images, 3, axis=-1)."
         raise ValueError(
             f"source_images examples have shape {source.shape[1:]} but target_images "
-            f"examples have {target.shape[1:]}; both domains must share one input shape."
-            + hint
+            f"examples have {target.shape[1:]}; both domains must share one input shape." + hint
         )
 
 
@@ -114,7 +113,9 @@ def to_float(inputs: np.ndarray) -> np.ndarray:
 
 def channel_mean(*domains: np.ndarray) -> np.ndarray:
     """Per-channel (last axis) mean over all examples of all domains, float32 (C,)."""
-    total = sum(domain.sum(axis=tuple(range(domain.ndim - 1)), dtype=np.float64) for domain in domains)
+    total = sum(
+        domain.sum(axis=tuple(range(domain.ndim - 1)), dtype=np.float64) for domain in domains
+    )
     count = sum(domain.size // domain.shape[-1] for domain in domains)
     return (total / count).astype(np.float32)
 
@@ -152,7 +153,9 @@ def paired_batches(
       ``{"source_image": (B/2, ...), "source_label": (B/2,) int32,
       "target_image": (B/2, ...)}``.
     """
-    source_rng, target_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    source_rng, target_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
+    )
     half = batch_size // 2
     source_indices = _index_batches(len(source_images), half, source_rng)
     target_indices = _index_batches(len(target_images), half, target_rng)

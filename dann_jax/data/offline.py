@@ -117,7 +117,10 @@ def digits_to_blended_digits(
             part, remaining = remaining, remaining[:0]
         else:
             part, remaining = train_test_split(
-                remaining, train_size=size, stratify=labels[remaining], random_state=rng.integers(2**31)
+                remaining,
+                train_size=size,
+                stratify=labels[remaining],
+                random_state=rng.integers(2**31),
             )
         parts.append(part)
 

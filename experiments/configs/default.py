@@ -12,5 +12,6 @@ def get_config():
     config.name = "default"
     config.dataset = "digits_to_blended_digits"
     config.model = "mnist"
-    config.steps = 1000
+    # 800 steps keep `dann train` (both methods) under 3 minutes on 2 CPU cores.
+    config.steps = 800
     return config
