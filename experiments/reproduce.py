@@ -32,6 +32,16 @@ flags.DEFINE_string("runs", str(ROOT / "runs"), "Folder for the per-seed run fol
 FLAGS = flags.FLAGS
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what platform knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def summarise(
     per_seed: dict[int, dict[str, dict[str, float]]],
 ) -> dict[str, dict[str, list[float]]]:
@@ -60,7 +70,7 @@ def main(argv: list[str]) -> None:
     machine = {
         "device": f"{device.platform}: {device.device_kind}",
         "cpu_count": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": cpu_model(),
         "date": time.strftime("%Y-%m-%d"),
         "versions": {
             "dann_jax": dann_jax.__version__,
@@ -83,7 +93,8 @@ def main(argv: list[str]) -> None:
     markdown = (
         f"# {config.name}: mean ± std over seeds {', '.join(map(str, seeds))}\n\n"
         f"{experiment.format_table(summary)}\n\n"
-        f"Machine: {machine['device']}, {machine['cpu_count']} CPU cores; {machine['date']}; "
+        f"Machine: {machine['device']}, {machine['cpu_count']} CPU cores ({machine['processor']}); "
+        f"{machine['date']}; "
         f"jax {jax.__version__}, dann_jax {dann_jax.__version__}.\n"
         f"Command: `{machine['command']}`\n"
     )

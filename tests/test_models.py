@@ -54,8 +54,10 @@ def test_grl_reverses_only_the_features_gradient(lambda_):
     model = build_model("mnist", num_classes=10)
     inputs = jax.random.normal(jax.random.key(1), (4, 28, 28, 1))
     params = init(model, inputs)
-    reversed_grads = domain_loss_grads(model, params, inputs, lambda_)
-    plain_grads = domain_loss_grads(model, params, inputs, -1.0)  # -(-1) * g: no reversal
+    # Full float32 matmuls: on GPUs the default TF32 rounding would blur the comparison.
+    with jax.default_matmul_precision("float32"):
+        reversed_grads = domain_loss_grads(model, params, inputs, lambda_)
+        plain_grads = domain_loss_grads(model, params, inputs, -1.0)  # -(-1) * g: no reversal
     # The domain head gets its ordinary gradient (never negated twice) ...
     for got, want in zip(
         jax.tree.leaves(reversed_grads["domain_head"]),
