@@ -121,7 +121,8 @@ def train_step(
       The new state and a flat dict of float32 scalars: loss, label_loss,
       domain_loss, source_accuracy, domain_accuracy, lambda, learning_rate.
     """
-    lambda_ = state.adaptation_factor(state.step)
+    # The source-only baseline reports lambda = 0: no domain gradient reaches its features.
+    lambda_ = state.adaptation_factor(state.step) if state.domain_gradient else jnp.zeros(())
 
     def loss_fn(params):
         # Two passes, not one over the concatenated batch: the target's class

@@ -75,7 +75,9 @@ def test_source_only_features_ignore_the_domain_loss(rng):
     after = {}
     for weight in (0.0, 100.0):
         state = make_state(method="source_only", domain_loss_weight=weight, adaptation="constant")
-        after[weight] = train.train_step(state, batch)[0].params
+        state, metrics = train.train_step(state, batch)
+        assert metrics["lambda"] == 0.0
+        after[weight] = state.params
     for light, heavy in zip(
         jax.tree.leaves(after[0.0]["feature_extractor"]),
         jax.tree.leaves(after[100.0]["feature_extractor"]),
