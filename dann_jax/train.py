@@ -26,6 +26,7 @@ from dann_jax.data import arrays
 from dann_jax.models import DANN, build_model
 
 METHODS = ("dann", "source_only")
+INPUT_MODES = ("auto", "stream", "device")
 ADAPTATIONS = ("annealed", "constant")
 Batch = Mapping[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -166,32 +167,93 @@ def eval_step(state: TrainState, inputs: jax.Array) -> tuple[jax.Array, jax.Arra
     return state.apply_fn({"params": state.params}, inputs)
 
 
+def train_steps(
+    state: TrainState,
+    data: Mapping[str, jax.Array],
+    source_indices: jax.Array,
+    target_indices: jax.Array,
+) -> tuple[TrainState, Metrics]:
+    """K train steps in one dispatch over data resident on the device (``lax.scan``).
+
+    Args:
+      state: the TrainState.
+      data: ``source_image`` (N_s, ...) float32, ``source_label`` (N_s,) int32,
+        ``target_image`` (N_t, ...) float32, already on the device: passed in,
+        never closed over, so XLA does not embed the dataset as a constant.
+      source_indices: (K, B_s) int32, the source rows of each step's batch.
+      target_indices: (K, B_t) int32, the target rows of each step's batch.
+
+    Returns:
+      The state after K steps and the metrics of every step, each of shape (K,).
+    """
+
+    def body(state, indices):
+        return train_step(state, arrays.gather_batch(data, *indices))
+
+    return jax.lax.scan(body, state, (source_indices, target_indices))
+
+
 _jit_train_step = jax.jit(train_step, donate_argnums=0)
+_jit_train_steps = jax.jit(train_steps, donate_argnums=0)
 _jit_eval_step = jax.jit(eval_step)
 
 
+def choose_input_mode(data_bytes: int) -> str:
+    """The faster input mode for this backend: "stream" or "device".
+
+    "device" keeps the dataset on the accelerator and runs many steps per
+    dispatch; it is chosen on GPUs and TPUs when the data takes at most half of
+    the free device memory. On CPUs XLA's convolutions lose their fast path
+    inside ``lax.scan`` (see BENCHMARKS.md), so one jitted step per host batch
+    ("stream") is faster there.
+    """
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return "stream"
+    stats = device.memory_stats() or {}
+    if "bytes_limit" not in stats:
+        return "device"
+    free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+    return "device" if data_bytes <= free // 2 else "stream"
+
+
 def _mean_metrics(pending: list[Metrics]) -> dict[str, float]:
-    stacked = jax.device_get(pending)
-    return {name: float(np.mean([m[name] for m in stacked])) for name in stacked[0]}
+    """Per-metric means over every step in ``pending`` (scalars or (K,) per entry)."""
+    fetched = jax.device_get(pending)
+    return {
+        name: float(np.mean(np.concatenate([np.atleast_1d(m[name]) for m in fetched])))
+        for name in fetched[0]
+    }
 
 
 def train_loop(
     state: TrainState,
-    batches: Iterator[Batch],
+    data: Mapping[str, np.ndarray],
+    indices: Iterator[tuple[np.ndarray, np.ndarray]],
     steps: int,
     *,
+    input_mode: str = "stream",
+    steps_per_dispatch: int = 100,
     log_every: int = 100,
     on_log: Callable[[dict[str, float]], None] | None = None,
     progress: bool = True,
 ) -> tuple[TrainState, list[dict[str, float]]]:
-    """Runs ``steps`` jitted train steps and logs metrics averaged over each interval.
+    """Runs ``steps`` train steps and logs metrics averaged over each interval.
 
     Metrics leave the device only every ``log_every`` steps (and at the end).
 
     Args:
       state: the TrainState to start from.
-      batches: yields the step's batch dicts (see ``train_step``).
+      data: the training arrays on the host: ``source_image`` (N_s, ...)
+        float32, ``source_label`` (N_s,) int32, ``target_image`` (N_t, ...) float32.
+      indices: yields each step's ``(source_index, target_index)``, e.g.
+        :func:`dann_jax.data.arrays.paired_indices`.
       steps: how many steps to run.
+      input_mode: "stream" gathers each batch on the host and runs one jitted
+        step on it; "device" puts ``data`` on the device once and runs up to
+        ``steps_per_dispatch`` steps per dispatch with ``lax.scan``. Both see
+        the same batches.
+      steps_per_dispatch: steps per ``lax.scan`` in "device" mode.
       log_every: steps per log record.
       on_log: called with each record ``{"step": int, <metric>: float, ...}``.
       progress: show a tqdm progress bar.
@@ -202,14 +264,38 @@ def train_loop(
     Raises:
       FloatingPointError: a logged metric is NaN or infinite; the message names
         the step and the metric.
+      ValueError: an unknown ``input_mode``.
     """
+    if input_mode == "device":
+        device_data = jax.device_put(dict(data))
+        chunk_size = steps_per_dispatch
+
+        def run(state: TrainState, count: int) -> tuple[TrainState, Metrics]:
+            chunk = [next(indices) for _ in range(count)]
+            source_indices = np.stack([source for source, _ in chunk])
+            target_indices = np.stack([target for _, target in chunk])
+            return _jit_train_steps(state, device_data, source_indices, target_indices)
+
+    elif input_mode == "stream":
+        chunk_size = 1
+
+        def run(state: TrainState, count: int) -> tuple[TrainState, Metrics]:
+            return _jit_train_step(state, arrays.gather_batch(data, *next(indices)))
+
+    else:
+        raise ValueError(f"Unknown input_mode {input_mode!r}; choose one of {INPUT_MODES}.")
+
     first_step = int(state.step)
     history: list[dict[str, float]] = []
     pending: list[Metrics] = []
+    done = 0
     with tqdm(total=steps, disable=not progress, unit="step", dynamic_ncols=True) as bar:
-        for done in range(1, steps + 1):
-            state, metrics = _jit_train_step(state, next(batches))
+        while done < steps:
+            # Chunks end at log boundaries, so every record covers whole chunks.
+            count = min(chunk_size, log_every - done % log_every, steps - done)
+            state, metrics = run(state, count)
             pending.append(metrics)
+            done += count
             if done % log_every == 0 or done == steps:
                 record = {"step": first_step + done, **_mean_metrics(pending)}
                 pending = []
@@ -223,7 +309,7 @@ def train_loop(
                 if on_log is not None:
                     on_log(record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", lam=f"{record['lambda']:.2f}")
-            bar.update()
+            bar.update(count)
     return state, history
 
 
@@ -299,6 +385,8 @@ def fit(
     gamma: float = 10.0,
     domain_loss_weight: float = 1.0,
     num_classes: int | None = None,
+    input_mode: str = "auto",
+    steps_per_dispatch: int = 100,
     log_every: int = 100,
     on_log: Callable[[dict[str, float]], None] | None = None,
     progress: bool = True,
@@ -320,6 +408,9 @@ def fit(
       learning_rate, anneal_learning_rate, momentum, adaptation, gamma,
         domain_loss_weight: see :func:`create_train_state`.
       num_classes: defaults to max(source_labels) + 1.
+      input_mode: "stream", "device" or "auto" (:func:`choose_input_mode`);
+        see :func:`train_loop`. The batches, and so the result, are the same.
+      steps_per_dispatch: steps per ``lax.scan`` in "device" mode.
       log_every: steps per history record.
       on_log: called with each history record as it is made.
       progress: show a progress bar.
@@ -336,6 +427,12 @@ def fit(
         raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+    if input_mode not in INPUT_MODES:
+        raise ValueError(f"Unknown input_mode {input_mode!r}; choose one of {INPUT_MODES}.")
+    if not isinstance(steps_per_dispatch, int) or steps_per_dispatch < 1:
+        raise ValueError(
+            f"steps_per_dispatch must be a positive integer, got {steps_per_dispatch!r}."
+        )
     if not isinstance(batch_size, int) or batch_size < 2 or batch_size % 2:
         raise ValueError(
             "batch_size must be an even integer >= 2 (half source, half target), "
@@ -367,8 +464,23 @@ def fit(
         gamma=gamma,
         domain_loss_weight=domain_loss_weight,
     )
-    batches = arrays.paired_batches(source_float, source_labels, target_float, batch_size, seed)
+    data = {
+        "source_image": source_float,
+        "source_label": source_labels.astype(np.int32),
+        "target_image": target_float,
+    }
+    if input_mode == "auto":
+        input_mode = choose_input_mode(sum(array.nbytes for array in data.values()))
+    indices = arrays.paired_indices(len(source_float), len(target_float), batch_size, seed)
     state, history = train_loop(
-        state, batches, steps, log_every=log_every, on_log=on_log, progress=progress
+        state,
+        data,
+        indices,
+        steps,
+        input_mode=input_mode,
+        steps_per_dispatch=steps_per_dispatch,
+        log_every=log_every,
+        on_log=on_log,
+        progress=progress,
     )
     return TrainedDANN(state, history, input_mean, source_images.shape[1:], model)

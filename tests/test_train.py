@@ -8,6 +8,7 @@ import pytest
 import dann_jax
 from dann_jax import train
 from dann_jax.data import paired_batches
+from dann_jax.data.arrays import paired_indices
 from dann_jax.models import build_model
 
 METRIC_NAMES = {
@@ -213,6 +214,8 @@ GOOD_LABELS = np.arange(6) % 2
         ({"method": "coral"}, "Unknown method 'coral'"),
         ({"steps": 0}, "steps must be a positive integer"),
         ({"batch_size": 7}, "batch_size must be an even integer"),
+        ({"input_mode": "disk"}, "Unknown input_mode 'disk'"),
+        ({"steps_per_dispatch": 0}, "steps_per_dispatch must be a positive integer"),
     ],
 )
 def test_fit_rejects_bad_input_with_a_clear_error(changes, message):
@@ -238,6 +241,57 @@ def test_predict_rejects_inputs_of_another_shape(rng):
 def test_non_finite_loss_stops_with_the_step_and_metric(rng):
     state = make_state(steps=10)
     poisoned = jax.tree.map(lambda leaf: jnp.full_like(leaf, jnp.nan), state.params)
-    batches = iter(lambda: random_batch(rng), None)
+    data, indices = host_data(rng)
     with pytest.raises(FloatingPointError, match=r"became nan by step 5"):
-        train.train_loop(state.replace(params=poisoned), batches, 10, log_every=5, progress=False)
+        train.train_loop(
+            state.replace(params=poisoned), data, indices, 10, log_every=5, progress=False
+        )
+
+
+def host_data(rng, size=24, shape=(2,)):
+    data = {
+        "source_image": rng.normal(size=(size, *shape)).astype(np.float32),
+        "source_label": rng.integers(2, size=size).astype(np.int32),
+        "target_image": rng.normal(1.0, 1.0, size=(size, *shape)).astype(np.float32),
+    }
+    return data, paired_indices(size, size, 8, seed=0)
+
+
+@pytest.mark.parametrize(("model", "shape"), [("shallow", (2,)), ("mnist", (16, 16, 3))])
+def test_device_mode_trains_exactly_like_stream_mode(rng, model, shape):
+    """lax.scan over device-resident data sees the same batches as the host stream."""
+    data, _ = host_data(rng, shape=shape)
+    results = {}
+    for mode in ("stream", "device"):
+        state = make_state(model, jnp.zeros((1, *shape)), steps=7)
+        indices = paired_indices(24, 24, 8, seed=0)
+        results[mode] = train.train_loop(
+            state,
+            data,
+            indices,
+            7,
+            input_mode=mode,
+            steps_per_dispatch=3,
+            log_every=5,
+            progress=False,
+        )
+    (stream_state, stream_history), (device_state, device_history) = results.values()
+    assert int(device_state.step) == 7
+    assert [r["step"] for r in device_history] == [5, 7]
+    for got, want in zip(
+        jax.tree.leaves(device_state.params), jax.tree.leaves(stream_state.params), strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    for got, want in zip(device_history, stream_history, strict=True):
+        assert got.keys() == want.keys()
+        np.testing.assert_allclose(list(got.values()), list(want.values()), rtol=1e-5, atol=1e-6)
+
+
+def test_auto_input_mode_streams_on_cpu():
+    assert train.choose_input_mode(data_bytes=1000) == "stream"
+
+
+def test_unknown_input_mode_is_refused(rng):
+    data, indices = host_data(rng)
+    with pytest.raises(ValueError, match="Unknown input_mode 'disk'"):
+        train.train_loop(make_state(), data, indices, 1, input_mode="disk", progress=False)

@@ -7,7 +7,8 @@ wrong and how to fix it before any compilation starts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -130,6 +131,42 @@ def _index_batches(size: int, batch_size: int, rng: np.random.Generator) -> Iter
         pending = pending[batch_size:]
 
 
+def paired_indices(
+    source_size: int, target_size: int, batch_size: int, seed: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless index pairs for training batches, half source and half target.
+
+    Source and target are independent streams with their own epochs, so domains
+    of different sizes pair without truncation.
+
+    Args:
+      source_size, target_size: examples in each domain.
+      batch_size: the global batch, even: batch_size // 2 from each domain.
+      seed: seeds the shuffling; the same seed gives the same indices.
+
+    Yields:
+      ``(source_index, target_index)``, each (batch_size // 2,) int32.
+    """
+    source_rng, target_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
+    )
+    half = batch_size // 2
+    source_indices = _index_batches(source_size, half, source_rng)
+    target_indices = _index_batches(target_size, half, target_rng)
+    for source_index, target_index in zip(source_indices, target_indices, strict=True):
+        yield source_index.astype(np.int32), target_index.astype(np.int32)
+
+
+def gather_batch(data: Mapping[str, Any], source_index: Any, target_index: Any) -> dict[str, Any]:
+    """The training batch at these indices of ``data`` (NumPy arrays on the host or JAX
+    arrays on a device): ``source_image``, ``source_label`` and ``target_image``."""
+    return {
+        "source_image": data["source_image"][source_index],
+        "source_label": data["source_label"][source_index],
+        "target_image": data["target_image"][target_index],
+    }
+
+
 def paired_batches(
     source_images: np.ndarray,
     source_labels: np.ndarray,
@@ -137,10 +174,7 @@ def paired_batches(
     batch_size: int,
     seed: int,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Endless training batches, half source and half target.
-
-    Source and target are independent streams with their own epochs, so domains
-    of different sizes pair without truncation.
+    """Endless training batches gathered on the host at :func:`paired_indices`.
 
     Args:
       source_images: (N_s, ...) float32 source inputs.
@@ -153,15 +187,12 @@ def paired_batches(
       ``{"source_image": (B/2, ...), "source_label": (B/2,) int32,
       "target_image": (B/2, ...)}``.
     """
-    source_rng, target_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
-    )
-    half = batch_size // 2
-    source_indices = _index_batches(len(source_images), half, source_rng)
-    target_indices = _index_batches(len(target_images), half, target_rng)
-    for source_index, target_index in zip(source_indices, target_indices, strict=True):
-        yield {
-            "source_image": source_images[source_index],
-            "source_label": source_labels[source_index].astype(np.int32),
-            "target_image": target_images[target_index],
-        }
+    data = {
+        "source_image": source_images,
+        "source_label": source_labels.astype(np.int32),
+        "target_image": target_images,
+    }
+    for source_index, target_index in paired_indices(
+        len(source_images), len(target_images), batch_size, seed
+    ):
+        yield gather_batch(data, source_index, target_index)
