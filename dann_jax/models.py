@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax
 
 from dann_jax.grl import GradientReversal
+from dann_jax.layers import Conv, max_pool_2x2
 
 MODEL_NAMES = ("mnist", "shallow")
 
@@ -24,14 +25,17 @@ class MNISTFeatures(nn.Module):
     """G_f for MNIST: conv 5x5x32, ReLU, maxpool 2/2; conv 5x5x48, ReLU, maxpool 2/2.
 
     Maps images (N, H, W, C) float32 to features (N, F); for 28x28 inputs F = 768.
+    ``conv_implementation`` picks the convolution's form (see ``layers.Conv``).
     """
+
+    conv_implementation: str = "auto"
 
     @nn.compact
     def __call__(self, images: jax.Array) -> jax.Array:
         x = images
         for filters in (32, 48):
-            x = nn.Conv(filters, (5, 5), padding="VALID")(x)
-            x = nn.max_pool(nn.relu(x), (2, 2), strides=(2, 2))
+            x = Conv(filters, (5, 5), implementation=self.conv_implementation)(x)
+            x = max_pool_2x2(nn.relu(x))
         return x.reshape(x.shape[0], -1)
 
 

@@ -1,0 +1,236 @@
+"""Training throughput of the DANN step (MNIST network) against a PyTorch reference.
+
+    python experiments/benchmark.py [--batch_sizes=128,1024] [--steps=30] [--repeats=5]
+
+For every global batch (half source, half target) it times the full DANN step
+(forward, both losses, backward, SGD-momentum update) of:
+
+- ``pytorch``: a reference written the way the PyTorch peers write DANN (tllib,
+  fungtion/DANN): an ``autograd.Function`` GRL, an eager loop, NCHW, the same
+  network, batch, schedules and optimiser; batches move host -> device each step;
+- ``jax-stream``: our loop, one jitted step per host batch (``input_mode="stream"``);
+- ``jax-device``: our loop with the dataset on the device and ``--steps`` steps per
+  ``lax.scan`` dispatch (``input_mode="device"``).
+
+Each measurement runs ``--steps`` steps once to warm up (compilation, caches), then
+``--repeats`` more times; the table gives the median. Results go to
+``experiments/results/benchmark-<device>.md`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from absl import app, flags
+
+import dann_jax
+from dann_jax import train
+from dann_jax.data.arrays import paired_indices
+from dann_jax.models import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+flags.DEFINE_list("batch_sizes", ["128", "1024"], "Global batches (half source, half target).")
+flags.DEFINE_integer("steps", 30, "Steps per timed repeat (and per lax.scan dispatch).")
+flags.DEFINE_integer("repeats", 5, "Timed repeats after one warm-up; the median is reported.")
+flags.DEFINE_integer("dataset_size", 4096, "Random images per domain.")
+flags.DEFINE_list("implementations", ["pytorch", "jax-stream", "jax-device"], "What to time.")
+flags.DEFINE_string("output", str(ROOT / "experiments" / "results"), "Folder for the tables.")
+FLAGS = flags.FLAGS
+
+IMAGE_SHAPE = (28, 28, 3)
+TOTAL_STEPS = 10_000  # the schedules' horizon; any value works for timing
+
+
+def make_data(size: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random float32 images and labels standing in for the two domains (NHWC)."""
+    rng = np.random.default_rng(seed)
+    return {
+        "source_image": rng.random((size, *IMAGE_SHAPE), np.float32),
+        "source_label": rng.integers(10, size=size).astype(np.int32),
+        "target_image": rng.random((size, *IMAGE_SHAPE), np.float32),
+    }
+
+
+def time_jax(data: dict[str, np.ndarray], batch_size: int, mode: str) -> list[float]:
+    """Seconds per repeat of ``--steps`` steps of our training loop."""
+    state = train.create_train_state(
+        build_model("mnist", 10), data["source_image"][:1], steps=TOTAL_STEPS
+    )
+    indices = paired_indices(FLAGS.dataset_size, FLAGS.dataset_size, batch_size, seed=0)
+    seconds = []
+    for _ in range(FLAGS.repeats + 1):
+        start = time.perf_counter()
+        state, _ = train.train_loop(
+            state, data, indices, FLAGS.steps, input_mode=mode,
+            steps_per_dispatch=FLAGS.steps, log_every=FLAGS.steps, progress=False,
+        )  # fmt: skip
+        jax.block_until_ready(state)
+        seconds.append(time.perf_counter() - start)
+    return seconds[1:]
+
+
+def time_pytorch(data: dict[str, np.ndarray], batch_size: int) -> list[float]:
+    """Seconds per repeat of ``--steps`` steps of the PyTorch reference."""
+    import torch
+    from torch import nn
+
+    class GradientReverse(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, inputs, coefficient):
+            ctx.coefficient = coefficient
+            return inputs.view_as(inputs)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            return grad_output.neg() * ctx.coefficient, None
+
+    class TorchDANN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 32, 5), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(32, 48, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            )  # fmt: skip
+            self.label = nn.Sequential(
+                nn.Linear(768, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 10)
+            )
+            self.domain = nn.Sequential(nn.Linear(768, 100), nn.ReLU(), nn.Linear(100, 1))
+
+        def forward(self, images, coefficient):
+            features = self.features(images)
+            reversed_features = GradientReverse.apply(features, coefficient)
+            return self.label(features), self.domain(reversed_features).squeeze(1)
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(0)
+    model = TorchDANN().to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: (1 + 10 * step / TOTAL_STEPS) ** -0.75
+    )
+    pin = device.type == "cuda"
+    source = torch.from_numpy(data["source_image"]).permute(0, 3, 1, 2).contiguous()
+    target = torch.from_numpy(data["target_image"]).permute(0, 3, 1, 2).contiguous()
+    labels = torch.from_numpy(data["source_label"]).long()
+    if pin:
+        source, target, labels = source.pin_memory(), target.pin_memory(), labels.pin_memory()
+    half = batch_size // 2
+    domain_labels = torch.cat([torch.zeros(half), torch.ones(half)]).to(device)
+    generator = torch.Generator().manual_seed(0)
+    step = 0
+
+    def train_steps(count: int) -> None:
+        nonlocal step
+        for _ in range(count):
+            source_index = torch.randint(len(source), (half,), generator=generator)
+            target_index = torch.randint(len(target), (half,), generator=generator)
+            images = torch.cat([source[source_index], target[target_index]])
+            images = images.to(device, non_blocking=pin)
+            batch_labels = labels[source_index].to(device, non_blocking=pin)
+            coefficient = 2 / (1 + math.exp(-10 * step / TOTAL_STEPS)) - 1
+            class_logits, domain_logits = model(images, coefficient)
+            loss = nn.functional.cross_entropy(class_logits[:half], batch_labels)
+            loss = loss + nn.functional.binary_cross_entropy_with_logits(
+                domain_logits, domain_labels
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    seconds = []
+    for _ in range(FLAGS.repeats + 1):
+        start = time.perf_counter()
+        train_steps(FLAGS.steps)
+        seconds.append(time.perf_counter() - start)
+    return seconds[1:]
+
+
+def device_name() -> str:
+    device = jax.devices()[0]
+    return device.device_kind if device.platform != "cpu" else f"{os.cpu_count()} CPU cores"
+
+
+def markdown(rows: list[dict], machine: dict) -> str:
+    lines = [
+        f"# DANN training throughput, MNIST network: {machine['device']}",
+        "",
+        "| batch (source + target) | implementation | images/s | steps/s | vs PyTorch |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ratio = f"{row['vs_pytorch']:.2f}x" if row["vs_pytorch"] is not None else "n/a"
+        lines.append(
+            f"| {row['batch_size'] // 2} + {row['batch_size'] // 2} | {row['implementation']} "
+            f"| {row['images_per_second']:,.0f} | {row['steps_per_second']:,.1f} | {ratio} |"
+        )
+    lines += [
+        "",
+        f"Medians of {FLAGS.repeats} repeats of {FLAGS.steps} steps after one warm-up repeat. "
+        f"{machine['date']}; {machine['processor']}; " + ", ".join(
+            f"{name} {version}" for name, version in machine["versions"].items()
+        ) + ".",
+        f"Command: `{machine['command']}`",
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> None:
+    rows = []
+    versions = {"jax": jax.__version__, "dann_jax": dann_jax.__version__}
+    data = make_data(FLAGS.dataset_size)
+    for batch_size in map(int, FLAGS.batch_sizes):
+        timings = {}
+        for implementation in FLAGS.implementations:
+            if implementation == "pytorch":
+                import torch
+
+                versions["torch"] = torch.__version__
+                timings[implementation] = time_pytorch(data, batch_size)
+            else:
+                mode = implementation.removeprefix("jax-")
+                timings[implementation] = time_jax(data, batch_size, mode)
+            seconds = statistics.median(timings[implementation])
+            print(f"{batch_size:5d} {implementation:12s} {FLAGS.steps / seconds:8.1f} steps/s")
+        reference = timings.get("pytorch")
+        for implementation, seconds in timings.items():
+            median = statistics.median(seconds)
+            rows.append({
+                "batch_size": batch_size,
+                "implementation": implementation,
+                "images_per_second": batch_size * FLAGS.steps / median,
+                "steps_per_second": FLAGS.steps / median,
+                "seconds_per_repeat": seconds,
+                "vs_pytorch": statistics.median(reference) / median if reference else None,
+            })  # fmt: skip
+    machine = {
+        "device": device_name(),
+        "processor": platform.processor() or platform.machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "versions": versions,
+        "command": " ".join(["python", "experiments/benchmark.py", *argv[1:]]),
+    }
+    output = Path(FLAGS.output)
+    output.mkdir(parents=True, exist_ok=True)
+    slug = machine["device"].lower().replace(" ", "-")
+    (output / f"benchmark-{slug}.json").write_text(
+        json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n"
+    )
+    table = markdown(rows, machine)
+    (output / f"benchmark-{slug}.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    app.run(main)
