@@ -39,6 +39,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.gamma = 10.0
     config.domain_loss_weight = 1.0
     config.log_every = 50
+    config.input_mode = "auto"  # "device" (data on the device, lax.scan), "stream" or "auto"
+    config.steps_per_dispatch = 50  # steps per lax.scan in "device" mode (capped by log_every)
     return config
 
 
@@ -130,6 +132,8 @@ def run(
                 adaptation=config.adaptation,
                 gamma=config.gamma,
                 domain_loss_weight=config.domain_loss_weight,
+                input_mode=config.input_mode,
+                steps_per_dispatch=config.steps_per_dispatch,
                 log_every=config.log_every,
                 on_log=lambda record, method=method: write_record(record, method),
                 progress=progress,

@@ -199,18 +199,16 @@ _jit_eval_step = jax.jit(eval_step)
 
 
 def choose_input_mode(data_bytes: int) -> str:
-    """The faster input mode for this backend: "stream" or "device".
+    """The faster input mode: "device" when the data fits, else "stream".
 
-    "device" keeps the dataset on the accelerator and runs many steps per
-    dispatch; it is chosen on GPUs and TPUs when the data takes at most half of
-    the free device memory. On CPUs XLA's convolutions lose their fast path
-    inside ``lax.scan`` (see BENCHMARKS.md), so one jitted step per host batch
-    ("stream") is faster there.
+    "device" keeps the dataset on the device and runs many steps per dispatch;
+    it is chosen when the data takes at most half of the device's free memory
+    (or the device reports none, as CPUs do). It is the faster mode on CPUs too
+    once the convolutions take their patch form (``layers.Conv``): with
+    ``lax.conv_general_dilated`` inside ``lax.scan`` XLA:CPU ran 10x slower
+    (BENCHMARKS.md).
     """
-    device = jax.devices()[0]
-    if device.platform == "cpu":
-        return "stream"
-    stats = device.memory_stats() or {}
+    stats = jax.devices()[0].memory_stats() or {}
     if "bytes_limit" not in stats:
         return "device"
     free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)

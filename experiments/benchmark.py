@@ -12,8 +12,9 @@ For every global batch (half source, half target) it times the full DANN step
 - ``jax-device``: our loop with the dataset on the device and ``--steps`` steps per
   ``lax.scan`` dispatch (``input_mode="device"``).
 
-Each measurement runs ``--steps`` steps once to warm up (compilation, caches), then
-``--repeats`` more times; the table gives the median. Results go to
+Each implementation runs ``--steps`` steps once to warm up (compilation, caches),
+then ``--repeats`` more times, interleaved with the others so that drift in the
+machine's speed touches all alike; the table gives the medians. Results go to
 ``experiments/results/benchmark-<device>.md`` and ``.json``.
 """
 
@@ -25,6 +26,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -59,26 +61,26 @@ def make_data(size: int, seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-def time_jax(data: dict[str, np.ndarray], batch_size: int, mode: str) -> list[float]:
-    """Seconds per repeat of ``--steps`` steps of our training loop."""
+def jax_runner(data: dict[str, np.ndarray], batch_size: int, mode: str) -> Callable[[], None]:
+    """A function running ``--steps`` steps of our training loop and waiting for them."""
     state = train.create_train_state(
         build_model("mnist", 10), data["source_image"][:1], steps=TOTAL_STEPS
     )
     indices = paired_indices(FLAGS.dataset_size, FLAGS.dataset_size, batch_size, seed=0)
-    seconds = []
-    for _ in range(FLAGS.repeats + 1):
-        start = time.perf_counter()
+
+    def run() -> None:
+        nonlocal state
         state, _ = train.train_loop(
             state, data, indices, FLAGS.steps, input_mode=mode,
             steps_per_dispatch=FLAGS.steps, log_every=FLAGS.steps, progress=False,
         )  # fmt: skip
         jax.block_until_ready(state)
-        seconds.append(time.perf_counter() - start)
-    return seconds[1:]
+
+    return run
 
 
-def time_pytorch(data: dict[str, np.ndarray], batch_size: int) -> list[float]:
-    """Seconds per repeat of ``--steps`` steps of the PyTorch reference."""
+def pytorch_runner(data: dict[str, np.ndarray], batch_size: int) -> Callable[[], None]:
+    """A function running ``--steps`` steps of the PyTorch reference and waiting for them."""
     import torch
     from torch import nn
 
@@ -127,9 +129,9 @@ def time_pytorch(data: dict[str, np.ndarray], batch_size: int) -> list[float]:
     generator = torch.Generator().manual_seed(0)
     step = 0
 
-    def train_steps(count: int) -> None:
+    def run() -> None:
         nonlocal step
-        for _ in range(count):
+        for _ in range(FLAGS.steps):
             source_index = torch.randint(len(source), (half,), generator=generator)
             target_index = torch.randint(len(target), (half,), generator=generator)
             images = torch.cat([source[source_index], target[target_index]])
@@ -149,12 +151,24 @@ def time_pytorch(data: dict[str, np.ndarray], batch_size: int) -> list[float]:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    seconds = []
-    for _ in range(FLAGS.repeats + 1):
-        start = time.perf_counter()
-        train_steps(FLAGS.steps)
-        seconds.append(time.perf_counter() - start)
-    return seconds[1:]
+    return run
+
+
+def time_interleaved(runners: dict[str, Callable[[], None]]) -> dict[str, list[float]]:
+    """Seconds per repeat for each runner, after one warm-up each.
+
+    Repeats alternate between the runners (A B C A B C ...), so drift in the
+    machine's speed touches every implementation alike and the ratios hold.
+    """
+    for run in runners.values():
+        run()
+    seconds: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(FLAGS.repeats):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
 
 
 def device_name() -> str:
@@ -177,7 +191,8 @@ def markdown(rows: list[dict], machine: dict) -> str:
         )
     lines += [
         "",
-        f"Medians of {FLAGS.repeats} repeats of {FLAGS.steps} steps after one warm-up repeat. "
+        f"Medians of {FLAGS.repeats} interleaved repeats of {FLAGS.steps} steps after one "
+        "warm-up each. "
         f"{machine['date']}; {machine['processor']}; " + ", ".join(
             f"{name} {version}" for name, version in machine["versions"].items()
         ) + ".",
@@ -191,21 +206,21 @@ def main(argv: list[str]) -> None:
     versions = {"jax": jax.__version__, "dann_jax": dann_jax.__version__}
     data = make_data(FLAGS.dataset_size)
     for batch_size in map(int, FLAGS.batch_sizes):
-        timings = {}
+        runners = {}
         for implementation in FLAGS.implementations:
             if implementation == "pytorch":
                 import torch
 
                 versions["torch"] = torch.__version__
-                timings[implementation] = time_pytorch(data, batch_size)
+                runners[implementation] = pytorch_runner(data, batch_size)
             else:
                 mode = implementation.removeprefix("jax-")
-                timings[implementation] = time_jax(data, batch_size, mode)
-            seconds = statistics.median(timings[implementation])
-            print(f"{batch_size:5d} {implementation:12s} {FLAGS.steps / seconds:8.1f} steps/s")
+                runners[implementation] = jax_runner(data, batch_size, mode)
+        timings = time_interleaved(runners)
         reference = timings.get("pytorch")
         for implementation, seconds in timings.items():
             median = statistics.median(seconds)
+            print(f"{batch_size:5d} {implementation:12s} {FLAGS.steps / median:8.1f} steps/s")
             rows.append({
                 "batch_size": batch_size,
                 "implementation": implementation,

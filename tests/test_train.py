@@ -287,8 +287,8 @@ def test_device_mode_trains_exactly_like_stream_mode(rng, model, shape):
         np.testing.assert_allclose(list(got.values()), list(want.values()), rtol=1e-5, atol=1e-6)
 
 
-def test_auto_input_mode_streams_on_cpu():
-    assert train.choose_input_mode(data_bytes=1000) == "stream"
+def test_auto_input_mode_keeps_data_that_fits_on_the_device():
+    assert train.choose_input_mode(data_bytes=1000) == "device"
 
 
 def test_unknown_input_mode_is_refused(rng):
