@@ -9,17 +9,44 @@ inputs, ``decision_boundaries.png``.
 from __future__ import annotations
 
 import json
+import os
+import platform
+import sys
 import time
 from pathlib import Path
 
+import jax
 import ml_collections
 
+import dann_jax
 from dann_jax import metrics, plots
 from dann_jax.data.offline import load_domains
 from dann_jax.train import METHODS, TrainedDANN, fit
 
 RESULT_FILES = ("results.json", "metrics.jsonl")
 METRICS = ("source_accuracy", "target_accuracy", "domain_accuracy")
+
+
+def describe_machine() -> dict:
+    """Where and how a result was measured: device, CPU, date, versions, command line."""
+    device = jax.devices()[0]
+    processor = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        processor = names[0].split(":", 1)[1].strip() if names else processor
+    return {
+        "device": device.device_kind if device.platform != "cpu" else f"{os.cpu_count()} CPU cores",
+        "processor": processor,
+        "cpu_count": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d"),
+        "versions": {
+            "dann_jax": dann_jax.__version__,
+            "jax": jax.__version__,
+            "python": platform.python_version(),
+        },
+        "command": " ".join(["python", *sys.argv]),
+    }
 
 
 def base_config() -> ml_collections.ConfigDict:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -33,8 +31,7 @@ import jax
 import numpy as np
 from absl import app, flags
 
-import dann_jax
-from dann_jax import train
+from dann_jax import experiment, train
 from dann_jax.data.arrays import paired_indices
 from dann_jax.models import build_model
 
@@ -171,11 +168,6 @@ def time_interleaved(runners: dict[str, Callable[[], None]]) -> dict[str, list[f
     return seconds
 
 
-def device_name() -> str:
-    device = jax.devices()[0]
-    return device.device_kind if device.platform != "cpu" else f"{os.cpu_count()} CPU cores"
-
-
 def markdown(rows: list[dict], machine: dict) -> str:
     lines = [
         f"# DANN training throughput, MNIST network: {machine['device']}",
@@ -202,8 +194,9 @@ def markdown(rows: list[dict], machine: dict) -> str:
 
 
 def main(argv: list[str]) -> None:
+    del argv  # flags are parsed; the command line is recorded from sys.argv
     rows = []
-    versions = {"jax": jax.__version__, "dann_jax": dann_jax.__version__}
+    versions = {}
     data = make_data(FLAGS.dataset_size)
     for batch_size in map(int, FLAGS.batch_sizes):
         runners = {}
@@ -229,13 +222,8 @@ def main(argv: list[str]) -> None:
                 "seconds_per_repeat": seconds,
                 "vs_pytorch": statistics.median(reference) / median if reference else None,
             })  # fmt: skip
-    machine = {
-        "device": device_name(),
-        "processor": platform.processor() or platform.machine(),
-        "date": time.strftime("%Y-%m-%d"),
-        "versions": versions,
-        "command": " ".join(["python", "experiments/benchmark.py", *argv[1:]]),
-    }
+    machine = experiment.describe_machine()
+    machine["versions"] |= versions
     output = Path(FLAGS.output)
     output.mkdir(parents=True, exist_ok=True)
     slug = machine["device"].lower().replace(" ", "-")

@@ -2,7 +2,7 @@
 
     python experiments/reproduce.py --seeds=0,1,2 [--config=FILE] [--config.KEY=VALUE ...]
 
-Every seed gets its own run folder under ``runs/<name>-seeds/seed<k>``; the
+Every seed gets its own run folder under ``runs/<name>-seeds-<time>/seed<k>``; the
 summary, with the machine, date, library versions and the command, goes to
 ``experiments/results/<name>.md`` and ``.json``.
 """
@@ -10,9 +10,6 @@ summary, with the machine, date, library versions and the command, goes to
 from __future__ import annotations
 
 import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
@@ -30,16 +27,6 @@ flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds to run, comma-separated.")
 flags.DEFINE_string("results", str(ROOT / "experiments" / "results"), "Folder for the summary.")
 flags.DEFINE_string("runs", str(ROOT / "runs"), "Folder for the per-seed run folders.")
 FLAGS = flags.FLAGS
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else what platform knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def summarise(
@@ -61,24 +48,13 @@ def main(argv: list[str]) -> None:
     config = FLAGS.config
     seeds = [int(seed) for seed in FLAGS.seeds]
     per_seed = {}
+    runs = Path(FLAGS.runs) / f"{config.name}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
     for seed in seeds:
         config.seed = seed
-        workdir = Path(FLAGS.runs) / f"{config.name}-seeds" / f"seed{seed}"
+        workdir = runs / f"seed{seed}"
         per_seed[seed] = experiment.run(config, workdir, progress=False)
     summary = summarise(per_seed)
-    device = jax.devices()[0]
-    machine = {
-        "device": f"{device.platform}: {device.device_kind}",
-        "cpu_count": os.cpu_count(),
-        "processor": cpu_model(),
-        "date": time.strftime("%Y-%m-%d"),
-        "versions": {
-            "dann_jax": dann_jax.__version__,
-            "jax": jax.__version__,
-            "python": platform.python_version(),
-        },
-        "command": " ".join(["python", "experiments/reproduce.py", *sys.argv[1:]]),
-    }
+    machine = experiment.describe_machine()
     config.seed = seeds[0]
     output = Path(FLAGS.results)
     output.mkdir(parents=True, exist_ok=True)
@@ -93,9 +69,8 @@ def main(argv: list[str]) -> None:
     markdown = (
         f"# {config.name}: mean ± std over seeds {', '.join(map(str, seeds))}\n\n"
         f"{experiment.format_table(summary)}\n\n"
-        f"Machine: {machine['device']}, {machine['cpu_count']} CPU cores ({machine['processor']}); "
-        f"{machine['date']}; "
-        f"jax {jax.__version__}, dann_jax {dann_jax.__version__}.\n"
+        f"Machine: {machine['device']} ({machine['processor']}, {machine['cpu_count']} CPU "
+        f"cores); {machine['date']}; jax {jax.__version__}, dann_jax {dann_jax.__version__}.\n"
         f"Command: `{machine['command']}`\n"
     )
     (output / f"{config.name}.md").write_text(markdown)
