@@ -21,7 +21,7 @@ import ml_collections
 import dann_jax
 from dann_jax import metrics, plots
 from dann_jax.data.offline import load_domains
-from dann_jax.train import METHODS, TrainedDANN, fit
+from dann_jax.train import METHODS, TrainedDANN, check_settings, fit
 
 RESULT_FILES = ("results.json", "metrics.jsonl")
 METRICS = ("source_accuracy", "target_accuracy", "domain_accuracy")
@@ -127,6 +127,16 @@ def run(
       method -> {source_accuracy, target_accuracy, domain_accuracy, wall_time_s}.
     """
     methods = methods_of(config)
+    for method in methods:
+        check_settings(
+            model=config.model,
+            method=method,
+            steps=config.steps,
+            batch_size=config.batch_size,
+            adaptation=config.adaptation,
+            input_mode=config.input_mode,
+            steps_per_dispatch=config.steps_per_dispatch,
+        )
     workdir = Path(workdir)
     _check_workdir(workdir)
     domains = load_domains(config.dataset, config.seed)

@@ -366,6 +366,41 @@ class TrainedDANN:
         return (self.logits(inputs)[1] > 0).astype(np.int64)
 
 
+def check_settings(
+    *,
+    model: str,
+    method: str,
+    steps: int,
+    batch_size: int,
+    adaptation: str,
+    input_mode: str,
+    steps_per_dispatch: int,
+) -> None:
+    """Raises ValueError naming the first invalid training setting and its valid values.
+
+    ``fit`` calls it first; ``experiment.run`` calls it before it writes anything.
+    """
+    if model not in arrays.INPUT_RANK:
+        raise ValueError(f"Unknown model {model!r}; choose one of {tuple(arrays.INPUT_RANK)}.")
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
+    if adaptation not in ADAPTATIONS:
+        raise ValueError(f"Unknown adaptation {adaptation!r}; choose one of {ADAPTATIONS}.")
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+    if input_mode not in INPUT_MODES:
+        raise ValueError(f"Unknown input_mode {input_mode!r}; choose one of {INPUT_MODES}.")
+    if not isinstance(steps_per_dispatch, int) or steps_per_dispatch < 1:
+        raise ValueError(
+            f"steps_per_dispatch must be a positive integer, got {steps_per_dispatch!r}."
+        )
+    if not isinstance(batch_size, int) or batch_size < 2 or batch_size % 2:
+        raise ValueError(
+            "batch_size must be an even integer >= 2 (half source, half target), "
+            f"got {batch_size!r}."
+        )
+
+
 def fit(
     source_images: np.ndarray,
     source_labels: np.ndarray,
@@ -419,23 +454,15 @@ def fit(
     Raises:
       ValueError: inputs or arguments are invalid; the message says how to fix them.
     """
-    if model not in arrays.INPUT_RANK:
-        raise ValueError(f"Unknown model {model!r}; choose one of {tuple(arrays.INPUT_RANK)}.")
-    if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}.")
-    if input_mode not in INPUT_MODES:
-        raise ValueError(f"Unknown input_mode {input_mode!r}; choose one of {INPUT_MODES}.")
-    if not isinstance(steps_per_dispatch, int) or steps_per_dispatch < 1:
-        raise ValueError(
-            f"steps_per_dispatch must be a positive integer, got {steps_per_dispatch!r}."
-        )
-    if not isinstance(batch_size, int) or batch_size < 2 or batch_size % 2:
-        raise ValueError(
-            "batch_size must be an even integer >= 2 (half source, half target), "
-            f"got {batch_size!r}."
-        )
+    check_settings(
+        model=model,
+        method=method,
+        steps=steps,
+        batch_size=batch_size,
+        adaptation=adaptation,
+        input_mode=input_mode,
+        steps_per_dispatch=steps_per_dispatch,
+    )
     source_images, source_labels, target_images = map(
         np.asarray, (source_images, source_labels, target_images)
     )

@@ -78,6 +78,9 @@ def test_a_finished_run_is_never_overwritten(tmp_path, capsys):
         (["--config.stepz=3"], "stepz"),
         (["--config.steps=many"], "steps"),
         (["--config.method=coral"], "config.method='coral'"),
+        (["--config.model=vgg"], "Unknown model 'vgg'"),
+        (["--config.batch_size=7"], "batch_size must be an even integer"),
+        (["--config.input_mode=disk"], "Unknown input_mode 'disk'"),
         (["--config=/nonexistent/config.py"], "nonexistent"),
         (["--workdir"], "workdir"),
     ],
@@ -92,7 +95,7 @@ def test_bad_arguments_get_one_clear_error(arguments, message, tmp_path, capsys)
     error = capsys.readouterr().err
     assert message in error
     assert "Traceback" not in error
-    assert not (tmp_path / "w" / "results.json").exists()
+    assert not (tmp_path / "w").exists()  # nothing written: the same --workdir works next time
 
 
 def test_usage_and_unknown_commands(capsys):
