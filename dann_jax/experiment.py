@@ -113,6 +113,19 @@ def format_table(results: dict[str, dict[str, float | list[float]]]) -> str:
     return "\n".join(lines)
 
 
+def _settings(config: ml_collections.ConfigDict, method: str) -> dict:
+    """The training settings of ``config`` that :func:`check_settings` checks, for ``method``."""
+    return {
+        "model": config.model,
+        "method": method,
+        "steps": config.steps,
+        "batch_size": config.batch_size,
+        "adaptation": config.adaptation,
+        "input_mode": config.input_mode,
+        "steps_per_dispatch": config.steps_per_dispatch,
+    }
+
+
 def run(
     config: ml_collections.ConfigDict, workdir: Path, *, progress: bool = True
 ) -> dict[str, dict[str, float]]:
@@ -128,15 +141,7 @@ def run(
     """
     methods = methods_of(config)
     for method in methods:
-        check_settings(
-            model=config.model,
-            method=method,
-            steps=config.steps,
-            batch_size=config.batch_size,
-            adaptation=config.adaptation,
-            input_mode=config.input_mode,
-            steps_per_dispatch=config.steps_per_dispatch,
-        )
+        check_settings(**_settings(config, method))
     workdir = Path(workdir)
     _check_workdir(workdir)
     domains = load_domains(config.dataset, config.seed)
@@ -158,19 +163,13 @@ def run(
                 domains.source_train.inputs,
                 domains.source_train.labels,
                 domains.target_train.inputs,
-                model=config.model,
-                steps=config.steps,
-                batch_size=config.batch_size,
+                **_settings(config, method),
                 seed=config.seed,
-                method=method,
                 learning_rate=config.learning_rate,
                 anneal_learning_rate=config.anneal_learning_rate,
                 momentum=config.momentum,
-                adaptation=config.adaptation,
                 gamma=config.gamma,
                 domain_loss_weight=config.domain_loss_weight,
-                input_mode=config.input_mode,
-                steps_per_dispatch=config.steps_per_dispatch,
                 log_every=config.log_every,
                 on_log=lambda record, method=method: write_record(record, method),
                 progress=progress,

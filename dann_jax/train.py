@@ -361,10 +361,6 @@ class TrainedDANN:
         """Class ids (N,) int64 for inputs (N, *input_shape), uint8 or float."""
         return self.logits(inputs)[0].argmax(-1)
 
-    def predict_domain(self, inputs: np.ndarray) -> np.ndarray:
-        """The domain head's guess (N,) int64: 0 source, 1 target."""
-        return (self.logits(inputs)[1] > 0).astype(np.int64)
-
 
 def check_settings(
     *,
