@@ -15,14 +15,20 @@ from pathlib import Path
 from absl import flags
 from ml_collections import config_flags
 
-from dann_jax import experiment
+from dann_jax import experiment, parallel
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "default.py"
 USAGE = """usage: dann train [--config FILE] [--config.KEY=VALUE ...] [--workdir DIR] [--noprogress]
+                  [--distributed | --coordinator_address HOST:PORT --num_processes N
+                   --process_id I]
 
 commands:
   train   train the config's methods and write results into a run folder
           (default config: experiments/configs/default.py, offline)
+
+many hosts: start one process per host with the same config; --distributed lets
+JAX find the cluster (Cloud TPU, Slurm, Open MPI), or name process 0's address,
+the process count and this process's index. Only process 0 writes the run folder.
 """
 
 
@@ -41,6 +47,24 @@ def _train_flags(argv: list[str]) -> flags.FlagValues:
         "workdir", None, "Run folder; default runs/<config name>-<time>.", flag_values=flag_values
     )
     flags.DEFINE_bool("progress", True, "Show progress bars.", flag_values=flag_values)
+    flags.DEFINE_bool(
+        "distributed",
+        False,
+        "Join a multi-process run, detected by JAX (Cloud TPU, Slurm, Open MPI).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "coordinator_address",
+        None,
+        "Multi-process run: process 0's host:port (or JAX_COORDINATOR_ADDRESS).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_integer(
+        "num_processes", None, "Multi-process run: the process count.", flag_values=flag_values
+    )
+    flags.DEFINE_integer(
+        "process_id", None, "Multi-process run: this process's index.", flag_values=flag_values
+    )
     return flag_values
 
 
@@ -82,6 +106,16 @@ def train(argv: list[str]) -> int:
     except (flags.Error, OSError, AttributeError, KeyError, TypeError, ValueError) as error:
         print(f"dann train: error: {_describe(error)}\n\n{USAGE}", file=sys.stderr)
         return 2
+    if flag_values.distributed or flag_values.coordinator_address:
+        try:
+            parallel.initialize_distributed(
+                flag_values.coordinator_address, flag_values.num_processes, flag_values.process_id
+            )
+        except (RuntimeError, TypeError, ValueError) as error:
+            print(
+                f"dann train: error: could not join the multi-process run: {error}", file=sys.stderr
+            )
+            return 2
     try:
         experiment.run(config, Path(workdir), progress=flag_values.progress)
     except ValueError as error:

@@ -8,6 +8,7 @@ inputs, ``decision_boundaries.png``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -19,7 +20,7 @@ import jax
 import ml_collections
 
 import dann_jax
-from dann_jax import metrics, plots
+from dann_jax import metrics, parallel, plots
 from dann_jax.data.offline import load_domains
 from dann_jax.train import METHODS, TrainedDANN, check_settings, fit
 
@@ -68,6 +69,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.log_every = 50
     config.input_mode = "auto"  # "device" (data on the device, lax.scan), "stream" or "auto"
     config.steps_per_dispatch = 50  # steps per lax.scan in "device" mode (capped by log_every)
+    config.parallel = "auto"  # "shard_map" over all devices when there are several, "pmap", "none"
     return config
 
 
@@ -123,6 +125,7 @@ def _settings(config: ml_collections.ConfigDict, method: str) -> dict:
         "adaptation": config.adaptation,
         "input_mode": config.input_mode,
         "steps_per_dispatch": config.steps_per_dispatch,
+        "parallel": config.parallel,
     }
 
 
@@ -131,33 +134,43 @@ def run(
 ) -> dict[str, dict[str, float]]:
     """Trains every method of ``config`` and writes the run folder ``workdir``.
 
+    In a multi-process run every process calls it with the same config (checked)
+    and trains; only process 0 evaluates and writes the run folder.
+
     Args:
       config: an experiment config (see ``experiments/configs/default.py``).
       workdir: the run folder; it must not hold results of an earlier run.
       progress: show progress bars.
 
     Returns:
-      method -> {source_accuracy, target_accuracy, domain_accuracy, wall_time_s}.
+      method -> {source_accuracy, target_accuracy, domain_accuracy, wall_time_s}
+      (empty in processes other than 0).
     """
+    parallel.check_processes_agree("config", config.to_json())
     methods = methods_of(config)
     for method in methods:
         check_settings(**_settings(config, method))
     workdir = Path(workdir)
-    _check_workdir(workdir)
+    writer = jax.process_index() == 0
+    parallel.raise_in_every_process(_check_workdir, workdir)
     domains = load_domains(config.dataset, config.seed)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.json").write_text(config.to_json(indent=2) + "\n")
+    if writer:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.json").write_text(config.to_json(indent=2) + "\n")
 
     results: dict[str, dict[str, float]] = {}
     trained_by_method: dict[str, TrainedDANN] = {}
-    with open(workdir / "metrics.jsonl", "w") as log:
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(open(workdir / "metrics.jsonl", "w")) if writer else None
 
         def write_record(record: dict[str, float], method: str) -> None:
-            log.write(json.dumps({"method": method, **record}) + "\n")
-            log.flush()
+            if log is not None:
+                log.write(json.dumps({"method": method, **record}) + "\n")
+                log.flush()
 
         for method in methods:
-            print(f"Training {method} ({config.steps} steps, seed {config.seed})")
+            if writer:
+                print(f"Training {method} ({config.steps} steps, seed {config.seed})")
             start = time.perf_counter()
             trained = fit(
                 domains.source_train.inputs,
@@ -175,8 +188,11 @@ def run(
                 progress=progress,
             )
             wall_time = time.perf_counter() - start
-            results[method] = {**metrics.evaluate(trained, domains), "wall_time_s": wall_time}
-            trained_by_method[method] = trained
+            if writer:
+                results[method] = {**metrics.evaluate(trained, domains), "wall_time_s": wall_time}
+                trained_by_method[method] = trained
+    if not writer:
+        return results
 
     (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     table = format_table(results)

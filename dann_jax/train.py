@@ -19,8 +19,10 @@ import numpy as np
 import optax
 from flax import struct
 from flax.training import train_state
+from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
+from dann_jax import parallel as parallel_lib
 from dann_jax import schedules
 from dann_jax.data import arrays
 from dann_jax.models import DANN, build_model
@@ -172,6 +174,8 @@ def train_steps(
     data: Mapping[str, jax.Array],
     source_indices: jax.Array,
     target_indices: jax.Array,
+    *,
+    axis_name: str | None = None,
 ) -> tuple[TrainState, Metrics]:
     """K train steps in one dispatch over data resident on the device (``lax.scan``).
 
@@ -182,19 +186,19 @@ def train_steps(
         never closed over, so XLA does not embed the dataset as a constant.
       source_indices: (K, B_s) int32, the source rows of each step's batch.
       target_indices: (K, B_t) int32, the target rows of each step's batch.
+      axis_name: as in :func:`train_step`; each device then gathers its own
+        rows (its slice of the indices' second axis).
 
     Returns:
       The state after K steps and the metrics of every step, each of shape (K,).
     """
 
     def body(state, indices):
-        return train_step(state, arrays.gather_batch(data, *indices))
+        return train_step(state, arrays.gather_batch(data, *indices), axis_name=axis_name)
 
     return jax.lax.scan(body, state, (source_indices, target_indices))
 
 
-_jit_train_step = jax.jit(train_step, donate_argnums=0)
-_jit_train_steps = jax.jit(train_steps, donate_argnums=0)
 _jit_eval_step = jax.jit(eval_step)
 
 
@@ -206,13 +210,14 @@ def choose_input_mode(data_bytes: int) -> str:
     (or the device reports none, as CPUs do). It is the faster mode on CPUs too
     once the convolutions take their patch form (``layers.Conv``): with
     ``lax.conv_general_dilated`` inside ``lax.scan`` XLA:CPU ran 10x slower
-    (BENCHMARKS.md).
+    (BENCHMARKS.md). In a multi-process run every process takes process 0's choice.
     """
-    stats = jax.devices()[0].memory_stats() or {}
-    if "bytes_limit" not in stats:
-        return "device"
-    free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
-    return "device" if data_bytes <= free // 2 else "stream"
+    stats = jax.local_devices()[0].memory_stats() or {}
+    free = stats.get("bytes_limit", math.inf) - stats.get("bytes_in_use", 0)
+    choice = INPUT_MODES.index("device" if data_bytes <= free / 2 else "stream")
+    if jax.process_count() > 1:
+        choice = int(multihost_utils.broadcast_one_to_all(np.int32(choice)))
+    return INPUT_MODES[choice]
 
 
 def _mean_metrics(pending: list[Metrics]) -> dict[str, float]:
@@ -231,6 +236,7 @@ def train_loop(
     steps: int,
     *,
     input_mode: str = "stream",
+    parallel: str = "none",
     steps_per_dispatch: int = 100,
     log_every: int = 100,
     on_log: Callable[[dict[str, float]], None] | None = None,
@@ -244,55 +250,70 @@ def train_loop(
       state: the TrainState to start from.
       data: the training arrays on the host: ``source_image`` (N_s, ...)
         float32, ``source_label`` (N_s,) int32, ``target_image`` (N_t, ...) float32.
-      indices: yields each step's ``(source_index, target_index)``, e.g.
-        :func:`dann_jax.data.arrays.paired_indices`.
+        In a multi-process run every process passes the same arrays.
+      indices: yields each step's global ``(source_index, target_index)``, e.g.
+        :func:`dann_jax.data.arrays.paired_indices`; the same in every process.
       steps: how many steps to run.
-      input_mode: "stream" gathers each batch on the host and runs one jitted
-        step on it; "device" puts ``data`` on the device once and runs up to
-        ``steps_per_dispatch`` steps per dispatch with ``lax.scan``. Both see
-        the same batches.
+      input_mode: "stream" gathers each batch on the host (each process only its
+        own rows) and runs one step on it; "device" puts ``data`` on the devices
+        once and runs up to ``steps_per_dispatch`` steps per dispatch with
+        ``lax.scan``. Both see the same batches.
+      parallel: "none", "pmap", "shard_map" or "auto"
+        (:func:`dann_jax.parallel.resolve`): how the step runs across devices.
       steps_per_dispatch: steps per ``lax.scan`` in "device" mode.
       log_every: steps per log record.
       on_log: called with each record ``{"step": int, <metric>: float, ...}``.
-      progress: show a tqdm progress bar.
+      progress: show a tqdm progress bar (in process 0 only).
 
     Returns:
-      The final state and the list of log records (the history).
+      The final state, on one local device, and the list of log records (the history).
 
     Raises:
       FloatingPointError: a logged metric is NaN or infinite; the message names
         the step and the metric.
-      ValueError: an unknown ``input_mode``.
+      ValueError: an unknown ``input_mode`` or ``parallel``, or a batch the
+        devices cannot share equally.
     """
+    if input_mode not in INPUT_MODES[1:]:
+        raise ValueError(f"Unknown input_mode {input_mode!r}; choose one of {INPUT_MODES[1:]}.")
+    launcher = parallel_lib.launcher(parallel, train_step, train_steps)
+    first_step = int(state.step)
+    state = launcher.put_state(state)
+
     if input_mode == "device":
-        device_data = jax.device_put(dict(data))
+        device_data = launcher.put_data(data)
         chunk_size = steps_per_dispatch
 
         def run(state: TrainState, count: int) -> tuple[TrainState, Metrics]:
             chunk = [next(indices) for _ in range(count)]
             source_indices = np.stack([source for source, _ in chunk])
             target_indices = np.stack([target for _, target in chunk])
-            return _jit_train_steps(state, device_data, source_indices, target_indices)
+            launcher.check_batch(source_indices.shape[1], target_indices.shape[1])
+            source_indices = launcher.put_indices(source_indices)
+            target_indices = launcher.put_indices(target_indices)
+            return launcher.steps(state, device_data, source_indices, target_indices)
 
-    elif input_mode == "stream":
+    else:
         chunk_size = 1
 
         def run(state: TrainState, count: int) -> tuple[TrainState, Metrics]:
-            return _jit_train_step(state, arrays.gather_batch(data, *next(indices)))
+            source_index, target_index = next(indices)
+            launcher.check_batch(len(source_index), len(target_index))
+            source_index = source_index[launcher.process_rows(len(source_index))]
+            target_index = target_index[launcher.process_rows(len(target_index))]
+            batch = launcher.put_batch(arrays.gather_batch(data, source_index, target_index))
+            return launcher.step(state, batch)
 
-    else:
-        raise ValueError(f"Unknown input_mode {input_mode!r}; choose one of {INPUT_MODES}.")
-
-    first_step = int(state.step)
     history: list[dict[str, float]] = []
     pending: list[Metrics] = []
     done = 0
-    with tqdm(total=steps, disable=not progress, unit="step", dynamic_ncols=True) as bar:
+    show = progress and jax.process_index() == 0
+    with tqdm(total=steps, disable=not show, unit="step", dynamic_ncols=True) as bar:
         while done < steps:
             # Chunks end at log boundaries, so every record covers whole chunks.
             count = min(chunk_size, log_every - done % log_every, steps - done)
             state, metrics = run(state, count)
-            pending.append(metrics)
+            pending.append(launcher.local(metrics))
             done += count
             if done % log_every == 0 or done == steps:
                 record = {"step": first_step + done, **_mean_metrics(pending)}
@@ -308,7 +329,7 @@ def train_loop(
                     on_log(record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", lam=f"{record['lambda']:.2f}")
             bar.update(count)
-    return state, history
+    return launcher.local(state), history
 
 
 @dataclasses.dataclass
@@ -371,6 +392,7 @@ def check_settings(
     adaptation: str,
     input_mode: str,
     steps_per_dispatch: int,
+    parallel: str = "none",
 ) -> None:
     """Raises ValueError naming the first invalid training setting and its valid values.
 
@@ -395,6 +417,7 @@ def check_settings(
             "batch_size must be an even integer >= 2 (half source, half target), "
             f"got {batch_size!r}."
         )
+    parallel_lib.check_batch_size(parallel, batch_size)
 
 
 def fit(
@@ -415,6 +438,7 @@ def fit(
     domain_loss_weight: float = 1.0,
     num_classes: int | None = None,
     input_mode: str = "auto",
+    parallel: str = "auto",
     steps_per_dispatch: int = 100,
     log_every: int = 100,
     on_log: Callable[[dict[str, float]], None] | None = None,
@@ -439,6 +463,9 @@ def fit(
       num_classes: defaults to max(source_labels) + 1.
       input_mode: "stream", "device" or "auto" (:func:`choose_input_mode`);
         see :func:`train_loop`. The batches, and so the result, are the same.
+      parallel: "auto" (shard_map over every device when there are several),
+        "shard_map", "pmap" or "none"; see :mod:`dann_jax.parallel`. The result
+        is the same up to float rounding.
       steps_per_dispatch: steps per ``lax.scan`` in "device" mode.
       log_every: steps per history record.
       on_log: called with each history record as it is made.
@@ -458,6 +485,7 @@ def fit(
         adaptation=adaptation,
         input_mode=input_mode,
         steps_per_dispatch=steps_per_dispatch,
+        parallel=parallel,
     )
     source_images, source_labels, target_images = map(
         np.asarray, (source_images, source_labels, target_images)
@@ -499,6 +527,7 @@ def fit(
         indices,
         steps,
         input_mode=input_mode,
+        parallel=parallel,
         steps_per_dispatch=steps_per_dispatch,
         log_every=log_every,
         on_log=on_log,

@@ -98,28 +98,6 @@ def test_dann_features_feel_the_domain_loss(rng):
     assert not np.allclose(light["Dense_0"]["kernel"], heavy["Dense_0"]["kernel"])
 
 
-def test_pmapped_step_equals_the_single_device_step(rng):
-    """The same body under pmap with pmean equals one device on the global batch."""
-    devices = jax.local_device_count()
-    state = make_state("mnist", jnp.zeros((1, 16, 16, 1)), steps=20)
-    single = state
-    replicated = jax.tree.map(lambda x: jnp.stack([x] * devices), state)
-    pmapped = jax.pmap(functools.partial(train.train_step, axis_name="data"), axis_name="data")
-    for _ in range(3):
-        batch = random_batch(rng, half=2 * devices, shape=(16, 16, 1))
-        single, single_metrics = jax.jit(train.train_step)(single, batch)
-        sharded = jax.tree.map(lambda x: x.reshape(devices, -1, *x.shape[1:]), batch)
-        replicated, pmapped_metrics = pmapped(replicated, sharded)
-    for got, want in zip(
-        jax.tree.leaves(replicated.params), jax.tree.leaves(single.params), strict=True
-    ):
-        np.testing.assert_allclose(got[0], want, rtol=1e-4, atol=1e-6)
-    for name in METRIC_NAMES:
-        np.testing.assert_allclose(
-            pmapped_metrics[name][0], single_metrics[name], rtol=1e-4, atol=1e-6
-        )
-
-
 def moons(rng, count=200, shift=0.0):
     labels = rng.integers(2, size=count)
     points = rng.normal(size=(count, 2)) * 0.3 + np.stack([labels * 2.0 - 1.0, np.zeros(count)], -1)

@@ -1,0 +1,246 @@
+"""The launchers of dann_jax.parallel run the one step body: same computation as one device.
+
+Eight CPU devices are faked in conftest.py; the multi-process tests start two
+JAX processes of two devices each on loopback (gloo collectives).
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import distributed_fit
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dann_jax import parallel, train
+from dann_jax.data.arrays import paired_indices
+from dann_jax.data.offline import load_domains
+from dann_jax.models import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCHERS = ("pmap", "shard_map")
+TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
+
+
+def mnist_state(steps=20):
+    example = jnp.zeros((1, 16, 16, 3))
+    return train.create_train_state(build_model("mnist", 10), example, steps=steps)
+
+
+def random_batch(rng, half):
+    return {
+        "source_image": rng.normal(size=(half, 16, 16, 3)).astype(np.float32),
+        "source_label": rng.integers(10, size=half).astype(np.int32),
+        "target_image": rng.normal(0.5, 1.0, size=(half, 16, 16, 3)).astype(np.float32),
+    }
+
+
+def max_difference(got, want):
+    pairs = zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True)
+    return max(float(np.max(np.abs(a - b))) for a, b in pairs)
+
+
+def assert_trees_close(got, want):
+    for got_leaf, want_leaf in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(got_leaf, want_leaf, **TOLERANCE)
+
+
+@pytest.mark.parametrize("kind", LAUNCHERS)
+def test_launcher_steps_equal_the_single_device_step(rng, kind):
+    """Five steps of the one body: params and metrics as on one device, at every step."""
+    launcher = parallel.launcher(kind, train.train_step, train.train_steps)
+    assert len(launcher.devices) == 8
+    single, spread = mnist_state(), launcher.put_state(mnist_state())
+    differences = []
+    for _ in range(5):
+        batch = random_batch(rng, half=16)
+        single, single_metrics = jax.jit(train.train_step)(single, batch)
+        spread, spread_metrics = launcher.step(spread, launcher.put_batch(batch))
+        spread_metrics = launcher.local(spread_metrics)
+        assert spread_metrics.keys() == single_metrics.keys()
+        assert_trees_close(spread_metrics, single_metrics)
+        differences.append(max_difference(launcher.local(spread).params, single.params))
+    assert_trees_close(launcher.local(spread).params, single.params)
+    assert int(launcher.local(spread).step) == 5
+    print(f"{kind}: max abs param difference per step {differences}")
+
+
+@pytest.mark.parametrize("kind", LAUNCHERS)
+def test_launcher_scan_over_device_data_equals_the_single_device_loop(rng, kind):
+    data = random_batch(rng, half=48)
+    results = {}
+    for name in ("none", kind):
+        results[name] = train.train_loop(
+            mnist_state(),
+            data,
+            paired_indices(48, 48, 32, seed=0),
+            6,
+            input_mode="device",
+            parallel=name,
+            steps_per_dispatch=3,
+            log_every=3,
+            progress=False,
+        )
+    (single, single_history), (spread, spread_history) = results["none"], results[kind]
+    assert_trees_close(spread.params, single.params)
+    assert [r["step"] for r in spread_history] == [3, 6]
+    for got, want in zip(spread_history, single_history, strict=True):
+        np.testing.assert_allclose(list(got.values()), list(want.values()), **TOLERANCE)
+
+
+def test_fit_on_the_default_experiment_predicts_alike_with_each_launcher():
+    domains = load_domains("digits_to_blended_digits", 0)
+    logits = {}
+    for kind in ("none", *LAUNCHERS):
+        trained = train.fit(
+            domains.source_train.inputs,
+            domains.source_train.labels,
+            domains.target_train.inputs,
+            steps=12,
+            batch_size=64,
+            parallel=kind,
+            log_every=6,
+            steps_per_dispatch=6,
+            progress=False,
+        )
+        logits[kind] = trained.logits(domains.target_test.inputs)[0]
+    for kind in LAUNCHERS:
+        np.testing.assert_allclose(logits[kind], logits["none"], rtol=1e-4, atol=1e-4)
+        np.testing.assert_array_equal(logits[kind].argmax(-1), logits["none"].argmax(-1))
+
+
+def test_auto_shards_over_every_device_when_there_are_several():
+    assert parallel.resolve("auto") == "shard_map"
+    assert parallel.resolve("pmap") == "pmap"
+
+
+@pytest.mark.parametrize("kind", ["auto", *LAUNCHERS])
+def test_a_batch_the_devices_cannot_share_is_refused_before_training(rng, kind):
+    source = rng.normal(size=(32, 2)).astype(np.float32)
+    labels = rng.integers(2, size=32)
+    with pytest.raises(ValueError, match=r"shared equally by 8 devices.*divisible by 16"):
+        train.fit(source, labels, source, model="shallow", steps=1, batch_size=24, parallel=kind)
+
+
+def test_unknown_parallel_is_refused():
+    with pytest.raises(ValueError, match="Unknown parallel 'tpu'"):
+        parallel.check_batch_size("tpu", 16)
+
+
+def run_python(arguments, devices, **kwargs):
+    environment = {**os.environ, "JAX_NUM_CPU_DEVICES": str(devices), "JAX_PLATFORMS": "cpu"}
+    return subprocess.Popen(
+        [sys.executable, *arguments],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def test_a_launcher_asked_for_with_one_device_falls_back_and_says_so():
+    script = (
+        "import numpy as np\n"
+        "from dann_jax import train\n"
+        "x = np.random.default_rng(0).normal(size=(16, 2)).astype(np.float32)\n"
+        "train.fit(x, np.arange(16) % 2, x, model='shallow', steps=2, batch_size=6,"
+        " parallel='pmap', progress=False)\n"
+        "print('trained')\n"
+    )
+    process = run_python(["-c", script], devices=1)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "trained" in out
+    assert "parallel='pmap' with one device: running the single-device step instead" in err
+
+
+def free_address():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+def run_two_processes(arguments_of):
+    """Starts processes 0 and 1 (two CPU devices each); returns their (status, out, err)."""
+    processes = [run_python(arguments_of(index), devices=2) for index in range(2)]
+    finished = []
+    for process in processes:
+        try:
+            out, err = process.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            for other in processes:
+                other.kill()
+            raise
+        finished.append((process.returncode, out, err))
+    return finished
+
+
+def test_two_processes_train_like_one_process_on_the_same_global_batches(tmp_path):
+    output = tmp_path / "params.npz"
+    address = free_address()
+    start = time.perf_counter()
+    finished = run_two_processes(
+        lambda index: [str(ROOT / "tests" / "distributed_fit.py"), address, str(index), str(output)]
+    )
+    print(f"two processes: {time.perf_counter() - start:.1f} s")
+    for status, _, err in finished:
+        assert status == 0, err[-3000:]
+    saved = np.load(output)
+    reference = jax.tree.leaves(distributed_fit.fit("stream", "none").params)
+    for input_mode, kind in distributed_fit.RUNS:
+        for index, want in enumerate(reference):
+            np.testing.assert_allclose(saved[f"{input_mode}-{kind}-{index}"], want, **TOLERANCE)
+
+
+def cli_arguments(address, index, workdir, *overrides):
+    return [
+        "-m",
+        "dann_jax.cli",
+        "train",
+        "--noprogress",
+        f"--config={ROOT / 'experiments' / 'configs' / 'moons.py'}",
+        "--config.steps=20",
+        "--config.log_every=10",
+        f"--workdir={workdir}",
+        f"--coordinator_address={address}",
+        "--num_processes=2",
+        f"--process_id={index}",
+        *overrides,
+    ]
+
+
+def test_two_process_cli_run_writes_one_run_folder_from_process_zero(tmp_path):
+    address = free_address()
+    workdirs = [tmp_path / "process0", tmp_path / "process1"]
+    finished = run_two_processes(lambda index: cli_arguments(address, index, workdirs[index]))
+    for status, _, err in finished:
+        assert status == 0, err[-3000:]
+    records = [json.loads(line) for line in (workdirs[0] / "metrics.jsonl").open()]
+    assert [(r["method"], r["step"]) for r in records] == [
+        ("source_only", 10),
+        ("source_only", 20),
+        ("dann", 10),
+        ("dann", 20),
+    ]
+    assert (workdirs[0] / "results.json").exists()
+    assert not workdirs[1].exists()
+    assert "| dann |" in finished[0][1] and "| dann |" not in finished[1][1]
+
+
+def test_processes_that_disagree_on_the_config_stop_with_a_clear_error(tmp_path):
+    address = free_address()
+    finished = run_two_processes(
+        lambda index: cli_arguments(address, index, tmp_path / "run", f"--config.seed={index}")
+    )
+    for status, _, err in finished:
+        assert status == 2
+        assert "the 2 processes disagree on the config" in err
+    assert not (tmp_path / "run").exists()
