@@ -48,7 +48,7 @@ def test_default_config_runs_with_overrides(tmp_path):
     workdir = tmp_path / "default"
     status = train(
         "--config.steps=3",
-        "--config.batch_size=8",
+        "--config.batch_size=16",
         "--config.method=dann",
         "--config.log_every=3",
         f"--workdir={workdir}",

@@ -132,7 +132,7 @@ def test_fit_learns_and_predicts(rng):
 def test_fit_on_uint8_grey_images_runs_the_mnist_network(rng):
     images = rng.integers(0, 256, size=(10, 28, 28, 1), dtype=np.uint8)
     trained = dann_jax.fit(
-        images, np.arange(10) % 3, images[::-1], steps=2, batch_size=8, progress=False
+        images, np.arange(10) % 3, images[::-1], steps=2, batch_size=16, progress=False
     )
     predictions = trained.predict(images)
     assert predictions.shape == (10,)
@@ -210,7 +210,7 @@ def test_fit_rejects_bad_input_with_a_clear_error(changes, message):
 def test_predict_rejects_inputs_of_another_shape(rng):
     source, labels = moons(rng, 20)
     trained = dann_jax.fit(
-        source, labels, source, model="shallow", steps=1, batch_size=4, progress=False
+        source, labels, source, model="shallow", steps=1, batch_size=16, progress=False
     )
     with pytest.raises(ValueError, match=r"trained on \(2,\)"):
         trained.predict(np.zeros((3, 5), np.float32))
