@@ -8,6 +8,7 @@ recompiles, and everything the step needs comes in through ``state`` and
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -24,13 +25,13 @@ from tqdm.auto import tqdm
 
 from dann_jax import parallel as parallel_lib
 from dann_jax import schedules
-from dann_jax.data import arrays
+from dann_jax.data import arrays, pipeline
 from dann_jax.models import DANN, build_model
 
 METHODS = ("dann", "source_only")
 INPUT_MODES = ("auto", "stream", "device")
 ADAPTATIONS = ("annealed", "constant")
-Batch = Mapping[str, jax.Array]
+Batch = Mapping[str, Any]
 Metrics = dict[str, jax.Array]
 
 
@@ -229,13 +230,22 @@ def _mean_metrics(pending: list[Metrics]) -> dict[str, float]:
     }
 
 
+def _prefetched(
+    batches: Iterator[Batch], put: Callable[[Batch], Any], depth: int = 2
+) -> Iterator[Any]:
+    """``put(batch)`` for each batch, ``depth`` batches ahead: the next batches'
+    transfers to the devices overlap the current step."""
+    queue = collections.deque(put(next(batches)) for _ in range(depth))
+    while True:
+        yield queue.popleft()
+        queue.append(put(next(batches)))
+
+
 def train_loop(
     state: TrainState,
-    data: Mapping[str, np.ndarray],
-    indices: Iterator[tuple[np.ndarray, np.ndarray]],
+    inputs: pipeline.PairedStream | pipeline.DeviceData,
     steps: int,
     *,
-    input_mode: str = "stream",
     parallel: str = "none",
     steps_per_dispatch: int = 100,
     log_every: int = 100,
@@ -248,19 +258,16 @@ def train_loop(
 
     Args:
       state: the TrainState to start from.
-      data: the training arrays on the host: ``source_image`` (N_s, ...)
-        float32, ``source_label`` (N_s,) int32, ``target_image`` (N_t, ...) float32.
-        In a multi-process run every process passes the same arrays.
-      indices: yields each step's global ``(source_index, target_index)``, e.g.
-        :func:`dann_jax.data.arrays.paired_indices`; the same in every process.
+      inputs: a :class:`~dann_jax.data.pipeline.PairedStream` of this process's
+        host batches (one step per batch, transfers prefetched), or
+        :class:`~dann_jax.data.pipeline.DeviceData`: arrays put on the devices
+        once and up to ``steps_per_dispatch`` steps per dispatch with
+        ``lax.scan``. In a multi-process run every process passes the same
+        arrays (DeviceData) or a stream built with the launcher's ``process_rows``.
       steps: how many steps to run.
-      input_mode: "stream" gathers each batch on the host (each process only its
-        own rows) and runs one step on it; "device" puts ``data`` on the devices
-        once and runs up to ``steps_per_dispatch`` steps per dispatch with
-        ``lax.scan``. Both see the same batches.
       parallel: "none", "pmap", "shard_map" or "auto"
         (:func:`dann_jax.parallel.resolve`): how the step runs across devices.
-      steps_per_dispatch: steps per ``lax.scan`` in "device" mode.
+      steps_per_dispatch: steps per ``lax.scan`` with DeviceData.
       log_every: steps per log record.
       on_log: called with each record ``{"step": int, <metric>: float, ...}``.
       progress: show a tqdm progress bar (in process 0 only).
@@ -271,38 +278,34 @@ def train_loop(
     Raises:
       FloatingPointError: a logged metric is NaN or infinite; the message names
         the step and the metric.
-      ValueError: an unknown ``input_mode`` or ``parallel``, or a batch the
-        devices cannot share equally.
+      ValueError: an unknown ``parallel``, or a batch the devices cannot share equally.
     """
-    if input_mode not in INPUT_MODES[1:]:
-        raise ValueError(f"Unknown input_mode {input_mode!r}; choose one of {INPUT_MODES[1:]}.")
     launcher = parallel_lib.launcher(parallel, train_step, train_steps)
     first_step = int(state.step)
     state = launcher.put_state(state)
 
-    if input_mode == "device":
-        device_data = launcher.put_data(data)
+    if isinstance(inputs, pipeline.DeviceData):
+        device_data = launcher.put_data(inputs.arrays)
         chunk_size = steps_per_dispatch
 
         def run(state: TrainState, count: int) -> tuple[TrainState, Metrics]:
-            chunk = [next(indices) for _ in range(count)]
-            source_indices = np.stack([source for source, _ in chunk])
-            target_indices = np.stack([target for _, target in chunk])
-            launcher.check_batch(source_indices.shape[1], target_indices.shape[1])
-            source_indices = launcher.put_indices(source_indices)
-            target_indices = launcher.put_indices(target_indices)
-            return launcher.steps(state, device_data, source_indices, target_indices)
+            chunk = [next(inputs.positions) for _ in range(count)]
+            source_positions = np.stack([source for source, _ in chunk])
+            target_positions = np.stack([target for _, target in chunk])
+            launcher.check_batch(source_positions.shape[1], target_positions.shape[1])
+            return launcher.steps(
+                state,
+                device_data,
+                launcher.put_indices(source_positions),
+                launcher.put_indices(target_positions),
+            )
 
     else:
         chunk_size = 1
+        batches = _prefetched(inputs, launcher.put_batch)
 
         def run(state: TrainState, count: int) -> tuple[TrainState, Metrics]:
-            source_index, target_index = next(indices)
-            launcher.check_batch(len(source_index), len(target_index))
-            source_index = source_index[launcher.process_rows(len(source_index))]
-            target_index = target_index[launcher.process_rows(len(target_index))]
-            batch = launcher.put_batch(arrays.gather_batch(data, source_index, target_index))
-            return launcher.step(state, batch)
+            return launcher.step(state, next(batches))
 
     history: list[dict[str, float]] = []
     pending: list[Metrics] = []
@@ -339,15 +342,13 @@ class TrainedDANN:
     Attributes:
       state: the final TrainState.
       history: the log records of training (dicts of step and metrics).
-      input_mean: per-channel mean (C,) float32 subtracted from every input.
-      input_shape: the shape of one example, e.g. (28, 28, 3).
+      preprocess: raw inputs -> network inputs, as in training.
       model: the network's name ("mnist" or "shallow").
     """
 
     state: TrainState
     history: list[dict[str, float]]
-    input_mean: np.ndarray
-    input_shape: tuple[int, ...]
+    preprocess: pipeline.Preprocess
     model: str
 
     @property
@@ -355,19 +356,31 @@ class TrainedDANN:
         """The trained parameters (a pytree of float32 arrays)."""
         return self.state.params
 
+    @property
+    def input_mean(self) -> np.ndarray:
+        """Per-channel mean (C,) float32 subtracted from every input."""
+        return self.preprocess.mean
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one network input, e.g. (28, 28, 3)."""
+        return self.preprocess.shape
+
     def logits(self, inputs: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """Class logits (N, classes) and domain logits (N,), float32, for raw inputs.
 
-        ``inputs`` are like the training inputs: uint8 or float, shape (N, *input_shape).
+        ``inputs`` are like the training inputs: uint8 or float (N, ...), made
+        ``input_shape`` by the training preprocessing (resize, grey to RGB).
         """
         inputs = np.asarray(inputs)
         arrays.check_inputs("inputs", inputs, self.model)
+        inputs = self.preprocess.conform(inputs)
         if inputs.shape[1:] != self.input_shape:
             raise ValueError(
                 f"inputs examples have shape {inputs.shape[1:]} but the network was trained "
                 f"on {self.input_shape}; preprocess them the same way."
             )
-        inputs = arrays.to_float(inputs) - self.input_mean
+        inputs = inputs - self.input_mean
         class_logits, domain_logits = [], []
         for start in range(0, len(inputs), batch_size):
             chunk = inputs[start : start + batch_size]
@@ -494,15 +507,94 @@ def fit(
     arrays.check_inputs("target_images", target_images, model)
     arrays.check_same_feature_shape(source_images, target_images)
     num_classes = arrays.check_labels(source_labels, len(source_images), num_classes)
+    input_mean = arrays.channel_mean(arrays.to_float(source_images), arrays.to_float(target_images))
+    return fit_sources(
+        pipeline.ArraySource(source_images, source_labels),
+        pipeline.ArraySource(target_images),
+        input_shape=source_images.shape[1:],
+        input_mean=input_mean,
+        num_classes=num_classes,
+        model=model,
+        steps=steps,
+        batch_size=batch_size,
+        seed=seed,
+        method=method,
+        learning_rate=learning_rate,
+        anneal_learning_rate=anneal_learning_rate,
+        momentum=momentum,
+        adaptation=adaptation,
+        gamma=gamma,
+        domain_loss_weight=domain_loss_weight,
+        input_mode=input_mode,
+        parallel=parallel,
+        steps_per_dispatch=steps_per_dispatch,
+        log_every=log_every,
+        on_log=on_log,
+        progress=progress,
+    )
 
-    source_float, target_float = arrays.to_float(source_images), arrays.to_float(target_images)
-    input_mean = arrays.channel_mean(source_float, target_float)
-    source_float -= input_mean
-    target_float -= input_mean
-    network = build_model(model, num_classes)
+
+def fit_sources(
+    source: pipeline.RandomAccessSource,
+    target: pipeline.RandomAccessSource,
+    *,
+    input_shape: tuple[int, ...],
+    input_mean: np.ndarray,
+    num_classes: int,
+    model: str = "mnist",
+    steps: int,
+    batch_size: int = 128,
+    seed: int = 0,
+    method: str = "dann",
+    learning_rate: float = 0.01,
+    anneal_learning_rate: bool = True,
+    momentum: float = 0.9,
+    adaptation: str = "annealed",
+    gamma: float = 10.0,
+    domain_loss_weight: float = 1.0,
+    input_mode: str = "auto",
+    parallel: str = "auto",
+    steps_per_dispatch: int = 100,
+    log_every: int = 100,
+    on_log: Callable[[dict[str, float]], None] | None = None,
+    progress: bool = True,
+) -> TrainedDANN:
+    """Trains a DANN on two random-access sources, e.g. ``tfds.data_source`` splits.
+
+    Records are ``{"image", "label"}`` (the target's labels are never read).
+    Raw images are preprocessed on the way in
+    (:class:`~dann_jax.data.pipeline.Preprocess`): scaled to [0, 1], resized to
+    ``input_shape``, grey made RGB, ``input_mean`` subtracted.
+
+    Args:
+      source, target: the domains' training sources.
+      input_shape: the network's input shape, e.g. (28, 28, 3).
+      input_mean: per-channel mean (C,) float32 of the training inputs.
+      num_classes: classes of the label head.
+      input_mode: "stream" reads, preprocesses and prefetches each step's rows
+        of this process (grain threads); "device" reads everything once and
+        keeps it on the devices; "auto" picks "device" when it fits
+        (:func:`choose_input_mode`). The batches are the same.
+      model, steps, batch_size, seed, method, learning_rate, ...: as :func:`fit`.
+
+    Returns:
+      A :class:`TrainedDANN`.
+    """
+    check_settings(
+        model=model,
+        method=method,
+        steps=steps,
+        batch_size=batch_size,
+        adaptation=adaptation,
+        input_mode=input_mode,
+        steps_per_dispatch=steps_per_dispatch,
+        parallel=parallel,
+    )
+    input_shape = tuple(input_shape)
+    preprocess = pipeline.Preprocess(input_shape, np.asarray(input_mean, np.float32))
     state = create_train_state(
-        network,
-        source_float[:1],
+        build_model(model, num_classes),
+        np.zeros((1, *input_shape), np.float32),
         steps=steps,
         seed=seed,
         method=method,
@@ -513,24 +605,41 @@ def fit(
         gamma=gamma,
         domain_loss_weight=domain_loss_weight,
     )
-    data = {
-        "source_image": source_float,
-        "source_label": source_labels.astype(np.int32),
-        "target_image": target_float,
-    }
     if input_mode == "auto":
-        input_mode = choose_input_mode(sum(array.nbytes for array in data.values()))
-    indices = arrays.paired_indices(len(source_float), len(target_float), batch_size, seed)
+        float_bytes = (len(source) + len(target)) * math.prod(input_shape) * 4
+        input_mode = choose_input_mode(float_bytes)
+    if input_mode == "device":
+        source_inputs, source_labels = pipeline.materialize(
+            source, preprocess, description="source", progress=progress
+        )
+        target_inputs, _ = pipeline.materialize(
+            target, preprocess, description="target", progress=progress
+        )
+        data = {
+            "source_image": source_inputs,
+            "source_label": source_labels,
+            "target_image": target_inputs,
+        }
+        inputs = pipeline.DeviceData.create(data, batch_size, seed)
+    else:
+        launcher = parallel_lib.launcher(parallel, train_step, train_steps)
+        inputs = pipeline.PairedStream(
+            source,
+            target,
+            batch_size=batch_size,
+            seed=seed,
+            source_preprocess=preprocess,
+            target_preprocess=preprocess,
+            process_rows=launcher.process_rows,
+        )
     state, history = train_loop(
         state,
-        data,
-        indices,
+        inputs,
         steps,
-        input_mode=input_mode,
         parallel=parallel,
         steps_per_dispatch=steps_per_dispatch,
         log_every=log_every,
         on_log=on_log,
         progress=progress,
     )
-    return TrainedDANN(state, history, input_mean, source_images.shape[1:], model)
+    return TrainedDANN(state, history, preprocess, model)

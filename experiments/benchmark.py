@@ -32,7 +32,7 @@ import numpy as np
 from absl import app, flags
 
 from dann_jax import experiment, train
-from dann_jax.data.arrays import paired_indices
+from dann_jax.data.pipeline import ArraySource, DeviceData, PairedStream
 from dann_jax.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,13 +63,23 @@ def jax_runner(data: dict[str, np.ndarray], batch_size: int, mode: str) -> Calla
     state = train.create_train_state(
         build_model("mnist", 10), data["source_image"][:1], steps=TOTAL_STEPS
     )
-    indices = paired_indices(FLAGS.dataset_size, FLAGS.dataset_size, batch_size, seed=0)
+    if mode == "device":
+        inputs = DeviceData.create(data, batch_size, seed=0)
+    else:
+        inputs = PairedStream(
+            ArraySource(data["source_image"], data["source_label"]),
+            ArraySource(data["target_image"]),
+            batch_size=batch_size,
+            seed=0,
+            source_preprocess=np.asarray,
+            target_preprocess=np.asarray,
+        )
 
     def run() -> None:
         nonlocal state
         state, _ = train.train_loop(
-            state, data, indices, FLAGS.steps, input_mode=mode,
-            steps_per_dispatch=FLAGS.steps, log_every=FLAGS.steps, progress=False,
+            state, inputs, FLAGS.steps, steps_per_dispatch=FLAGS.steps, log_every=FLAGS.steps,
+            progress=False,
         )  # fmt: skip
         jax.block_until_ready(state)
 

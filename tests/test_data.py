@@ -1,37 +1,8 @@
 import numpy as np
 import pytest
 
-from dann_jax.data import arrays, blend_with_photos, load_domains, paired_batches
+from dann_jax.data import arrays, blend_with_photos, load_domains
 from dann_jax.data.offline import digits_to_blended_digits, moons
-
-
-def test_paired_batches_have_half_of_each_domain_and_cover_every_epoch():
-    source = np.arange(10, dtype=np.float32)[:, None]
-    target = 100 + np.arange(6, dtype=np.float32)[:, None]
-    batches = paired_batches(source, np.arange(10) % 3, target, batch_size=8, seed=0)
-    drawn = [next(batches) for _ in range(5)]
-    assert all(
-        b["source_image"].shape == (4, 1) and b["target_image"].shape == (4, 1) for b in drawn
-    )
-    assert drawn[0]["source_label"].dtype == np.int32
-    source_seen = np.concatenate([b["source_image"][:, 0] for b in drawn])
-    target_seen = np.concatenate([b["target_image"][:, 0] for b in drawn])
-    # 20 source draws = 2 epochs of 10; 18 of 20 target draws = 3 epochs of 6: each once per epoch.
-    assert np.array_equal(np.bincount(source_seen.astype(int)), 2 * np.ones(10))
-    assert np.array_equal(np.bincount(target_seen[:18].astype(int) - 100), 3 * np.ones(6))
-    labels = np.concatenate([b["source_label"] for b in drawn])
-    np.testing.assert_array_equal(labels, source_seen.astype(int) % 3)
-
-
-def test_paired_batches_same_seed_same_batches_other_seed_other_batches():
-    source = np.arange(50, dtype=np.float32)[:, None]
-
-    def first_batches(seed):
-        batches = paired_batches(source, np.zeros(50, np.int32), source, batch_size=10, seed=seed)
-        return np.concatenate([next(batches)["source_image"] for _ in range(3)])
-
-    np.testing.assert_array_equal(first_batches(1), first_batches(1))
-    assert not np.array_equal(first_batches(1), first_batches(2))
 
 
 def test_blend_is_the_mnist_m_recipe():

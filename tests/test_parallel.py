@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from dann_jax import parallel, train
-from dann_jax.data.arrays import paired_indices
 from dann_jax.data.offline import load_domains
+from dann_jax.data.pipeline import DeviceData
 from dann_jax.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,10 +78,8 @@ def test_launcher_scan_over_device_data_equals_the_single_device_loop(rng, kind)
     for name in ("none", kind):
         results[name] = train.train_loop(
             mnist_state(),
-            data,
-            paired_indices(48, 48, 32, seed=0),
+            DeviceData.create(data, batch_size=32, seed=0),
             6,
-            input_mode="device",
             parallel=name,
             steps_per_dispatch=3,
             log_every=3,

@@ -7,8 +7,7 @@ import pytest
 
 import dann_jax
 from dann_jax import train
-from dann_jax.data import paired_batches
-from dann_jax.data.arrays import paired_indices
+from dann_jax.data.pipeline import ArraySource, DeviceData, PairedStream
 from dann_jax.models import build_model
 
 METRIC_NAMES = {
@@ -140,14 +139,6 @@ def test_fit_on_uint8_grey_images_runs_the_mnist_network(rng):
     assert trained.input_mean.shape == (1,)
 
 
-def test_paired_batches_feed_the_loop_deterministically(rng):
-    source, labels = moons(rng, 30)
-    target, _ = moons(rng, 20)
-    first = [next(paired_batches(source, labels, target, 8, seed=3)) for _ in range(2)]
-    np.testing.assert_array_equal(first[0]["source_image"], first[1]["source_image"])
-    np.testing.assert_array_equal(first[0]["target_image"], first[1]["target_image"])
-
-
 def test_fit_is_deterministic_for_a_seed(rng):
     source, labels = moons(rng, 50)
     target, _ = moons(rng, 50, shift=0.5)
@@ -219,39 +210,43 @@ def test_predict_rejects_inputs_of_another_shape(rng):
 def test_non_finite_loss_stops_with_the_step_and_metric(rng):
     state = make_state(steps=10)
     poisoned = jax.tree.map(lambda leaf: jnp.full_like(leaf, jnp.nan), state.params)
-    data, indices = host_data(rng)
+    inputs = stream_inputs(host_data(rng))
     with pytest.raises(FloatingPointError, match=r"became nan by step 5"):
-        train.train_loop(
-            state.replace(params=poisoned), data, indices, 10, log_every=5, progress=False
-        )
+        train.train_loop(state.replace(params=poisoned), inputs, 10, log_every=5, progress=False)
 
 
 def host_data(rng, size=24, shape=(2,)):
-    data = {
+    return {
         "source_image": rng.normal(size=(size, *shape)).astype(np.float32),
         "source_label": rng.integers(2, size=size).astype(np.int32),
         "target_image": rng.normal(1.0, 1.0, size=(size, *shape)).astype(np.float32),
     }
-    return data, paired_indices(size, size, 8, seed=0)
+
+
+def device_inputs(data, batch_size=8, seed=0):
+    return DeviceData.create(data, batch_size, seed)
+
+
+def stream_inputs(data, batch_size=8, seed=0):
+    return PairedStream(
+        ArraySource(data["source_image"], data["source_label"]),
+        ArraySource(data["target_image"]),
+        batch_size=batch_size,
+        seed=seed,
+        source_preprocess=np.asarray,
+        target_preprocess=np.asarray,
+    )
 
 
 @pytest.mark.parametrize(("model", "shape"), [("shallow", (2,)), ("mnist", (16, 16, 3))])
 def test_device_mode_trains_exactly_like_stream_mode(rng, model, shape):
     """lax.scan over device-resident data sees the same batches as the host stream."""
-    data, _ = host_data(rng, shape=shape)
+    data = host_data(rng, shape=shape)
     results = {}
-    for mode in ("stream", "device"):
+    for mode, inputs in (("stream", stream_inputs(data)), ("device", device_inputs(data))):
         state = make_state(model, jnp.zeros((1, *shape)), steps=7)
-        indices = paired_indices(24, 24, 8, seed=0)
         results[mode] = train.train_loop(
-            state,
-            data,
-            indices,
-            7,
-            input_mode=mode,
-            steps_per_dispatch=3,
-            log_every=5,
-            progress=False,
+            state, inputs, 7, steps_per_dispatch=3, log_every=5, progress=False
         )
     (stream_state, stream_history), (device_state, device_history) = results.values()
     assert int(device_state.step) == 7
@@ -270,6 +265,9 @@ def test_auto_input_mode_keeps_data_that_fits_on_the_device():
 
 
 def test_unknown_input_mode_is_refused(rng):
-    data, indices = host_data(rng)
+    data = host_data(rng)
     with pytest.raises(ValueError, match="Unknown input_mode 'disk'"):
-        train.train_loop(make_state(), data, indices, 1, input_mode="disk", progress=False)
+        dann_jax.fit(
+            data["source_image"], data["source_label"], data["target_image"],
+            model="shallow", steps=1, batch_size=16, input_mode="disk", progress=False,
+        )  # fmt: skip

@@ -7,7 +7,7 @@ wrong and how to fix it before any compilation starts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -121,42 +121,6 @@ def channel_mean(*domains: np.ndarray) -> np.ndarray:
     return (total / count).astype(np.float32)
 
 
-def _index_batches(size: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Endless batches of indices, each epoch a fresh permutation; epochs run on seamlessly."""
-    pending = np.empty(0, dtype=np.int64)
-    while True:
-        while pending.size < batch_size:
-            pending = np.concatenate([pending, rng.permutation(size)])
-        yield pending[:batch_size]
-        pending = pending[batch_size:]
-
-
-def paired_indices(
-    source_size: int, target_size: int, batch_size: int, seed: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Endless index pairs for training batches, half source and half target.
-
-    Source and target are independent streams with their own epochs, so domains
-    of different sizes pair without truncation.
-
-    Args:
-      source_size, target_size: examples in each domain.
-      batch_size: the global batch, even: batch_size // 2 from each domain.
-      seed: seeds the shuffling; the same seed gives the same indices.
-
-    Yields:
-      ``(source_index, target_index)``, each (batch_size // 2,) int32.
-    """
-    source_rng, target_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
-    )
-    half = batch_size // 2
-    source_indices = _index_batches(source_size, half, source_rng)
-    target_indices = _index_batches(target_size, half, target_rng)
-    for source_index, target_index in zip(source_indices, target_indices, strict=True):
-        yield source_index.astype(np.int32), target_index.astype(np.int32)
-
-
 def gather_batch(data: Mapping[str, Any], source_index: Any, target_index: Any) -> dict[str, Any]:
     """The training batch at these indices of ``data`` (NumPy arrays on the host or JAX
     arrays on a device): ``source_image``, ``source_label`` and ``target_image``."""
@@ -165,34 +129,3 @@ def gather_batch(data: Mapping[str, Any], source_index: Any, target_index: Any) 
         "source_label": data["source_label"][source_index],
         "target_image": data["target_image"][target_index],
     }
-
-
-def paired_batches(
-    source_images: np.ndarray,
-    source_labels: np.ndarray,
-    target_images: np.ndarray,
-    batch_size: int,
-    seed: int,
-) -> Iterator[dict[str, np.ndarray]]:
-    """Endless training batches gathered on the host at :func:`paired_indices`.
-
-    Args:
-      source_images: (N_s, ...) float32 source inputs.
-      source_labels: (N_s,) integer class ids.
-      target_images: (N_t, ...) float32 target inputs (unlabelled).
-      batch_size: the global batch, even: batch_size // 2 from each domain.
-      seed: seeds the shuffling; the same seed gives the same batches.
-
-    Yields:
-      ``{"source_image": (B/2, ...), "source_label": (B/2,) int32,
-      "target_image": (B/2, ...)}``.
-    """
-    data = {
-        "source_image": source_images,
-        "source_label": source_labels.astype(np.int32),
-        "target_image": target_images,
-    }
-    for source_index, target_index in paired_indices(
-        len(source_images), len(target_images), batch_size, seed
-    ):
-        yield gather_batch(data, source_index, target_index)
