@@ -16,15 +16,21 @@ from absl import flags
 from ml_collections import config_flags
 
 from dann_jax import experiment, parallel
+from dann_jax.data import tfds_sources
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "default.py"
 USAGE = """usage: dann train [--config FILE] [--config.KEY=VALUE ...] [--workdir DIR] [--noprogress]
                   [--distributed | --coordinator_address HOST:PORT --num_processes N
                    --process_id I]
 
+       dann prepare NAME [--data_dir DIR] [--manual_dir DIR]
+
 commands:
   train   train the config's methods and write results into a run folder
           (default config: experiments/configs/default.py, offline)
+  prepare download and prepare a TFDS dataset as ArrayRecord files (needs
+          TensorFlow: pip install 'dann_jax[prepare]'); e.g. mnist, mnist_m,
+          svhn_cropped, syn_digits, gtsrb
 
 many hosts: start one process per host with the same config; --distributed lets
 JAX find the cluster (Cloud TPU, Slurm, Open MPI), or name process 0's address,
@@ -124,6 +130,32 @@ def train(argv: list[str]) -> int:
     return 0
 
 
+def prepare(argv: list[str]) -> int:
+    """``dann prepare NAME``: downloads and prepares a TFDS dataset; returns the exit status."""
+    flag_values = flags.FlagValues()
+    flags.DEFINE_string(
+        "data_dir", None, "Where to write (default ~/tensorflow_datasets).", flag_values=flag_values
+    )
+    flags.DEFINE_string(
+        "manual_dir", None, "A folder holding the dataset's archives.", flag_values=flag_values
+    )
+    try:
+        names = flag_values(["dann prepare", *argv])[1:]
+    except flags.Error as error:
+        print(f"dann prepare: error: {error}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    if len(names) != 1:
+        print(f"dann prepare: error: name one dataset.\n\n{USAGE}", file=sys.stderr)
+        return 2
+    try:
+        folder = tfds_sources.prepare(names[0], flag_values.data_dir, flag_values.manual_dir)
+    except (ImportError, ValueError) as error:
+        print(f"dann prepare: error: {error}", file=sys.stderr)
+        return 2
+    print(f"Prepared {names[0]} in {folder}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dann`` console script."""
     argv = sys.argv[1:] if argv is None else argv
@@ -133,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command == "train":
         return train(rest)
+    if command == "prepare":
+        return prepare(rest)
     print(f"dann: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 

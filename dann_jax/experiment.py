@@ -9,6 +9,7 @@ inputs, ``decision_boundaries.png``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -18,11 +19,20 @@ from pathlib import Path
 
 import jax
 import ml_collections
+import numpy as np
 
 import dann_jax
 from dann_jax import metrics, parallel, plots
-from dann_jax.data.offline import load_domains
-from dann_jax.train import METHODS, TrainedDANN, check_settings, fit
+from dann_jax.data import arrays, tfds_sources
+from dann_jax.data.offline import Domains, Split, load_domains
+from dann_jax.data.pipeline import (
+    ArraySource,
+    Preprocess,
+    RandomAccessSource,
+    channel_mean,
+    materialize,
+)
+from dann_jax.train import METHODS, TrainedDANN, check_settings, fit_sources
 
 RESULT_FILES = ("results.json", "metrics.jsonl")
 METRICS = ("source_accuracy", "target_accuracy", "domain_accuracy")
@@ -54,7 +64,14 @@ def base_config() -> ml_collections.ConfigDict:
     """Every key an experiment config has, at the paper's values; configs override some."""
     config = ml_collections.ConfigDict()
     config.name = "experiment"
-    config.dataset = "digits_to_blended_digits"  # see dann_jax.data.offline.LOADERS
+    config.dataset = "digits_to_blended_digits"  # dann_jax.data.offline.LOADERS, or "tfds":
+    config.source = ""  # with dataset="tfds": the source's TFDS name, e.g. "mnist"
+    config.target = ""  # ... and the target's, e.g. "mnist_m"
+    config.data_dir = ""  # prepared TFDS datasets; "" = $TFDS_DATA_DIR or ~/tensorflow_datasets
+    config.train_split = "train"
+    config.test_split = "test"
+    config.input_shape = (28, 28, 3)  # TFDS images are resized / made RGB to this
+    config.mean_sample = 10_000  # TFDS: records per domain behind the input mean
     config.model = "mnist"  # "mnist" or "shallow"
     config.method = "source_only,dann"  # comma-separated, run in this order
     config.steps = 1000
@@ -71,6 +88,77 @@ def base_config() -> ml_collections.ConfigDict:
     config.steps_per_dispatch = 50  # steps per lax.scan in "device" mode (capped by log_every)
     config.parallel = "auto"  # "shard_map" over all devices when there are several, "pmap", "none"
     return config
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentData:
+    """What an experiment trains on (random-access sources) and evaluates on (arrays).
+
+    Attributes:
+      source_train, target_train: ``{"image", "label"}`` sources; the target's
+        labels are never read in training.
+      source_test, target_test: test inputs, conformed to ``input_shape``
+        (float32 in [0, 1], not yet centred), with labels.
+      input_shape: one network input's shape.
+      input_mean: per-channel mean (C,) of the training inputs.
+      num_classes: classes of the label head.
+      offline: the in-memory domains, for the offline datasets (plots use them).
+    """
+
+    source_train: RandomAccessSource
+    target_train: RandomAccessSource
+    source_test: Split
+    target_test: Split
+    input_shape: tuple[int, ...]
+    input_mean: np.ndarray
+    num_classes: int
+    offline: Domains | None = None
+
+
+def load_data(config: ml_collections.ConfigDict, progress: bool = True) -> ExperimentData:
+    """The config's domains: an offline dataset in memory, or two prepared TFDS datasets.
+
+    Raises:
+      DatasetUnavailable: a TFDS dataset is not prepared (the message says how to).
+    """
+    if config.dataset != "tfds":
+        domains = load_domains(config.dataset, config.seed)
+        train_inputs = (domains.source_train.inputs, domains.target_train.inputs)
+        return ExperimentData(
+            source_train=ArraySource(domains.source_train.inputs, domains.source_train.labels),
+            target_train=ArraySource(domains.target_train.inputs),
+            source_test=domains.source_test,
+            target_test=domains.target_test,
+            input_shape=domains.source_train.inputs.shape[1:],
+            input_mean=arrays.channel_mean(*map(arrays.to_float, train_inputs)),
+            num_classes=int(domains.source_train.labels.max()) + 1,
+            offline=domains,
+        )
+    data_dir = config.data_dir or None
+    source_train, target_train, source_test, target_test = (
+        tfds_sources.data_source(name, split, data_dir)
+        for name, split in (
+            (config.source, config.train_split),
+            (config.target, config.train_split),
+            (config.source, config.test_split),
+            (config.target, config.test_split),
+        )
+    )
+    conform = Preprocess(tuple(config.input_shape), np.zeros(())).conform
+
+    def test_split(source: RandomAccessSource, name: str) -> Split:
+        inputs, labels = materialize(source, conform, description=name, progress=progress)
+        return Split(inputs, labels)
+
+    return ExperimentData(
+        source_train=source_train,
+        target_train=target_train,
+        source_test=test_split(source_test, f"{config.source} {config.test_split}"),
+        target_test=test_split(target_test, f"{config.target} {config.test_split}"),
+        input_shape=tuple(config.input_shape),
+        input_mean=channel_mean([source_train, target_train], conform, config.mean_sample),
+        num_classes=tfds_sources.num_classes(source_train),
+    )
 
 
 def methods_of(config: ml_collections.ConfigDict) -> list[str]:
@@ -153,7 +241,7 @@ def run(
     workdir = Path(workdir)
     writer = jax.process_index() == 0
     parallel.raise_in_every_process(_check_workdir, workdir)
-    domains = load_domains(config.dataset, config.seed)
+    data = load_data(config, progress=progress and writer)
     if writer:
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "config.json").write_text(config.to_json(indent=2) + "\n")
@@ -172,10 +260,12 @@ def run(
             if writer:
                 print(f"Training {method} ({config.steps} steps, seed {config.seed})")
             start = time.perf_counter()
-            trained = fit(
-                domains.source_train.inputs,
-                domains.source_train.labels,
-                domains.target_train.inputs,
+            trained = fit_sources(
+                data.source_train,
+                data.target_train,
+                input_shape=data.input_shape,
+                input_mean=data.input_mean,
+                num_classes=data.num_classes,
                 **_settings(config, method),
                 seed=config.seed,
                 learning_rate=config.learning_rate,
@@ -189,7 +279,8 @@ def run(
             )
             wall_time = time.perf_counter() - start
             if writer:
-                results[method] = {**metrics.evaluate(trained, domains), "wall_time_s": wall_time}
+                scores = metrics.evaluate(trained, data.source_test, data.target_test)
+                results[method] = {**scores, "wall_time_s": wall_time}
                 trained_by_method[method] = trained
     if not writer:
         return results
@@ -201,8 +292,10 @@ def run(
         {method: trained.history for method, trained in trained_by_method.items()},
         workdir / "training_curves.png",
     )
-    if domains.source_train.inputs.ndim == 2 and domains.source_train.inputs.shape[1] == 2:
-        plots.decision_boundaries(trained_by_method, domains, workdir / "decision_boundaries.png")
+    if data.offline is not None and data.input_shape == (2,):
+        plots.decision_boundaries(
+            trained_by_method, data.offline, workdir / "decision_boundaries.png"
+        )
     print(table)
     print(f"Run folder: {workdir}")
     return results

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dann_jax.data.offline import Domains
+from dann_jax.data.offline import Split
 from dann_jax.train import TrainedDANN
 
 
@@ -31,15 +31,15 @@ def domain_accuracy(source_domain_logits: np.ndarray, target_domain_logits: np.n
     return accuracy(guesses, truth)
 
 
-def evaluate(trained: TrainedDANN, domains: Domains) -> dict[str, float]:
+def evaluate(trained: TrainedDANN, source_test: Split, target_test: Split) -> dict[str, float]:
     """Source and target test accuracy and domain accuracy over both test splits.
 
     One forward pass per split gives both the class and the domain logits.
     """
-    source_class, source_domain = trained.logits(domains.source_test.inputs)
-    target_class, target_domain = trained.logits(domains.target_test.inputs)
+    source_class, source_domain = trained.logits(source_test.inputs)
+    target_class, target_domain = trained.logits(target_test.inputs)
     return {
-        "source_accuracy": accuracy(source_class.argmax(-1), domains.source_test.labels),
-        "target_accuracy": accuracy(target_class.argmax(-1), domains.target_test.labels),
+        "source_accuracy": accuracy(source_class.argmax(-1), source_test.labels),
+        "target_accuracy": accuracy(target_class.argmax(-1), target_test.labels),
         "domain_accuracy": domain_accuracy(source_domain, target_domain),
     }

@@ -1,0 +1,200 @@
+"""The input pipeline: pairing, seeds, per-process shards, resumable state, preprocessing, TFDS."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from dann_jax import cli
+from dann_jax.data import tfds_sources
+from dann_jax.data.pipeline import (
+    ArraySource,
+    DeviceData,
+    PairedStream,
+    Preprocess,
+    channel_mean,
+    materialize,
+)
+
+CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
+
+
+def identity(images):
+    return np.asarray(images, np.float32)
+
+
+def stream(source_size=10, target_size=6, batch_size=8, seed=0, **kwargs):
+    source = ArraySource(
+        np.arange(source_size, dtype=np.float32)[:, None], np.arange(source_size) % 3
+    )
+    target = ArraySource(100 + np.arange(target_size, dtype=np.float32)[:, None])
+    return PairedStream(
+        source,
+        target,
+        batch_size=batch_size,
+        seed=seed,
+        source_preprocess=identity,
+        target_preprocess=identity,
+        **kwargs,
+    )
+
+
+def take(batches, count):
+    return [next(batches) for _ in range(count)]
+
+
+def test_batches_have_half_of_each_domain_and_every_epoch_covers_each_example_once():
+    drawn = take(stream(), 5)
+    assert all(
+        b["source_image"].shape == (4, 1) and b["target_image"].shape == (4, 1) for b in drawn
+    )
+    assert drawn[0]["source_label"].dtype == np.int32
+    source_seen = np.concatenate([b["source_image"][:, 0] for b in drawn]).astype(int)
+    target_seen = np.concatenate([b["target_image"][:, 0] for b in drawn]).astype(int) - 100
+    # 20 source draws = 2 epochs of 10; 18 of 20 target draws = 3 epochs of 6.
+    for epoch in range(2):
+        assert sorted(source_seen[10 * epoch : 10 * (epoch + 1)]) == list(range(10))
+    for epoch in range(3):
+        assert sorted(target_seen[6 * epoch : 6 * (epoch + 1)]) == list(range(6))
+    assert not np.array_equal(source_seen[:10], source_seen[10:])  # a new order each epoch
+    labels = np.concatenate([b["source_label"] for b in drawn])
+    np.testing.assert_array_equal(labels, source_seen % 3)
+
+
+def test_same_seed_same_batches_other_seed_other_batches():
+    def first(seed):
+        return np.concatenate([b["source_image"] for b in take(stream(50, 50, 10, seed), 3)])
+
+    np.testing.assert_array_equal(first(1), first(1))
+    assert not np.array_equal(first(1), first(2))
+
+
+def test_restored_state_continues_exactly_where_it_stopped():
+    original = stream(threads=2)
+    take(original, 3)
+    state = original.get_state()
+    assert json.loads(json.dumps(state)) == state
+    expected = take(original, 4)
+    resumed = stream(threads=2)
+    resumed.set_state(state)
+    for got, want in zip(take(resumed, 4), expected, strict=True):
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name])
+
+
+def test_two_processes_read_disjoint_rows_that_together_make_the_global_batch():
+    whole = take(stream(batch_size=8), 4)
+    halves = [
+        take(
+            stream(batch_size=8, process_rows=lambda n, p=p: slice(p * n // 2, (p + 1) * n // 2)), 4
+        )
+        for p in range(2)
+    ]
+    for step, batch in enumerate(whole):
+        first, second = halves[0][step], halves[1][step]
+        assert first["source_image"].shape == (2, 1)
+        for name in batch:
+            np.testing.assert_array_equal(np.concatenate([first[name], second[name]]), batch[name])
+
+
+def test_device_data_uses_the_same_positions_as_the_stream():
+    images = np.arange(10, dtype=np.float32)[:, None]
+    data = {"source_image": images, "source_label": np.zeros(10, np.int32), "target_image": images}
+    device = DeviceData.create(data, batch_size=8, seed=0)
+    for batch in take(stream(10, 10), 3):
+        source_positions, target_positions = next(device.positions)
+        np.testing.assert_array_equal(images[source_positions], batch["source_image"])
+        np.testing.assert_array_equal(images[target_positions] + 100, batch["target_image"])
+
+
+def test_preprocess_scales_resizes_makes_rgb_and_centres():
+    grey = np.full((2, 32, 32, 1), 51, np.uint8)  # 0.2 everywhere
+    preprocess = Preprocess((28, 28, 3), np.array([0.1, 0.2, 0.3], np.float32))
+    inputs = preprocess(grey)
+    assert inputs.shape == (2, 28, 28, 3) and inputs.dtype == np.float32
+    np.testing.assert_allclose(inputs[..., 0], 0.1, atol=1e-6)
+    np.testing.assert_allclose(inputs[..., 2], -0.1, atol=1e-6)
+    ramp = np.linspace(0, 1, 56, dtype=np.float32)[None, None, :, None] * np.ones((1, 56, 1, 3))
+    halved = Preprocess((28, 28, 3), np.zeros(3, np.float32)).conform(ramp.astype(np.float32))
+    assert np.all(np.diff(halved[0, 0, :, 0]) > 0)  # resized, still a ramp
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        preprocess.conform(np.zeros((1, 28, 28, 2), np.float32))
+
+
+def test_materialize_and_channel_mean_read_every_record():
+    source = ArraySource(np.full((5, 4, 4, 1), 255, np.uint8), np.arange(5))
+    conform = Preprocess((4, 4, 3), np.zeros(3, np.float32)).conform
+    inputs, labels = materialize(source, conform, chunk=2, progress=False)
+    assert inputs.shape == (5, 4, 4, 3) and np.all(inputs == 1.0)
+    np.testing.assert_array_equal(labels, np.arange(5))
+    np.testing.assert_allclose(channel_mean([source], conform, sample=3), np.ones(3))
+
+
+def test_tfds_sources_stream_paper_pairs_under_mock_data():
+    with tfds.testing.mock_data(num_examples=12):
+        mnist = tfds_sources.data_source("mnist", "train")
+        svhn = tfds_sources.data_source("svhn_cropped", "train")
+        assert tfds_sources.num_classes(mnist) == 10
+        preprocess = Preprocess((28, 28, 3), np.zeros(3, np.float32))
+        batches = PairedStream(
+            svhn,
+            mnist,
+            batch_size=8,
+            seed=0,
+            source_preprocess=preprocess,
+            target_preprocess=preprocess,
+            with_target_labels=True,
+        )
+        batch = next(batches)
+    assert batch["source_image"].shape == (4, 28, 28, 3)
+    assert batch["target_image"].shape == (4, 28, 28, 3)
+    assert batch["target_label"].dtype == np.int32
+    assert batch["target_image"].min() >= -1.0 and batch["target_image"].max() <= 1.0
+
+
+def test_mnist_to_mnist_m_config_trains_end_to_end_through_the_pipeline(tmp_path):
+    workdir = tmp_path / "run"
+    with tfds.testing.mock_data(num_examples=40):
+        status = cli.main(
+            [
+                "train",
+                "--noprogress",
+                f"--config={CONFIGS / 'mnist_to_mnist_m.py'}",
+                "--config.steps=4",
+                "--config.log_every=2",
+                "--config.batch_size=16",
+                "--config.input_mode=stream",
+                "--config.mean_sample=8",
+                f"--workdir={workdir}",
+            ]
+        )
+    assert status == 0
+    results = json.loads((workdir / "results.json").read_text())
+    assert set(results) == {"source_only", "dann"}
+    assert all(0.0 <= row["target_accuracy"] <= 1.0 for row in results.values())
+
+
+def test_a_missing_dataset_gets_one_error_naming_it_the_folder_and_the_fix(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    status = cli.main(
+        [
+            "train",
+            f"--config={CONFIGS / 'mnist_to_mnist_m.py'}",
+            f"--config.data_dir={tmp_path / 'empty'}",
+            f"--workdir={workdir}",
+        ]
+    )
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "dataset 'mnist' (split 'train') is not prepared" in error
+    assert str(tmp_path / "empty") in error
+    assert f"dann prepare mnist --data_dir={tmp_path / 'empty'}" in error
+    assert "Traceback" not in error
+    assert not workdir.exists()
+
+
+def test_prepare_without_a_known_name_says_which_exist(capsys):
+    assert cli.main(["prepare", "nosuch"]) == 2
+    assert "unknown dataset 'nosuch'" in capsys.readouterr().err
