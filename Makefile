@@ -3,16 +3,25 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+INSTALLED_DEV := $(VENV)/.installed-dev
 
 .PHONY: install demo moons test lint format
 
-$(INSTALLED): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+
+# The library alone: what `make demo` needs (no TensorFlow).
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(INSTALLED)
 
-install: $(INSTALLED)
+# Tests, lint and TensorFlow, which the TFDS builder tests need to prepare datasets.
+$(INSTALLED_DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED) $(INSTALLED_DEV)
+
+install: $(INSTALLED_DEV)
 
 demo: $(INSTALLED)  ## the offline default experiment: source-only vs DANN
 	$(BIN)/dann train
@@ -20,11 +29,11 @@ demo: $(INSTALLED)  ## the offline default experiment: source-only vs DANN
 moons: $(INSTALLED)  ## the JMLR toy problem, with a decision-boundary plot
 	$(BIN)/dann train --config experiments/configs/moons.py
 
-lint: $(INSTALLED)
+lint: $(INSTALLED_DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(INSTALLED)
+format: $(INSTALLED_DEV)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
