@@ -200,7 +200,15 @@ def train_steps(
     return jax.lax.scan(body, state, (source_indices, target_indices))
 
 
+def features_step(state: TrainState, inputs: jax.Array) -> jax.Array:
+    """The feature extractor's output (N, F) for float32 inputs (N, ...)."""
+    return state.apply_fn(
+        {"params": state.params}, inputs, method=lambda network, x: network.feature_extractor(x)
+    )
+
+
 _jit_eval_step = jax.jit(eval_step)
+_jit_features = jax.jit(features_step)
 
 
 def choose_input_mode(data_bytes: int) -> str:
@@ -366,12 +374,8 @@ class TrainedDANN:
         """The shape of one network input, e.g. (28, 28, 3)."""
         return self.preprocess.shape
 
-    def logits(self, inputs: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-        """Class logits (N, classes) and domain logits (N,), float32, for raw inputs.
-
-        ``inputs`` are like the training inputs: uint8 or float (N, ...), made
-        ``input_shape`` by the training preprocessing (resize, grey to RGB).
-        """
+    def _apply(self, function: Callable, inputs: np.ndarray, batch_size: int) -> Any:
+        """``function(state, chunk)`` over raw ``inputs`` in chunks, results concatenated."""
         inputs = np.asarray(inputs)
         arrays.check_inputs("inputs", inputs, self.model)
         inputs = self.preprocess.conform(inputs)
@@ -381,15 +385,27 @@ class TrainedDANN:
                 f"on {self.input_shape}; preprocess them the same way."
             )
         inputs = inputs - self.input_mean
-        class_logits, domain_logits = [], []
+        outputs = []
         for start in range(0, len(inputs), batch_size):
             chunk = inputs[start : start + batch_size]
             # Pad the last chunk so every call has one shape and compiles once.
             padded = np.pad(chunk, [(0, batch_size - len(chunk))] + [(0, 0)] * (chunk.ndim - 1))
-            class_chunk, domain_chunk = jax.device_get(_jit_eval_step(self.state, padded))
-            class_logits.append(class_chunk[: len(chunk)])
-            domain_logits.append(domain_chunk[: len(chunk)])
-        return np.concatenate(class_logits), np.concatenate(domain_logits)
+            count = len(chunk)
+            result = jax.device_get(function(self.state, padded))
+            outputs.append(jax.tree.map(lambda value: value[:count], result))  # noqa: B023
+        return jax.tree.map(lambda *parts: np.concatenate(parts), *outputs)
+
+    def logits(self, inputs: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+        """Class logits (N, classes) and domain logits (N,), float32, for raw inputs.
+
+        ``inputs`` are like the training inputs: uint8 or float (N, ...), made
+        ``input_shape`` by the training preprocessing (resize, grey to RGB).
+        """
+        return self._apply(_jit_eval_step, inputs, batch_size)
+
+    def features(self, inputs: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """The feature extractor's output (N, F) float32 for raw inputs (as :meth:`logits`)."""
+        return self._apply(_jit_features, inputs, batch_size)
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """Class ids (N,) int64 for inputs (N, *input_shape), uint8 or float."""
