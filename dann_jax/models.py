@@ -4,7 +4,8 @@ Every network is a :class:`DANN`: G_f feeds G_y directly and G_d through the
 gradient reversal layer, which sits at the input of G_d as in the paper.
 
 References:
-  Ganin et al., JMLR 2016, section 5.2 and figure 4 (MNIST architecture);
+  Ganin et al., JMLR 2016, section 5.2 and figure 4 (MNIST architecture),
+  section 5.2.2-5.2.4 and the supplement (SVHN and GTSRB architectures);
   section 5.1.1 (the shallow network of the two-moons toy problem).
 """
 
@@ -18,7 +19,7 @@ import jax
 from dann_jax.grl import GradientReversal
 from dann_jax.layers import Conv, max_pool_2x2
 
-MODEL_NAMES = ("mnist", "shallow")
+MODEL_NAMES = ("mnist", "svhn", "gtsrb", "shallow")
 
 
 class MNISTFeatures(nn.Module):
@@ -35,6 +36,43 @@ class MNISTFeatures(nn.Module):
         x = images
         for filters in (32, 48):
             x = Conv(filters, (5, 5), implementation=self.conv_implementation)(x)
+            x = max_pool_2x2(nn.relu(x))
+        return x.reshape(x.shape[0], -1)
+
+
+class SVHNFeatures(nn.Module):
+    """G_f for the SVHN pairs: conv 5x5x64, ReLU, maxpool 3/2; conv 5x5x64, ReLU,
+    maxpool 3/2; conv 5x5x128, ReLU.
+
+    SAME padding throughout (the paper gives no padding; with VALID the third
+    convolution would leave nothing of a 32x32 input). Maps images (N, 32, 32, C)
+    float32 to features (N, 8 * 8 * 128 = 8192).
+    """
+
+    @nn.compact
+    def __call__(self, images: jax.Array) -> jax.Array:
+        x = images
+        for filters in (64, 64):
+            x = nn.relu(nn.Conv(filters, (5, 5), padding="SAME")(x))
+            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+        x = nn.relu(nn.Conv(128, (5, 5), padding="SAME")(x))
+        return x.reshape(x.shape[0], -1)
+
+
+class GTSRBFeatures(nn.Module):
+    """G_f for Syn Signs -> GTSRB: conv 5x5x96, ReLU, maxpool 2/2; conv 3x3x144, ReLU,
+    maxpool 2/2; conv 5x5x256, ReLU, maxpool 2/2.
+
+    Maps images (N, 40, 40, C) float32 to features (N, 2 * 2 * 256 = 1024).
+    """
+
+    conv_implementation: str = "auto"
+
+    @nn.compact
+    def __call__(self, images: jax.Array) -> jax.Array:
+        x = images
+        for filters, size in ((96, 5), (144, 3), (256, 5)):
+            x = Conv(filters, (size, size), implementation=self.conv_implementation)(x)
             x = max_pool_2x2(nn.relu(x))
         return x.reshape(x.shape[0], -1)
 
@@ -109,12 +147,25 @@ class DANN(nn.Module):
 
 
 def build_model(name: str, num_classes: int) -> DANN:
-    """The paper's network called ``name`` ("mnist" or "shallow") with ``num_classes`` outputs."""
+    """The paper's network called ``name`` (one of :data:`MODEL_NAMES`) with ``num_classes``
+    outputs."""
     if name == "mnist":
         return DANN(
             feature_extractor=MNISTFeatures(),
             label_head=MLPHead((100, 100), num_classes),
             domain_head=DomainHead((100,)),
+        )
+    if name == "svhn":
+        return DANN(
+            feature_extractor=SVHNFeatures(),
+            label_head=MLPHead((3072, 2048), num_classes),
+            domain_head=DomainHead((1024, 1024)),
+        )
+    if name == "gtsrb":
+        return DANN(
+            feature_extractor=GTSRBFeatures(),
+            label_head=MLPHead((512,), num_classes),
+            domain_head=DomainHead((1024, 1024)),
         )
     if name == "shallow":
         return DANN(

@@ -31,6 +31,45 @@ def test_mnist_network_shapes_follow_the_paper():
     assert [domain[f"Dense_{i}"]["kernel"].shape for i in range(2)] == [(768, 100), (100, 1)]
 
 
+@pytest.mark.parametrize(
+    ("name", "side", "classes", "convolutions", "label_layers", "domain_layers"),
+    [
+        (
+            "svhn",
+            32,
+            10,
+            [(5, 5, 3, 64), (5, 5, 64, 64), (5, 5, 64, 128)],
+            [(8192, 3072), (3072, 2048), (2048, 10)],
+            [(8192, 1024), (1024, 1024), (1024, 1)],
+        ),
+        (
+            "gtsrb",
+            40,
+            43,
+            [(5, 5, 3, 96), (3, 3, 96, 144), (5, 5, 144, 256)],
+            [(1024, 512), (512, 43)],
+            [(1024, 1024), (1024, 1024), (1024, 1)],
+        ),
+    ],
+)
+def test_svhn_and_gtsrb_networks_follow_the_paper(
+    name, side, classes, convolutions, label_layers, domain_layers
+):
+    model = build_model(name, num_classes=classes)
+    images = jnp.zeros((2, side, side, 3))
+    params = jax.eval_shape(lambda: init(model, images))
+    class_logits, domain_logits = jax.eval_shape(
+        lambda p: model.apply({"params": p}, images, 1.0), params
+    )
+    assert class_logits.shape == (2, classes) and domain_logits.shape == (2,)
+    features = params["feature_extractor"]
+    assert [features[f"Conv_{i}"]["kernel"].shape for i in range(3)] == convolutions
+    label = params["label_head"]
+    assert [label[f"Dense_{i}"]["kernel"].shape for i in range(len(label_layers))] == label_layers
+    domain = params["domain_head"]["MLPHead_0"]
+    assert [domain[f"Dense_{i}"]["kernel"].shape for i in range(3)] == domain_layers
+
+
 def test_shallow_network_has_15_sigmoid_units():
     model = build_model("shallow", num_classes=2)
     params = init(model, jnp.zeros((3, 2)))

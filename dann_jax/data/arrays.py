@@ -15,7 +15,7 @@ import numpy as np
 # The smallest image side the MNIST network accepts: two 5x5 valid convolutions
 # and two 2x2 poolings must leave at least one pixel.
 MIN_IMAGE_SIDE = {"mnist": 16}
-INPUT_RANK = {"mnist": 4, "shallow": 2}
+INPUT_RANK = {"mnist": 4, "svhn": 4, "gtsrb": 4, "shallow": 2}
 
 
 def _describe_rank(model: str) -> str:
