@@ -154,25 +154,34 @@ def test_tfds_sources_stream_paper_pairs_under_mock_data():
     assert batch["target_image"].min() >= -1.0 and batch["target_image"].max() <= 1.0
 
 
-def test_mnist_to_mnist_m_config_trains_end_to_end_through_the_pipeline(tmp_path):
+@pytest.mark.parametrize(
+    ("config", "input_mode"),
+    [
+        ("mnist_to_mnist_m.py", "stream"),
+        ("svhn_to_mnist.py", "device"),
+        ("syn_digits_to_svhn.py", "stream"),
+    ],
+)
+def test_paper_configs_train_end_to_end_through_the_pipeline(tmp_path, config, input_mode):
     workdir = tmp_path / "run"
-    with tfds.testing.mock_data(num_examples=40):
+    with tfds.testing.mock_data(num_examples=32):
         status = cli.main(
             [
                 "train",
                 "--noprogress",
-                f"--config={CONFIGS / 'mnist_to_mnist_m.py'}",
-                "--config.steps=4",
+                f"--config={CONFIGS / config}",
+                "--config.steps=2",
                 "--config.log_every=2",
                 "--config.batch_size=16",
-                "--config.input_mode=stream",
+                f"--config.input_mode={input_mode}",
                 "--config.mean_sample=8",
+                "--config.parallel=none",
                 f"--workdir={workdir}",
             ]
         )
     assert status == 0
     results = json.loads((workdir / "results.json").read_text())
-    assert set(results) == {"source_only", "dann"}
+    assert set(results) == {"source_only", "dann", "train_on_target"}
     assert all(0.0 <= row["target_accuracy"] <= 1.0 for row in results.values())
 
 

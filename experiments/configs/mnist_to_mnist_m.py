@@ -20,6 +20,7 @@ def get_config():
     config.target = "mnist_m"
     config.input_shape = (28, 28, 3)  # MNIST's grey digits are repeated to RGB
     config.model = "mnist"
+    config.method = "source_only,dann,train_on_target"
     # The paper does not give its step count; ~23 epochs of MNIST at 64 per step.
     config.steps = 22_000
     config.log_every = 500
