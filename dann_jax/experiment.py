@@ -23,7 +23,7 @@ import numpy as np
 
 import dann_jax
 from dann_jax import metrics, parallel, plots
-from dann_jax.data import arrays, tfds_sources
+from dann_jax.data import arrays, local, tfds_sources
 from dann_jax.data.offline import Domains, Split, load_domains
 from dann_jax.data.pipeline import (
     ArraySource,
@@ -67,7 +67,8 @@ def base_config() -> ml_collections.ConfigDict:
     """Every key an experiment config has, at the paper's values; configs override some."""
     config = ml_collections.ConfigDict()
     config.name = "experiment"
-    config.dataset = "digits_to_blended_digits"  # dann_jax.data.offline.LOADERS, or "tfds":
+    # dann_jax.data.offline.LOADERS, "mnist_local" (its config adds the file paths) or "tfds":
+    config.dataset = "digits_to_blended_digits"
     config.source = ""  # with dataset="tfds": the source's TFDS name, e.g. "mnist"
     config.target = ""  # ... and the target's, e.g. "mnist_m"
     config.data_dir = ""  # prepared TFDS datasets; "" = $TFDS_DATA_DIR or ~/tensorflow_datasets
@@ -125,7 +126,12 @@ def load_data(config: ml_collections.ConfigDict, progress: bool = True) -> Exper
       DatasetUnavailable: a TFDS dataset is not prepared (the message says how to).
     """
     if config.dataset != "tfds":
-        domains = load_domains(config.dataset, config.seed)
+        if config.dataset == "mnist_local":
+            domains = local.mnist_to_blended_mnist(
+                config.mnist_images, config.mnist_labels, config.photos_dir, config.seed
+            )
+        else:
+            domains = load_domains(config.dataset, config.seed)
         train_inputs = (domains.source_train.inputs, domains.target_train.inputs)
         return ExperimentData(
             source_train=ArraySource(domains.source_train.inputs, domains.source_train.labels),

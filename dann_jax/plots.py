@@ -1,4 +1,4 @@
-"""Pictures of a run: training curves and 2-D decision boundaries (PNG files)."""
+"""Pictures of a run: training curves, 2-D decision boundaries and feature embeddings (PNG)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
 
 from dann_jax.data.offline import Domains
 from dann_jax.train import TrainedDANN
@@ -22,6 +24,7 @@ CURVES = (
     ("learning_rate", "learning rate"),
     ("source_accuracy", "source accuracy (train batches)"),
 )
+EMBEDDINGS = ("tsne", "pca")
 
 
 def training_curves(histories: Mapping[str, list[dict[str, float]]], path: Path) -> None:
@@ -82,5 +85,84 @@ def decision_boundaries(
         )
         axis.set_title(f"{method}: target accuracy {target_accuracy:.3f}")
     axes[0, 0].legend(loc="lower left", fontsize=8)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def embed_features(
+    source_features: np.ndarray,
+    target_features: np.ndarray,
+    *,
+    method: str = "tsne",
+    seed: int = 0,
+    max_points: int = 1000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A joint 2-D embedding of source and target features, each subsampled to ``max_points``.
+
+    Args:
+      source_features: (N_s, F) float source features.
+      target_features: (N_t, F) float target features.
+      method: "tsne" (scikit-learn TSNE, PCA-initialised) or "pca".
+      seed: seeds the subsampling and t-SNE.
+      max_points: the most examples kept per domain.
+
+    Returns:
+      Points (M, 2) float and their domains (M,) int64: 0 source, 1 target.
+
+    Raises:
+      ValueError: ``method`` is unknown.
+    """
+    if method not in EMBEDDINGS:
+        raise ValueError(f"Unknown embedding {method!r}; choose one of {EMBEDDINGS}.")
+    rng = np.random.default_rng(seed)
+    kept = [
+        part[rng.choice(len(part), min(len(part), max_points), replace=False)]
+        for part in (np.asarray(source_features), np.asarray(target_features))
+    ]
+    features = np.concatenate(kept)
+    domains = np.repeat([0, 1], [len(kept[0]), len(kept[1])])
+    if method == "pca":
+        embedder = PCA(n_components=2, random_state=seed)
+    else:
+        # t-SNE needs a perplexity below the number of points.
+        perplexity = min(30.0, len(features) - 1.0)
+        embedder = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    return embedder.fit_transform(features), domains
+
+
+def feature_embedding(
+    features_by_method: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    path: Path,
+    *,
+    method: str = "tsne",
+    seed: int = 0,
+    max_points: int = 1000,
+) -> None:
+    """One panel per training method: source (blue) and target (red) features in 2-D.
+
+    Like Fig. 3 of Ganin et al. (JMLR 2016): the closer the two clouds, the
+    less the features tell the domains apart.
+
+    Args:
+      features_by_method: training method (e.g. "source_only", "dann") ->
+        (source features (N_s, F), target features (N_t, F)), float.
+      path: where the PNG goes.
+      method, seed, max_points: see :func:`embed_features`.
+    """
+    embeddings = {
+        name: embed_features(source, target, method=method, seed=seed, max_points=max_points)
+        for name, (source, target) in features_by_method.items()
+    }
+    figure, axes = plt.subplots(
+        1, len(embeddings), figsize=(5 * len(embeddings), 5), squeeze=False, constrained_layout=True
+    )
+    for axis, (name, (points, domains)) in zip(axes[0], embeddings.items(), strict=True):
+        for domain, colour, label in ((0, "#1f77b4", "source"), (1, "#d62728", "target")):
+            chosen = points[domains == domain]
+            axis.scatter(chosen[:, 0], chosen[:, 1], s=6, c=colour, alpha=0.5, label=label)
+        axis.set_title(f"{name} ({'t-SNE' if method == 'tsne' else 'PCA'})")
+        axis.set_xticks([])
+        axis.set_yticks([])
+    axes[0, 0].legend(loc="best", markerscale=3)
     figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -229,13 +229,18 @@ def choose_input_mode(data_bytes: int) -> str:
     return INPUT_MODES[choice]
 
 
-def _mean_metrics(pending: list[Metrics]) -> dict[str, float]:
-    """Per-metric means over every step in ``pending`` (scalars or (K,) per entry)."""
+def _mean_metrics(pending: list[Metrics]) -> dict[str, float | list[float]]:
+    """Per-metric means over every step in ``pending``: entries are scalars, (K,) or,
+    for many seeds, (S, K); the mean is a float, or a list of S floats."""
     fetched = jax.device_get(pending)
-    return {
-        name: float(np.mean(np.concatenate([np.atleast_1d(m[name]) for m in fetched])))
-        for name in fetched[0]
-    }
+    means = {}
+    for name in fetched[0]:
+        steps = np.concatenate(
+            [np.reshape(m[name], (*np.shape(m[name])[:-1], -1)) for m in fetched], -1
+        )
+        mean = steps.mean(axis=-1)
+        means[name] = mean.tolist() if mean.ndim else float(mean)
+    return means
 
 
 def _prefetched(
@@ -289,7 +294,21 @@ def train_loop(
       ValueError: an unknown ``parallel``, or a batch the devices cannot share equally.
     """
     launcher = parallel_lib.launcher(parallel, train_step, train_steps)
-    first_step = int(state.step)
+    return _run(launcher, state, inputs, steps, steps_per_dispatch, log_every, on_log, progress)
+
+
+def _run(
+    launcher: parallel_lib.Launcher,
+    state: TrainState,
+    inputs: pipeline.PairedStream | pipeline.DeviceData,
+    steps: int,
+    steps_per_dispatch: int,
+    log_every: int,
+    on_log: Callable[[dict[str, Any]], None] | None,
+    progress: bool,
+) -> tuple[TrainState, list[dict[str, Any]]]:
+    """:func:`train_loop`'s body, for any launcher of the step (also vmapped over seeds)."""
+    first_step = int(np.ravel(jax.device_get(state.step))[0])
     state = launcher.put_state(state)
 
     if isinstance(inputs, pipeline.DeviceData):
@@ -300,7 +319,7 @@ def train_loop(
             chunk = [next(inputs.positions) for _ in range(count)]
             source_positions = np.stack([source for source, _ in chunk])
             target_positions = np.stack([target for _, target in chunk])
-            launcher.check_batch(source_positions.shape[1], target_positions.shape[1])
+            launcher.check_batch(source_positions.shape[-1], target_positions.shape[-1])
             return launcher.steps(
                 state,
                 device_data,
@@ -330,7 +349,7 @@ def train_loop(
                 record = {"step": first_step + done, **_mean_metrics(pending)}
                 pending = []
                 for name, value in record.items():
-                    if not math.isfinite(value):
+                    if not np.all(np.isfinite(value)):
                         raise FloatingPointError(
                             f"{name} became {value} by step {record['step']}; lower the "
                             "learning rate or check the inputs for extreme values."
@@ -338,7 +357,9 @@ def train_loop(
                 history.append(record)
                 if on_log is not None:
                     on_log(record)
-                bar.set_postfix(loss=f"{record['loss']:.3f}", lam=f"{record['lambda']:.2f}")
+                bar.set_postfix(
+                    loss=f"{np.mean(record['loss']):.3f}", lam=f"{np.mean(record['lambda']):.2f}"
+                )
             bar.update(count)
     return launcher.local(state), history
 
@@ -659,3 +680,140 @@ def fit_sources(
         progress=progress,
     )
     return TrainedDANN(state, history, preprocess, model)
+
+
+class _StackedPositions:
+    """Each seed's position stream, stepped together: (S, B) source and target rows per step."""
+
+    def __init__(self, streams: list[pipeline.DeviceData]):
+        self._streams = [stream.positions for stream in streams]
+
+    def __next__(self) -> tuple[np.ndarray, np.ndarray]:
+        steps = [next(stream) for stream in self._streams]
+        return np.stack([s for s, _ in steps]), np.stack([t for _, t in steps])
+
+
+# One seed per row of every argument; the indices of a chunk arrive as (K, S, B).
+_seeds_train_step = jax.vmap(train_step)
+_seeds_train_steps = jax.vmap(train_steps, in_axes=(0, 0, 1, 1))
+
+
+def fit_seeds(
+    source_images: Sequence[np.ndarray],
+    source_labels: Sequence[np.ndarray],
+    target_images: Sequence[np.ndarray],
+    *,
+    seeds: Sequence[int],
+    model: str = "mnist",
+    steps: int,
+    batch_size: int = 128,
+    method: str = "dann",
+    learning_rate: float = 0.01,
+    anneal_learning_rate: bool = True,
+    momentum: float = 0.9,
+    adaptation: str = "annealed",
+    gamma: float = 10.0,
+    domain_loss_weight: float = 1.0,
+    num_classes: int | None = None,
+    steps_per_dispatch: int = 100,
+    log_every: int = 100,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+    progress: bool = True,
+) -> list[TrainedDANN]:
+    """Trains one network per seed in one compiled program (``jax.vmap`` over seeds).
+
+    Params, optimiser states and batch orders are stacked along a seeds axis and
+    the scanned step is vmapped over it, so on an accelerator N seeds cost about
+    one run. Each result equals ``fit(..., seed=seeds[i], input_mode="device",
+    parallel="none")`` on the i-th data (tests/test_train.py).
+
+    Args:
+      source_images, source_labels, target_images: one array per seed (the same
+        array repeated when the data does not depend on the seed), as in
+        :func:`fit`; every seed's arrays have the same sizes.
+      seeds: seeds of initialisation and batch order, one per run.
+      model, steps, batch_size, method, ...: as in :func:`fit`; on one device.
+      on_log: called with each record; every metric is a list, one value per seed.
+
+    Returns:
+      One :class:`TrainedDANN` per seed, in the order of ``seeds``, each with
+      its own history.
+    """
+    check_settings(
+        model=model,
+        method=method,
+        steps=steps,
+        batch_size=batch_size,
+        adaptation=adaptation,
+        input_mode="device",
+        steps_per_dispatch=steps_per_dispatch,
+    )
+    if not len(seeds) == len(source_images) == len(source_labels) == len(target_images):
+        raise ValueError(
+            f"got {len(seeds)} seeds but {len(source_images)} source, {len(source_labels)} "
+            f"label and {len(target_images)} target arrays; pass one array per seed."
+        )
+    runs = []
+    for source, labels, target in zip(source_images, source_labels, target_images, strict=True):
+        source, labels, target = map(np.asarray, (source, labels, target))
+        arrays.check_inputs("source_images", source, model)
+        arrays.check_inputs("target_images", target, model)
+        arrays.check_same_feature_shape(source, target)
+        classes = arrays.check_labels(labels, len(source), num_classes)
+        mean = arrays.channel_mean(arrays.to_float(source), arrays.to_float(target))
+        preprocess = pipeline.Preprocess(source.shape[1:], mean)
+        data = {
+            "source_image": preprocess(source),
+            "source_label": labels.astype(np.int32),
+            "target_image": preprocess(target),
+        }
+        runs.append((data, preprocess, classes))
+    shapes = {tuple((k, v.shape) for k, v in data.items()) for data, _, _ in runs}
+    if len(shapes) > 1:
+        raise ValueError("every seed's arrays must have the same shapes to be stacked.")
+    num_classes = max(classes for _, _, classes in runs)
+
+    network = build_model(model, num_classes)
+    example = runs[0][0]["source_image"][:1]
+    state = create_train_state(
+        network,
+        example,
+        steps=steps,
+        seed=seeds[0],
+        method=method,
+        learning_rate=learning_rate,
+        anneal_learning_rate=anneal_learning_rate,
+        momentum=momentum,
+        adaptation=adaptation,
+        gamma=gamma,
+        domain_loss_weight=domain_loss_weight,
+    )
+    keys = jnp.stack([jax.random.key(seed) for seed in seeds])
+    params = jax.vmap(lambda key: network.init(key, example)["params"])(keys)
+    state = state.replace(
+        params=params,
+        opt_state=jax.vmap(state.tx.init)(params),
+        step=jnp.zeros(len(seeds), jnp.int32),
+    )
+    streams = [
+        pipeline.DeviceData.create(data, batch_size, seed)
+        for (data, _, _), seed in zip(runs, seeds, strict=True)
+    ]
+    stacked = {name: np.stack([data[name] for data, _, _ in runs]) for name in runs[0][0]}
+    inputs = pipeline.DeviceData(stacked, _StackedPositions(streams))
+    launcher = parallel_lib.launcher("none", _seeds_train_step, _seeds_train_steps)
+    state, history = _run(
+        launcher, state, inputs, steps, steps_per_dispatch, log_every, on_log, progress
+    )
+    return [
+        TrainedDANN(
+            jax.tree.map(lambda leaf, i=i: leaf[i], state),
+            [
+                {name: value if name == "step" else value[i] for name, value in r.items()}
+                for r in history
+            ],
+            preprocess,
+            model,
+        )
+        for i, (_, preprocess, _) in enumerate(runs)
+    ]

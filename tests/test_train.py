@@ -271,3 +271,42 @@ def test_unknown_input_mode_is_refused(rng):
             data["source_image"], data["source_label"], data["target_image"],
             model="shallow", steps=1, batch_size=16, input_mode="disk", progress=False,
         )  # fmt: skip
+
+
+def test_fit_seeds_in_one_program_equals_separate_runs(rng):
+    """jax.vmap over seeds: params and history of each seed as fit() gives them alone."""
+    data = [host_data(rng, size=40, shape=(16, 16, 3)) for _ in range(2)]
+    settings = {"steps": 6, "batch_size": 16, "log_every": 3, "steps_per_dispatch": 3}
+    together = train.fit_seeds(
+        [d["source_image"] for d in data],
+        [d["source_label"] for d in data],
+        [d["target_image"] for d in data],
+        seeds=[3, 4],
+        progress=False,
+        **settings,
+    )
+    for trained, d, seed in zip(together, data, [3, 4], strict=True):
+        alone = dann_jax.fit(
+            d["source_image"], d["source_label"], d["target_image"], seed=seed,
+            input_mode="device", parallel="none", progress=False, **settings,
+        )  # fmt: skip
+        pairs = zip(jax.tree.leaves(trained.params), jax.tree.leaves(alone.params), strict=True)
+        for got, want in pairs:
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+        assert [r["step"] for r in trained.history] == [3, 6]
+        for got, want in zip(trained.history, alone.history, strict=True):
+            np.testing.assert_allclose([got[k] for k in want], list(want.values()), rtol=1e-6)
+        np.testing.assert_array_equal(
+            trained.predict(d["target_image"]), alone.predict(d["target_image"])
+        )
+    assert not np.allclose(together[0].params["label_head"]["Dense_0"]["kernel"],
+                           together[1].params["label_head"]["Dense_0"]["kernel"])  # fmt: skip
+
+
+def test_fit_seeds_wants_one_array_per_seed(rng):
+    d = host_data(rng)
+    with pytest.raises(ValueError, match="pass one array per seed"):
+        train.fit_seeds(
+            [d["source_image"]], [d["source_label"]], [d["target_image"]],
+            seeds=[0, 1], model="shallow", steps=1, batch_size=8,
+        )  # fmt: skip

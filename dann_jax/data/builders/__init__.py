@@ -1,0 +1,14 @@
+"""TensorFlow Datasets builders; importing this package registers them with TFDS.
+
+- ``mnist_m``: MNIST digits blended with BSDS500 photo patches (downloads MNIST and BSDS500).
+- ``syn_digits``: rendered digits, a Syn Numbers stand-in (generated offline, configs ``full``
+  and ``small``).
+- ``gtsrb``: German traffic signs cropped to their ROI, 40 x 40 (downloads GTSRB).
+
+Preparing needs TensorFlow (``pip install dann_jax[prepare]``); reading the prepared
+``array_record`` files with ``tfds.data_source`` does not.
+"""
+
+from dann_jax.data.builders import gtsrb, mnist_m, syn_digits
+
+__all__ = ["gtsrb", "mnist_m", "syn_digits"]
