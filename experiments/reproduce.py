@@ -68,7 +68,7 @@ def main(argv: list[str]) -> None:
     (output / f"{config.name}.json").write_text(json.dumps(record, indent=2) + "\n")
     markdown = (
         f"# {config.name}: mean ± std over seeds {', '.join(map(str, seeds))}\n\n"
-        f"{experiment.format_table(summary)}\n\n"
+        f"{experiment.format_table(summary, experiment.PAPER_TARGET_ACCURACY.get(config.name))}\n\n"
         f"Machine: {machine['device']} ({machine['processor']}, {machine['cpu_count']} CPU "
         f"cores); {machine['date']}; jax {jax.__version__}, dann_jax {dann_jax.__version__}.\n"
         f"Command: `{machine['command']}`\n"
