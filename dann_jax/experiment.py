@@ -2,8 +2,11 @@
 
 A run folder holds ``config.json``, ``metrics.jsonl`` (one line per log record
 and method), ``results.json`` (method -> test metrics and wall time),
-``results.md`` (the same as a table), ``training_curves.png`` and, for 2-D
-inputs, ``decision_boundaries.png``.
+``results.md`` (the same as a table), ``evaluation.json`` (the proxy
+A-distance of each method's test features and its classifier),
+``features.png`` (t-SNE of source and target test features per method, the
+paper's Fig. 3), ``training_curves.png`` and, for 2-D inputs,
+``decision_boundaries.png``.
 """
 
 from __future__ import annotations
@@ -38,7 +41,12 @@ from dann_jax.train import TrainedDANN, check_settings, fit_sources
 RESULT_FILES = ("results.json", "metrics.jsonl")
 # train_on_target: the source-only network trained on the labelled target, the upper reference.
 METHODS = (*TRAIN_METHODS, "train_on_target")
-METRICS = ("source_accuracy", "target_accuracy", "domain_accuracy")
+COLUMNS = {
+    "source_accuracy": "source accuracy",
+    "target_accuracy": "target accuracy",
+    "domain_accuracy": "domain accuracy",
+    "proxy_a_distance": "proxy A-distance",
+}
 
 
 def describe_machine() -> dict:
@@ -219,12 +227,12 @@ def format_table(
 ) -> str:
     """Results (one value, or [mean, std] per metric) as a markdown table, a row per method;
     with ``paper`` (method -> target accuracy), a column of the paper's figures."""
-    header = "| method | source accuracy | target accuracy | domain accuracy | wall time (s) |"
-    lines = [header, "|---|---|---|---|---|"]
-    if paper:
-        lines = [header + " paper's target accuracy |", "|---|---|---|---|---|---|"]
+    names = [name for name in COLUMNS if name in next(iter(results.values()))]
+    header = ["method", *(COLUMNS[name] for name in names), "wall time (s)"]
+    header += ["paper's target accuracy"] if paper else []
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method, row in results.items():
-        cells = [_cell(row[name], 3) for name in METRICS] + [_cell(row["wall_time_s"], 1)]
+        cells = [_cell(row[name], 3) for name in names] + [_cell(row["wall_time_s"], 1)]
         if paper:
             cells.append(f"{paper[method]:.4f}" if method in paper else "")
         lines.append(f"| {method} | {' | '.join(cells)} |")
@@ -315,6 +323,16 @@ def run(
     if not writer:
         return results
 
+    evaluation, features = {}, {}
+    for method, trained in trained_by_method.items():
+        features[method] = (
+            trained.features(data.source_test.inputs),
+            trained.features(data.target_test.inputs),
+        )
+        evaluation[method] = metrics.proxy_a_distance(*features[method], seed=config.seed)
+        results[method]["proxy_a_distance"] = evaluation[method]["proxy_a_distance"]
+    (workdir / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
+    plots.feature_embedding(features, workdir / "features.png", seed=config.seed)
     (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     table = format_table(results)
     (workdir / "results.md").write_text(table + "\n")
