@@ -1,0 +1,77 @@
+"""Chooses a training setting by reverse validation: no target label is read.
+
+    python experiments/reverse_validation.py [--config=FILE] --learning_rates=0.01,0.003 \\
+        [--adaptations=annealed,constant] [--config.KEY=VALUE ...]
+
+Every combination of the listed learning rates and lambda schedules is scored
+with :func:`dann_jax.selection.reverse_validation` on the config's training
+domains (in-memory datasets: the offline ones and mnist_local); the table goes
+to ``experiments/results/<name>-selection.md`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from dann_jax import experiment, selection
+
+ROOT = Path(__file__).resolve().parents[1]
+config_flags.DEFINE_config_file("config", str(ROOT / "experiments" / "configs" / "default.py"))
+flags.DEFINE_list("learning_rates", ["0.01", "0.003"], "mu_0 candidates.")
+flags.DEFINE_list("adaptations", ["annealed"], "lambda schedule candidates.")
+flags.DEFINE_string("results", str(ROOT / "experiments" / "results"), "Folder for the table.")
+FLAGS = flags.FLAGS
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    config = FLAGS.config
+    domains = experiment.load_data(config).offline
+    if domains is None:
+        raise app.UsageError("reverse_validation.py needs an in-memory dataset (offline or mnist_local).")
+    candidates = {
+        f"lr={rate}, {adaptation}": {"learning_rate": float(rate), "adaptation": adaptation}
+        for rate, adaptation in itertools.product(FLAGS.learning_rates, FLAGS.adaptations)
+    }
+    best, scores = selection.select(
+        candidates,
+        domains.source_train.inputs,
+        domains.source_train.labels,
+        domains.target_train.inputs,
+        model=config.model,
+        steps=config.steps,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        method="dann",
+        progress=False,
+    )
+    machine = experiment.describe_machine()
+    lines = [
+        "| candidate | reverse validation accuracy | source validation accuracy |",
+        "|---|---|---|",
+        *(
+            f"| {name}{' (chosen)' if name == best else ''} | "
+            f"{s['reverse_validation_accuracy']:.3f} | {s['source_validation_accuracy']:.3f} |"
+            for name, s in scores.items()
+        ),
+        "",
+        f"{config.name}, seed {config.seed}, {config.steps} steps per training; no target "
+        f"label read. {machine['date']}; {machine['device']}; jax {machine['versions']['jax']}.",
+        f"Command: `{machine['command']}`",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    output = Path(FLAGS.results)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / f"{config.name}-selection.md").write_text(table + "\n")
+    record = {"best": best, "scores": scores, "machine": machine, "config": config.to_dict()}
+    (output / f"{config.name}-selection.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    app.run(main)
