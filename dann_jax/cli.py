@@ -23,11 +23,13 @@ USAGE = """usage: dann train [--config FILE] [--config.KEY=VALUE ...] [--workdir
                   [--distributed | --coordinator_address HOST:PORT --num_processes N
                    --process_id I]
 
+       dann evaluate --workdir DIR
        dann prepare NAME [--data_dir DIR] [--manual_dir DIR]
 
 commands:
   train   train the config's methods and write results into a run folder
           (default config: experiments/configs/default.py, offline)
+  evaluate  re-evaluate a finished run folder from its checkpoints into eval.json
   prepare download and prepare a TFDS dataset as ArrayRecord files (needs
           TensorFlow: pip install 'dann_jax[prepare]'); e.g. mnist, mnist_m,
           svhn_cropped, syn_digits, gtsrb
@@ -130,6 +132,27 @@ def train(argv: list[str]) -> int:
     return 0
 
 
+def evaluate(argv: list[str]) -> int:
+    """``dann evaluate --workdir DIR``: re-evaluates a run folder; returns the exit status."""
+    flag_values = flags.FlagValues()
+    flags.DEFINE_string("workdir", None, "The run folder.", flag_values=flag_values)
+    flags.DEFINE_bool("progress", True, "Show progress bars.", flag_values=flag_values)
+    try:
+        flag_values(["dann evaluate", *argv])
+    except flags.Error as error:
+        print(f"dann evaluate: error: {error}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    if not flag_values.workdir:
+        print(f"dann evaluate: error: pass --workdir DIR.\n\n{USAGE}", file=sys.stderr)
+        return 2
+    try:
+        experiment.evaluate_run(Path(flag_values.workdir), progress=flag_values.progress)
+    except ValueError as error:
+        print(f"dann evaluate: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def prepare(argv: list[str]) -> int:
     """``dann prepare NAME``: downloads and prepares a TFDS dataset; returns the exit status."""
     flag_values = flags.FlagValues()
@@ -167,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         return train(rest)
     if command == "prepare":
         return prepare(rest)
+    if command == "evaluate":
+        return evaluate(rest)
     print(f"dann: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 

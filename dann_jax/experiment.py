@@ -5,8 +5,10 @@ and method), ``results.json`` (method -> test metrics and wall time),
 ``results.md`` (the same as a table), ``evaluation.json`` (the proxy
 A-distance of each method's test features and its classifier),
 ``features.png`` (t-SNE of source and target test features per method, the
-paper's Fig. 3), ``training_curves.png`` and, for 2-D inputs,
-``decision_boundaries.png``.
+paper's Fig. 3), ``training_curves.png``, for 2-D inputs
+``decision_boundaries.png``, and ``checkpoints/<method>/`` (orbax: the final
+params, optimiser state and step), from which ``dann evaluate`` recomputes
+the evaluation into ``eval.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import ml_collections
 import numpy as np
 
 import dann_jax
-from dann_jax import metrics, parallel, plots
+from dann_jax import checkpoint, metrics, parallel, plots
 from dann_jax.data import arrays, local, tfds_sources
 from dann_jax.data.offline import Domains, Split, load_domains
 from dann_jax.data.pipeline import (
@@ -35,8 +37,9 @@ from dann_jax.data.pipeline import (
     channel_mean,
     materialize,
 )
+from dann_jax.models import build_model
 from dann_jax.train import METHODS as TRAIN_METHODS
-from dann_jax.train import TrainedDANN, check_settings, fit_sources
+from dann_jax.train import TrainedDANN, check_settings, create_train_state, fit_sources
 
 RESULT_FILES = ("results.json", "metrics.jsonl")
 # train_on_target: the source-only network trained on the labelled target, the upper reference.
@@ -253,6 +256,68 @@ def _settings(config: ml_collections.ConfigDict, method: str) -> dict:
     }
 
 
+def evaluate_methods(
+    trained_by_method: dict[str, TrainedDANN], data: ExperimentData, seed: int, workdir: Path
+) -> dict[str, dict[str, float]]:
+    """Test accuracies and proxy A-distance of each method; writes ``evaluation.json``
+    (the PAD and its classifier) and ``features.png`` (t-SNE of source vs target
+    test features) into ``workdir``. Returns method -> scores."""
+    scores, evaluation, features = {}, {}, {}
+    for method, trained in trained_by_method.items():
+        scores[method] = metrics.evaluate(trained, data.source_test, data.target_test)
+        features[method] = (
+            trained.features(data.source_test.inputs),
+            trained.features(data.target_test.inputs),
+        )
+        evaluation[method] = metrics.proxy_a_distance(*features[method], seed=seed)
+        scores[method]["proxy_a_distance"] = evaluation[method]["proxy_a_distance"]
+    (workdir / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
+    plots.feature_embedding(features, workdir / "features.png", seed=seed)
+    return scores
+
+
+def evaluate_run(workdir: Path, *, progress: bool = True) -> dict[str, dict[str, float]]:
+    """Re-evaluates a finished run folder from its config and checkpoints.
+
+    Rebuilds each method's network, restores its final checkpoint, recomputes
+    the test metrics, ``evaluation.json`` and ``features.png``, and writes the
+    scores to ``eval.json``.
+
+    Raises:
+      ValueError: ``workdir`` holds no run, or a checkpoint does not fit its config.
+    """
+    workdir = Path(workdir)
+    if not (workdir / "config.json").is_file():
+        raise ValueError(f"{workdir} holds no run (no config.json); pass a run folder.")
+    config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
+    data = load_data(config, progress=progress)
+    histories: dict[str, list[dict]] = {}
+    if (workdir / "metrics.jsonl").is_file():
+        for line in (workdir / "metrics.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            histories.setdefault(record.pop("method"), []).append(record)
+    preprocess = Preprocess(tuple(data.input_shape), data.input_mean)
+    trained_by_method = {}
+    for method in methods_of(config):
+        folder = workdir / "checkpoints" / method
+        if not folder.is_dir():
+            raise ValueError(f"{workdir} has no checkpoint of {method} ({folder} is missing).")
+        template = create_train_state(
+            build_model(config.model, data.num_classes),
+            np.zeros((1, *data.input_shape), np.float32),
+            steps=config.steps,
+            momentum=config.momentum,
+        )
+        state, _ = checkpoint.restore(checkpoint.manager(folder), template)
+        trained_by_method[method] = TrainedDANN(
+            state, histories.get(method, []), preprocess, config.model
+        )
+    scores = evaluate_methods(trained_by_method, data, config.seed, workdir)
+    (workdir / "eval.json").write_text(json.dumps(scores, indent=2) + "\n")
+    print(format_table({m: {**s, "wall_time_s": float("nan")} for m, s in scores.items()}))
+    return scores
+
+
 def run(
     config: ml_collections.ConfigDict, workdir: Path, *, progress: bool = True
 ) -> dict[str, dict[str, float]]:
@@ -317,22 +382,14 @@ def run(
             )
             wall_time = time.perf_counter() - start
             if writer:
-                scores = metrics.evaluate(trained, data.source_test, data.target_test)
-                results[method] = {**scores, "wall_time_s": wall_time}
+                checkpoint.save(checkpoint.manager(workdir / "checkpoints" / method), trained.state)
+                results[method] = {"wall_time_s": wall_time}
                 trained_by_method[method] = trained
     if not writer:
         return results
 
-    evaluation, features = {}, {}
-    for method, trained in trained_by_method.items():
-        features[method] = (
-            trained.features(data.source_test.inputs),
-            trained.features(data.target_test.inputs),
-        )
-        evaluation[method] = metrics.proxy_a_distance(*features[method], seed=config.seed)
-        results[method]["proxy_a_distance"] = evaluation[method]["proxy_a_distance"]
-    (workdir / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
-    plots.feature_embedding(features, workdir / "features.png", seed=config.seed)
+    for method, scores in evaluate_methods(trained_by_method, data, config.seed, workdir).items():
+        results[method] = {**scores, **results[method]}
     (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     table = format_table(results)
     (workdir / "results.md").write_text(table + "\n")

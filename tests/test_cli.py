@@ -102,5 +102,22 @@ def test_usage_and_unknown_commands(capsys):
     assert cli.main([]) == 2
     assert cli.main(["--help"]) == 0
     assert "dann train" in capsys.readouterr().out
-    assert cli.main(["evaluate"]) == 2
-    assert "unknown command 'evaluate'" in capsys.readouterr().err
+    assert cli.main(["fly"]) == 2
+    assert "unknown command 'fly'" in capsys.readouterr().err
+
+
+def test_evaluate_recomputes_a_finished_run_from_its_checkpoints(tmp_path, capsys):
+    workdir = tmp_path / "moons"
+    arguments = [f"--config={CONFIGS / 'moons.py'}", "--config.steps=200", "--config.log_every=100"]
+    assert train(*arguments, f"--workdir={workdir}") == 0
+    results = json.loads((workdir / "results.json").read_text())
+    (workdir / "features.png").unlink()
+    assert cli.main(["evaluate", f"--workdir={workdir}", "--noprogress"]) == 0
+    evaluated = json.loads((workdir / "eval.json").read_text())
+    assert set(evaluated) == set(results) == {"source_only", "dann"}
+    for method, scores in evaluated.items():
+        for name in ("source_accuracy", "target_accuracy", "domain_accuracy", "proxy_a_distance"):
+            assert scores[name] == pytest.approx(results[method][name], abs=1e-6)
+    assert (workdir / "features.png").read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(["evaluate", f"--workdir={tmp_path / 'nothing'}"]) == 2
+    assert "holds no run" in capsys.readouterr().err

@@ -1,0 +1,90 @@
+"""Checkpoints with orbax: a run's train state (params, optimiser state, step) and
+the input stream's position, written atomically, the last few kept.
+
+Only the state's arrays are saved; its static parts (the network's apply
+function, the optimiser, the schedules) come from the config when a state is
+rebuilt, and restoring takes the shapes and structure of such a fresh state.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+from dann_jax.train import TrainState
+
+
+def manager(directory: str | Path, *, keep: int | None = 3) -> ocp.CheckpointManager:
+    """An orbax CheckpointManager of ``directory`` keeping the ``keep`` latest checkpoints.
+
+    It belongs to process 0 alone: states here are local copies, the same in
+    every process, and only process 0 writes a run folder.
+    """
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep,
+        enable_async_checkpointing=False,
+        multiprocessing_options=ocp.options.MultiprocessingOptions(
+            primary_host=0, active_processes={0} if jax.process_count() > 1 else None
+        ),
+    )
+    return ocp.CheckpointManager(Path(directory).absolute(), options=options)
+
+
+def _arrays(state: TrainState) -> dict[str, Any]:
+    return {"params": state.params, "opt_state": state.opt_state, "step": state.step}
+
+
+def save(
+    checkpoints: ocp.CheckpointManager, state: TrainState, input_state: dict | None = None
+) -> None:
+    """Saves ``state`` (and the input stream's ``get_state()``) at step ``state.step``."""
+    step = int(jax.device_get(state.step))
+    checkpoints.save(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave(_arrays(state)),
+            inputs=ocp.args.JsonSave(input_state or {}),
+        ),
+    )
+    checkpoints.wait_until_finished()
+
+
+def restore(
+    checkpoints: ocp.CheckpointManager, template: TrainState, step: int | None = None
+) -> tuple[TrainState, dict]:
+    """The state saved at ``step`` (default: the latest) and its input stream position.
+
+    Args:
+      checkpoints: the manager of a run's checkpoint folder.
+      template: a fresh state of the same config: its arrays give shapes and dtypes.
+      step: which checkpoint; None for the latest.
+
+    Raises:
+      FileNotFoundError: the folder holds no checkpoint.
+      ValueError: the checkpoint does not fit the template (another network or
+        config); the message names the folder.
+    """
+    step = checkpoints.latest_step() if step is None else step
+    if step is None:
+        raise FileNotFoundError(f"no checkpoint in {checkpoints.directory}.")
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _arrays(template))
+    try:
+        restored = checkpoints.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract), inputs=ocp.args.JsonRestore()
+            ),
+        )
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"the checkpoint at step {step} in {checkpoints.directory} does not fit this "
+            f"config's network ({error}); is it from another run?"
+        ) from None
+    arrays = restored["state"]
+    state = template.replace(
+        params=arrays["params"], opt_state=arrays["opt_state"], step=arrays["step"]
+    )
+    return state, dict(restored["inputs"] or {})
