@@ -41,7 +41,6 @@ from dann_jax.models import build_model
 from dann_jax.train import METHODS as TRAIN_METHODS
 from dann_jax.train import TrainedDANN, check_settings, create_train_state, fit_sources
 
-RESULT_FILES = ("results.json", "metrics.jsonl")
 # train_on_target: the source-only network trained on the labelled target, the upper reference.
 METHODS = (*TRAIN_METHODS, "train_on_target")
 COLUMNS = {
@@ -102,6 +101,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.input_mode = "auto"  # "device" (data on the device, lax.scan), "stream" or "auto"
     config.steps_per_dispatch = 50  # steps per lax.scan in "device" mode (capped by log_every)
     config.parallel = "auto"  # "shard_map" over all devices when there are several, "pmap", "none"
+    config.checkpoint_every = 0  # steps between checkpoints (a multiple of log_every); 0: the end
+    config.keep_checkpoints = 3  # the latest checkpoints kept per method
     return config
 
 
@@ -193,15 +194,53 @@ def methods_of(config: ml_collections.ConfigDict) -> list[str]:
     return methods
 
 
-def _check_workdir(workdir: Path) -> None:
+def _resumable(workdir: Path, config: ml_collections.ConfigDict) -> bool:
+    """True when ``workdir`` holds an unfinished run of ``config`` (to resume), False when
+    it holds no run; raises ValueError, writing nothing, when it holds another run."""
     if workdir.exists() and not workdir.is_dir():
         raise ValueError(f"workdir {workdir} is a file; pass a folder with --workdir.")
-    existing = [name for name in RESULT_FILES if (workdir / name).exists()]
-    if existing:
+    if (workdir / "results.json").exists():
         raise ValueError(
-            f"workdir {workdir} already holds a run ({', '.join(existing)}); nothing was "
+            f"workdir {workdir} already holds a run (results.json); nothing was "
             "overwritten. Pass a new --workdir or delete the old run."
         )
+    saved = workdir / "config.json"
+    if not saved.exists():
+        if (workdir / "metrics.jsonl").exists():
+            raise ValueError(
+                f"workdir {workdir} already holds a run (metrics.jsonl) but no config.json; "
+                "nothing was overwritten. Pass a new --workdir or delete the old run."
+            )
+        return False
+    old, new = json.loads(saved.read_text()), json.loads(config.to_json())
+    if old != new:
+        differing = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+        raise ValueError(
+            f"workdir {workdir} holds an unfinished run of another config (it differs in "
+            f"{', '.join(differing)}); nothing was overwritten. Resume it with the same "
+            "config, or pass a new --workdir."
+        )
+    if jax.process_count() > 1:
+        raise ValueError(
+            f"workdir {workdir} holds an unfinished run; resuming multi-process runs is "
+            "not supported yet (issue 7): pass a new --workdir."
+        )
+    return True
+
+
+def _keep_records_until(path: Path, last_steps: dict[str, int]) -> dict[str, list[dict]]:
+    """Drops the records of ``metrics.jsonl`` after each method's last saved step;
+    returns the kept records (without "method") by method."""
+    if not path.exists():
+        return {}
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    kept = [r for r in records if r["step"] <= last_steps.get(r["method"], 0)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    by_method: dict[str, list[dict]] = {}
+    for record in kept:
+        record = dict(record)
+        by_method.setdefault(record.pop("method"), []).append(record)
+    return by_method
 
 
 def _cell(value: float | list[float], digits: int) -> str:
@@ -323,34 +362,56 @@ def run(
 ) -> dict[str, dict[str, float]]:
     """Trains every method of ``config`` and writes the run folder ``workdir``.
 
-    In a multi-process run every process calls it with the same config (checked)
+    Each method's state is saved every ``config.checkpoint_every`` steps and at
+    its end (``checkpoints/<method>/``). A ``workdir`` holding an unfinished run
+    of the same config is resumed from its latest checkpoints, exactly as if it
+    had never stopped; one holding any other run is refused, untouched. In a
+    multi-process run every process calls it with the same config (checked)
     and trains; only process 0 evaluates and writes the run folder.
 
     Args:
       config: an experiment config (see ``experiments/configs/default.py``).
-      workdir: the run folder; it must not hold results of an earlier run.
+      workdir: the run folder: new, or an unfinished run of ``config``.
       progress: show progress bars.
 
     Returns:
-      method -> {source_accuracy, target_accuracy, domain_accuracy, wall_time_s}
-      (empty in processes other than 0).
+      method -> {source_accuracy, target_accuracy, domain_accuracy,
+      proxy_a_distance, wall_time_s} (empty in processes other than 0).
     """
     parallel.check_processes_agree("config", config.to_json())
     methods = methods_of(config)
     for method in methods:
         check_settings(**_settings(config, method))
+    if config.checkpoint_every % config.log_every:
+        raise ValueError(
+            f"config.checkpoint_every={config.checkpoint_every} must be a multiple of "
+            f"config.log_every={config.log_every} (checkpoints are taken at log steps)."
+        )
     workdir = Path(workdir)
     writer = jax.process_index() == 0
-    parallel.raise_in_every_process(_check_workdir, workdir)
+    resume = parallel.decide_in_process_zero(_resumable, workdir, config)
     data = load_data(config, progress=progress and writer)
     if writer:
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "config.json").write_text(config.to_json(indent=2) + "\n")
 
+    def checkpoints_of(method: str):
+        return checkpoint.manager(workdir / "checkpoints" / method, keep=config.keep_checkpoints)
+
+    last_steps, earlier = {}, {}
+    if resume:
+        for method in methods:
+            if (step := checkpoints_of(method).latest_step()) is not None:
+                last_steps[method] = step
+        earlier = _keep_records_until(workdir / "metrics.jsonl", last_steps)
+        print(f"Resuming {workdir} from steps {last_steps}")
+    wall_times_path = workdir / "wall_times.json"
+    wall_times = json.loads(wall_times_path.read_text()) if wall_times_path.exists() else {}
+
     results: dict[str, dict[str, float]] = {}
     trained_by_method: dict[str, TrainedDANN] = {}
     with contextlib.ExitStack() as stack:
-        log = stack.enter_context(open(workdir / "metrics.jsonl", "w")) if writer else None
+        log = stack.enter_context(open(workdir / "metrics.jsonl", "a")) if writer else None
 
         def write_record(record: dict[str, float], method: str) -> None:
             if log is not None:
@@ -358,6 +419,7 @@ def run(
                 log.flush()
 
         for method in methods:
+            checkpoints = checkpoints_of(method)
             if writer:
                 print(f"Training {method} ({config.steps} steps, seed {config.seed})")
             start = time.perf_counter()
@@ -379,11 +441,24 @@ def run(
                 log_every=config.log_every,
                 on_log=lambda record, method=method: write_record(record, method),
                 progress=progress,
+                # The saved arrays go into this config's fresh state (its schedules).
+                restore=(
+                    (lambda fresh, c=checkpoints: checkpoint.restore(c, fresh)[0])
+                    if method in last_steps
+                    else None
+                ),
+                checkpoint_every=config.checkpoint_every if writer else 0,
+                on_checkpoint=lambda state, checkpoints=checkpoints: checkpoint.save(
+                    checkpoints, state, {"next_index": int(state.step)}
+                ),
             )
-            wall_time = time.perf_counter() - start
             if writer:
-                checkpoint.save(checkpoint.manager(workdir / "checkpoints" / method), trained.state)
-                results[method] = {"wall_time_s": wall_time}
+                wall_times[method] = wall_times.get(method, 0.0) + time.perf_counter() - start
+                if checkpoints.latest_step() != config.steps:
+                    checkpoint.save(checkpoints, trained.state, {"next_index": config.steps})
+                wall_times_path.write_text(json.dumps(wall_times) + "\n")
+                trained.history[:0] = earlier.get(method, [])
+                results[method] = {"wall_time_s": wall_times[method]}
                 trained_by_method[method] = trained
     if not writer:
         return results

@@ -65,7 +65,7 @@ def proxy_a_distance(
 ) -> dict[str, float | int | str]:
     """The proxy A-distance PAD = 2 (1 - 2 eps) between two samples of features.
 
-    As in Ganin et al. (JMLR 2016, after Ben-David et al. 2007): a linear SVM
+    As in Ganin et al. (JMLR 2016, after Ben-David et al. 2006): a linear SVM
     (scikit-learn ``LinearSVC`` on standardised features) learns to tell source
     (0) from target (1) on a stratified half of the examples and eps is its
     error on the other half. Its C comes from ``PAD_C_GRID``, picked on a

@@ -89,24 +89,28 @@ def check_shares(devices: int, source_size: int, target_size: int) -> None:
         )
 
 
-def raise_in_every_process(check: Callable[..., None], *args: Any) -> None:
-    """Runs ``check(*args)`` in process 0; if it raises, every process raises.
+def decide_in_process_zero(check: Callable[..., bool], *args: Any) -> bool:
+    """``check(*args)`` run in process 0 and its answer given to every process; if it
+    raises ValueError there, every process raises.
 
-    For checks of what process 0 alone owns (its run folder): without this, the
-    other processes would go on and wait for process 0 in their first collective.
+    For what process 0 alone owns (its run folder): without this, the other
+    processes would go on and wait for process 0 in their first collective.
     """
-    error = None
+    error, answer = None, False
     if jax.process_index() == 0:
         try:
-            check(*args)
+            answer = bool(check(*args))
         except ValueError as raised:
             error = raised
     if jax.process_count() > 1:
-        failed = multihost_utils.broadcast_one_to_all(np.int32(error is not None))
-        if failed and error is None:
+        code = np.int32(2 if error is not None else int(answer))
+        code = int(multihost_utils.broadcast_one_to_all(code))
+        if code == 2 and error is None:
             raise ValueError("process 0 refused to start; its log says why.")
+        answer = code == 1
     if error is not None:
         raise error
+    return answer
 
 
 class Launcher:

@@ -264,6 +264,8 @@ def train_loop(
     log_every: int = 100,
     on_log: Callable[[dict[str, float]], None] | None = None,
     progress: bool = True,
+    checkpoint_every: int = 0,
+    on_checkpoint: Callable[[TrainState], None] | None = None,
 ) -> tuple[TrainState, list[dict[str, float]]]:
     """Runs ``steps`` train steps and logs metrics averaged over each interval.
 
@@ -284,6 +286,9 @@ def train_loop(
       log_every: steps per log record.
       on_log: called with each record ``{"step": int, <metric>: float, ...}``.
       progress: show a tqdm progress bar (in process 0 only).
+      checkpoint_every: with ``on_checkpoint``, calls it with the state (on one
+        local device) at every log step that is a multiple of this (0: never).
+      on_checkpoint: saves a state, e.g. with :func:`dann_jax.checkpoint.save`.
 
     Returns:
       The final state, on one local device, and the list of log records (the history).
@@ -294,7 +299,10 @@ def train_loop(
       ValueError: an unknown ``parallel``, or a batch the devices cannot share equally.
     """
     launcher = parallel_lib.launcher(parallel, train_step, train_steps)
-    return _run(launcher, state, inputs, steps, steps_per_dispatch, log_every, on_log, progress)
+    return _run(
+        launcher, state, inputs, steps, steps_per_dispatch, log_every, on_log, progress,
+        checkpoint_every, on_checkpoint,
+    )  # fmt: skip
 
 
 def _run(
@@ -306,6 +314,8 @@ def _run(
     log_every: int,
     on_log: Callable[[dict[str, Any]], None] | None,
     progress: bool,
+    checkpoint_every: int = 0,
+    on_checkpoint: Callable[[TrainState], None] | None = None,
 ) -> tuple[TrainState, list[dict[str, Any]]]:
     """:func:`train_loop`'s body, for any launcher of the step (also vmapped over seeds)."""
     first_step = int(np.ravel(jax.device_get(state.step))[0])
@@ -357,6 +367,8 @@ def _run(
                 history.append(record)
                 if on_log is not None:
                     on_log(record)
+                if on_checkpoint and checkpoint_every and record["step"] % checkpoint_every == 0:
+                    on_checkpoint(launcher.local(state))
                 bar.set_postfix(
                     loss=f"{np.mean(record['loss']):.3f}", lam=f"{np.mean(record['lambda']):.2f}"
                 )
@@ -595,6 +607,9 @@ def fit_sources(
     log_every: int = 100,
     on_log: Callable[[dict[str, float]], None] | None = None,
     progress: bool = True,
+    restore: Callable[[TrainState], TrainState] | None = None,
+    checkpoint_every: int = 0,
+    on_checkpoint: Callable[[TrainState], None] | None = None,
 ) -> TrainedDANN:
     """Trains a DANN on two random-access sources, e.g. ``tfds.data_source`` splits.
 
@@ -613,9 +628,13 @@ def fit_sources(
         keeps it on the devices; "auto" picks "device" when it fits
         (:func:`choose_input_mode`). The batches are the same.
       model, steps, batch_size, seed, method, learning_rate, ...: as :func:`fit`.
+      restore: resumes a run: given the fresh state, returns a saved one (e.g.
+        from :func:`dann_jax.checkpoint.restore`); training and the input
+        streams continue from its step, exactly as if never stopped.
+      checkpoint_every, on_checkpoint: see :func:`train_loop`.
 
     Returns:
-      A :class:`TrainedDANN`.
+      A :class:`TrainedDANN` (its history covers the steps run in this call).
     """
     check_settings(
         model=model,
@@ -642,6 +661,9 @@ def fit_sources(
         gamma=gamma,
         domain_loss_weight=domain_loss_weight,
     )
+    if restore is not None:
+        state = restore(state)
+    start = int(jax.device_get(state.step))
     if input_mode == "auto":
         float_bytes = (len(source) + len(target)) * math.prod(input_shape) * 4
         input_mode = choose_input_mode(float_bytes)
@@ -669,15 +691,21 @@ def fit_sources(
             target_preprocess=preprocess,
             process_rows=launcher.process_rows,
         )
+    # A stream's position is its step: a resumed run reads on where it stopped.
+    (inputs.positions if isinstance(inputs, pipeline.DeviceData) else inputs).set_state(
+        {"next_index": start}
+    )
     state, history = train_loop(
         state,
         inputs,
-        steps,
+        steps - start,
         parallel=parallel,
         steps_per_dispatch=steps_per_dispatch,
         log_every=log_every,
         on_log=on_log,
         progress=progress,
+        checkpoint_every=checkpoint_every,
+        on_checkpoint=on_checkpoint,
     )
     return TrainedDANN(state, history, preprocess, model)
 
