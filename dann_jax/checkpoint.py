@@ -23,30 +23,44 @@ def manager(directory: str | Path, *, keep: int | None = 3) -> ocp.CheckpointMan
     It belongs to process 0 alone: states here are local copies, the same in
     every process, and only process 0 writes a run folder.
     """
+    directory = Path(directory).absolute()
+    directory.mkdir(parents=True, exist_ok=True)  # orbax won't, with active_processes set
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep,
+        create=False,
         enable_async_checkpointing=False,
         multiprocessing_options=ocp.options.MultiprocessingOptions(
             primary_host=0, active_processes={0} if jax.process_count() > 1 else None
         ),
     )
-    return ocp.CheckpointManager(Path(directory).absolute(), options=options)
+    return ocp.CheckpointManager(directory, options=options)
 
 
 def _arrays(state: TrainState) -> dict[str, Any]:
     return {"params": state.params, "opt_state": state.opt_state, "step": state.step}
 
 
+def _host_arrays(state: TrainState) -> dict[str, Any]:
+    """The arrays as NumPy: orbax refuses to save process-local jax.Arrays in
+    multi-process runs, and these copies are the same in every process."""
+    return jax.device_get(_arrays(state))
+
+
 def save(
     checkpoints: ocp.CheckpointManager, state: TrainState, input_state: dict | None = None
 ) -> None:
-    """Saves ``state`` (and the input stream's ``get_state()``) at step ``state.step``."""
+    """Saves ``state`` and the input streams' position at step ``state.step``.
+
+    ``input_state`` defaults to ``{"next_index": step}``: the position of
+    :class:`~dann_jax.data.pipeline.PairedStream` and the device position
+    streams is their step.
+    """
     step = int(jax.device_get(state.step))
     checkpoints.save(
         step,
         args=ocp.args.Composite(
-            state=ocp.args.StandardSave(_arrays(state)),
-            inputs=ocp.args.JsonSave(input_state or {}),
+            state=ocp.args.StandardSave(_host_arrays(state)),
+            inputs=ocp.args.JsonSave(input_state or {"next_index": step}),
         ),
     )
     checkpoints.wait_until_finished()

@@ -419,7 +419,7 @@ def run(
                 log.flush()
 
         for method in methods:
-            checkpoints = checkpoints_of(method)
+            checkpoints = checkpoints_of(method) if writer else None
             if writer:
                 print(f"Training {method} ({config.steps} steps, seed {config.seed})")
             start = time.perf_counter()
@@ -447,15 +447,17 @@ def run(
                     if method in last_steps
                     else None
                 ),
-                checkpoint_every=config.checkpoint_every if writer else 0,
-                on_checkpoint=lambda state, checkpoints=checkpoints: checkpoint.save(
-                    checkpoints, state, {"next_index": int(state.step)}
+                checkpoint_every=config.checkpoint_every,
+                on_checkpoint=(
+                    (lambda state, c=checkpoints: checkpoint.save(c, state))
+                    if checkpoints is not None
+                    else None
                 ),
             )
             if writer:
                 wall_times[method] = wall_times.get(method, 0.0) + time.perf_counter() - start
                 if checkpoints.latest_step() != config.steps:
-                    checkpoint.save(checkpoints, trained.state, {"next_index": config.steps})
+                    checkpoint.save(checkpoints, trained.state)
                 wall_times_path.write_text(json.dumps(wall_times) + "\n")
                 trained.history[:0] = earlier.get(method, [])
                 results[method] = {"wall_time_s": wall_times[method]}
