@@ -6,7 +6,8 @@ and method), ``results.json`` (method -> test metrics and wall time),
 A-distance of each method's test features and its classifier),
 ``features.png`` (t-SNE of source and target test features per method, the
 paper's Fig. 3), ``training_curves.png``, for 2-D inputs
-``decision_boundaries.png``, and ``checkpoints/<method>/`` (orbax: the final
+``decision_boundaries.png``, ``tensorboard/`` (with ``config.tensorboard``),
+and ``checkpoints/<method>/`` (orbax: the final
 params, optimiser state and step), from which ``dann evaluate`` recomputes
 the evaluation into ``eval.json``.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 import jax
 import ml_collections
 import numpy as np
+from tensorboardX import SummaryWriter
 
 import dann_jax
 from dann_jax import checkpoint, metrics, parallel, plots
@@ -103,6 +105,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.parallel = "auto"  # "shard_map" over all devices when there are several, "pmap", "none"
     config.checkpoint_every = 0  # steps between checkpoints (a multiple of log_every); 0: the end
     config.keep_checkpoints = 3  # the latest checkpoints kept per method
+    config.tensorboard = False  # also write TensorBoard event files (tensorboardX, no TensorFlow)
     return config
 
 
@@ -413,10 +416,18 @@ def run(
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(open(workdir / "metrics.jsonl", "a")) if writer else None
 
+        events = None
+        if writer and config.tensorboard:
+            events = stack.enter_context(SummaryWriter(str(workdir / "tensorboard")))
+
         def write_record(record: dict[str, float], method: str) -> None:
             if log is not None:
                 log.write(json.dumps({"method": method, **record}) + "\n")
                 log.flush()
+            if events is not None:
+                for name, value in record.items():
+                    if name != "step":
+                        events.add_scalar(f"{method}/{name}", value, record["step"])
 
         for method in methods:
             checkpoints = checkpoints_of(method) if writer else None

@@ -33,7 +33,7 @@ def main(argv: list[str]) -> None:
     config = FLAGS.config
     domains = experiment.load_data(config).offline
     if domains is None:
-        raise app.UsageError("reverse_validation.py needs an in-memory dataset (offline or mnist_local).")
+        raise app.UsageError("needs an in-memory dataset (offline or mnist_local).")
     candidates = {
         f"lr={rate}, {adaptation}": {"learning_rate": float(rate), "adaptation": adaptation}
         for rate, adaptation in itertools.product(FLAGS.learning_rates, FLAGS.adaptations)

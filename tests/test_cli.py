@@ -109,7 +109,9 @@ def test_usage_and_unknown_commands(capsys):
 def test_evaluate_recomputes_a_finished_run_from_its_checkpoints(tmp_path, capsys):
     workdir = tmp_path / "moons"
     arguments = [f"--config={CONFIGS / 'moons.py'}", "--config.steps=200", "--config.log_every=100"]
-    assert train(*arguments, f"--workdir={workdir}") == 0
+    assert train(*arguments, "--config.tensorboard=True", f"--workdir={workdir}") == 0
+    events = list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(events) == 1 and events[0].stat().st_size > 0
     results = json.loads((workdir / "results.json").read_text())
     (workdir / "features.png").unlink()
     assert cli.main(["evaluate", f"--workdir={workdir}", "--noprogress"]) == 0
