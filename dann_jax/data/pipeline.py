@@ -19,7 +19,7 @@ step: ``get_state`` / ``set_state`` save and restore it exactly.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import grain
@@ -149,13 +149,6 @@ def paired_positions(
     return grain.experimental.ZipMapDataset(
         [domain(source_size, int(source_seed)), domain(target_size, int(target_seed))]
     )
-
-
-def paired_indices(
-    source_size: int, target_size: int, batch_size: int, seed: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """:func:`paired_positions` as a plain iterator from step 0."""
-    return iter(paired_positions(source_size, target_size, batch_size, seed))
 
 
 class _Positioned:
