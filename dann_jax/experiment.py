@@ -236,7 +236,12 @@ def _keep_records_until(path: Path, last_steps: dict[str, int]) -> dict[str, lis
     returns the kept records (without "method") by method."""
     if not path.exists():
         return {}
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut short by the kill
+            continue
     kept = [r for r in records if r["step"] <= last_steps.get(r["method"], 0)]
     path.write_text("".join(json.dumps(r) + "\n" for r in kept))
     by_method: dict[str, list[dict]] = {}
