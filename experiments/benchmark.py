@@ -2,6 +2,10 @@
 
     python experiments/benchmark.py [--batch_sizes=128,1024] [--steps=30] [--repeats=5]
 
+The PyTorch reference needs torch: ``pip install -e '.[bench]'`` (on a CPU-only
+machine install the CPU wheel first, e.g. ``pip install torch==2.13.0`` where a
+local wheel exists, or torch's CPU index, so that no CUDA build is pulled in).
+
 For every global batch (half source, half target) it times the full DANN step
 (forward, both losses, backward, SGD-momentum update) of:
 
