@@ -17,6 +17,13 @@ from PIL import Image
 from dann_jax.data.builders import gtsrb, mnist_m, syn_digits
 
 DUMMY = pathlib.Path(__file__).parent / "dummy_data"
+# Synthetic idx files (scikit-learn digits, not MNIST), named apart from the real archives.
+MNIST_DUMMIES = {
+    "train_images": "dummy-train-images.idx.gz",
+    "train_labels": "dummy-train-labels.idx.gz",
+    "test_images": "dummy-test-images.idx.gz",
+    "test_labels": "dummy-test-labels.idx.gz",
+}
 TINY_SYN = syn_digits.SynDigitsConfig(name="tiny", description="Test.", num_train=6, num_test=3)
 
 
@@ -26,7 +33,7 @@ class MnistMTest(tfds.testing.DatasetBuilderTestCase):
     DATASET_CLASS = mnist_m.MnistM
     EXAMPLE_DIR = DUMMY / "mnist_m"
     SPLITS: ClassVar[dict[str, int]] = {"train": 6, "test": 4}
-    DL_EXTRACT_RESULT: ClassVar[dict[str, str]] = {**mnist_m.FILES, "bsds": "."}
+    DL_EXTRACT_RESULT: ClassVar[dict[str, str]] = {**MNIST_DUMMIES, "bsds": "."}
     SKIP_CHECKSUMS = True  # No checksums file: the builders record none.
 
 
@@ -60,9 +67,8 @@ def prepared(data_dir) -> dict[str, tfds.core.DatasetBuilder]:
     """The three builders prepared as array_record from manual dirs of real archive files."""
     mnist_manual = data_dir / "mnist_m_manual"
     mnist_manual.mkdir()
-    for name in mnist_m.FILES.values():
-        if name.endswith(".gz"):
-            shutil.copy(DUMMY / "mnist_m" / name, mnist_manual)
+    for key, name in MNIST_DUMMIES.items():
+        shutil.copy(DUMMY / "mnist_m" / name, mnist_manual / mnist_m.FILES[key])
     with tarfile.open(mnist_manual / mnist_m.FILES["bsds"], "w:gz") as archive:
         archive.add(DUMMY / "mnist_m" / "BSR", "BSR")
     gtsrb_manual = data_dir / "gtsrb_manual"
@@ -89,8 +95,8 @@ def records(builder: tfds.core.DatasetBuilder, split: str) -> tuple[np.ndarray, 
 
 
 def test_read_idx_reads_gzipped_and_plain_files(tmp_path):
-    images = mnist_m.read_idx(DUMMY / "mnist_m" / mnist_m.FILES["train_images"])
-    labels = mnist_m.read_idx(DUMMY / "mnist_m" / mnist_m.FILES["train_labels"])
+    images = mnist_m.read_idx(DUMMY / "mnist_m" / MNIST_DUMMIES["train_images"])
+    labels = mnist_m.read_idx(DUMMY / "mnist_m" / MNIST_DUMMIES["train_labels"])
     assert images.shape == (6, 28, 28) and images.dtype == np.uint8
     np.testing.assert_array_equal(labels, np.arange(6))
     plain = tmp_path / "labels"
@@ -107,9 +113,9 @@ def test_mnist_m_is_each_digit_blended_with_a_bsds_train_crop(prepared):
     crops = np.concatenate(
         [sliding_window_view(p, (28, 28, 3)).reshape(-1, 28, 28, 3) for p in photos]
     ).astype(np.int16)
-    for split, prefix in (("train", "train"), ("test", "t10k")):
-        digits = mnist_m.read_idx(DUMMY / "mnist_m" / f"{prefix}-images-idx3-ubyte.gz")
-        labels = mnist_m.read_idx(DUMMY / "mnist_m" / f"{prefix}-labels-idx1-ubyte.gz")
+    for split in ("train", "test"):
+        digits = mnist_m.read_idx(DUMMY / "mnist_m" / MNIST_DUMMIES[f"{split}_images"])
+        labels = mnist_m.read_idx(DUMMY / "mnist_m" / MNIST_DUMMIES[f"{split}_labels"])
         binarised = np.where(digits / 255 > 0.5, 255, 0).astype(np.int16)[..., None]
         blends = np.abs(binarised[:, None] - crops[None])  # (digits, crops, 28, 28, 3)
         images, image_labels = records(prepared["mnist_m"], split)
