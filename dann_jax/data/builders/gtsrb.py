@@ -18,6 +18,8 @@ import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image
 
+from dann_jax.data.builders import common
+
 SIDE = 40
 NUM_CLASSES = 43
 TRAIN_DIR = "GTSRB/Final_Training/Images"
@@ -57,37 +59,18 @@ def crop_and_resize(path: epath.Path, row: dict[str, str]) -> np.ndarray:
     return np.asarray(image.resize((SIDE, SIDE), Image.Resampling.BILINEAR))
 
 
-def fetch(dl_manager: tfds.download.DownloadManager) -> dict[str, epath.Path]:
-    """The extracted archives, from the manual dir when it holds all of ``FILES``."""
-    try:
-        manual = {key: dl_manager.manual_dir / name for key, name in FILES.items()}
-    except AssertionError:  # No manual dir, or an empty one.
-        manual = {}
-    if manual and all(path.exists() for path in manual.values()):
-        return dl_manager.extract(manual)
-    return dl_manager.download_and_extract(URLS)
-
-
 class Gtsrb(tfds.core.GeneratorBasedBuilder):
     """German Traffic Sign Recognition Benchmark, ROI-cropped, 40 x 40 (43 classes)."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "Initial release."}
-    MANUAL_DOWNLOAD_INSTRUCTIONS = (
-        "Without internet, put these files (unchanged, as downloaded) in the manual dir:\n"
-        + "\n".join(URLS.values())
-    )
+    MANUAL_DOWNLOAD_INSTRUCTIONS = common.manual_download_instructions(URLS)
 
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,
             description=__doc__,
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(SIDE, SIDE, 3), dtype=np.uint8),
-                    "label": tfds.features.ClassLabel(num_classes=NUM_CLASSES),
-                }
-            ),
+            features=common.image_and_label(SIDE, NUM_CLASSES),
             supervised_keys=("image", "label"),
             homepage="https://benchmark.ini.rub.de/gtsrb_news.html",
             citation=_CITATION,
@@ -96,7 +79,7 @@ class Gtsrb(tfds.core.GeneratorBasedBuilder):
     def _split_generators(
         self, dl_manager: tfds.download.DownloadManager
     ) -> dict[str, Iterator[tuple[str, dict[str, Any]]]]:
-        paths = fetch(dl_manager)
+        paths = common.fetch(dl_manager, FILES, URLS)
         class_dirs = sorted(
             path for path in (paths["train"] / TRAIN_DIR).iterdir() if path.is_dir()
         )

@@ -9,7 +9,6 @@ its photos and crops from its own seeded generator, so the same source files giv
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -17,6 +16,9 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image
+
+from dann_jax.data.builders import common
+from dann_jax.data.local import read_idx
 
 SIDE = 28
 SPLIT_SEEDS = {"train": 0, "test": 1}
@@ -32,8 +34,6 @@ FILES = {
     "bsds": "BSR_bsds500.tgz",
 }
 URLS = {key: (_BSDS_URL if key == "bsds" else _MNIST_URL) + name for key, name in FILES.items()}
-_IMAGES_MAGIC = 2051
-_LABELS_MAGIC = 2049
 
 _CITATION = """\
 @article{ganin2016domain,
@@ -47,27 +47,6 @@ _CITATION = """\
   pages={1--35},
   year={2016}
 }"""
-
-
-def read_idx(path: epath.Path) -> np.ndarray:
-    """Reads an MNIST idx file, gzipped or not.
-
-    Args:
-      path: an idx3 images file (magic 2051) or idx1 labels file (magic 2049).
-
-    Returns:
-      uint8 images (N, rows, cols) or labels (N,).
-    """
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    magic, count = (int(n) for n in np.frombuffer(data, ">u4", count=2))
-    if magic == _IMAGES_MAGIC:
-        rows, cols = (int(n) for n in np.frombuffer(data, ">u4", count=2, offset=8))
-        return np.frombuffer(data, np.uint8, offset=16).reshape(count, rows, cols)
-    if magic == _LABELS_MAGIC:
-        return np.frombuffer(data, np.uint8, offset=8).reshape(count)
-    raise ValueError(f"{path}: magic number {magic} is neither idx3 images nor idx1 labels")
 
 
 def read_photos(directory: epath.Path) -> list[np.ndarray]:
@@ -99,37 +78,18 @@ def blend(digit: np.ndarray, photos: list[np.ndarray], rng: np.random.Generator)
     return np.abs(binarised[..., None] - patch).astype(np.uint8)
 
 
-def fetch(dl_manager: tfds.download.DownloadManager) -> dict[str, epath.Path]:
-    """The extracted source files, from the manual dir when it holds all of ``FILES``."""
-    try:
-        manual = {key: dl_manager.manual_dir / name for key, name in FILES.items()}
-    except AssertionError:  # No manual dir, or an empty one.
-        manual = {}
-    if manual and all(path.exists() for path in manual.values()):
-        return dl_manager.extract(manual)
-    return dl_manager.download_and_extract(URLS)
-
-
 class MnistM(tfds.core.GeneratorBasedBuilder):
     """MNIST digits blended with BSDS500 photo patches (Ganin et al., JMLR 2016)."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "Initial release."}
-    MANUAL_DOWNLOAD_INSTRUCTIONS = (
-        "Without internet, put these files (unchanged, as downloaded) in the manual dir:\n"
-        + "\n".join(URLS.values())
-    )
+    MANUAL_DOWNLOAD_INSTRUCTIONS = common.manual_download_instructions(URLS)
 
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,
             description=__doc__,
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(SIDE, SIDE, 3), dtype=np.uint8),
-                    "label": tfds.features.ClassLabel(num_classes=10),
-                }
-            ),
+            features=common.image_and_label(SIDE, 10),
             supervised_keys=("image", "label"),
             homepage="https://jmlr.org/papers/v17/15-239.html",
             citation=_CITATION,
@@ -138,7 +98,7 @@ class MnistM(tfds.core.GeneratorBasedBuilder):
     def _split_generators(
         self, dl_manager: tfds.download.DownloadManager
     ) -> dict[str, Iterator[tuple[int, dict[str, Any]]]]:
-        paths = fetch(dl_manager)
+        paths = common.fetch(dl_manager, FILES, URLS)
         photos = read_photos(paths["bsds"] / BSDS_TRAIN_DIR)
         return {
             split: self._generate_examples(

@@ -24,6 +24,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from dann_jax.data.builders import common
+
 SIDE = 32
 SPLIT_SEEDS = {"train": 0, "test": 1}
 FONT_NAMES = (
@@ -138,12 +140,7 @@ class SynDigits(tfds.core.GeneratorBasedBuilder):
         return tfds.core.DatasetInfo(
             builder=self,
             description=__doc__,
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(SIDE, SIDE, 3), dtype=np.uint8),
-                    "label": tfds.features.ClassLabel(num_classes=10),
-                }
-            ),
+            features=common.image_and_label(SIDE, 10),
             supervised_keys=("image", "label"),
             homepage="https://jmlr.org/papers/v17/15-239.html",
         )
