@@ -1,26 +1,64 @@
 #!/usr/bin/env bash
-# The checks for a lent GPU machine, in one call: the card, the test suite, the
+# The checks for a lent GPU machine, in one call: the card, the forms of the
+# on-device step (experiments/step_variants.py, also under XLA flags), the
 # throughput benchmark against PyTorch, 50,000 DANN steps, the default experiment
-# over 3 seeds, and the moons toy. The machine has jax, flax, optax, torch,
-# scikit-learn, scikit-image, matplotlib and hypothesis but no network:
-# ml_collections travels as a wheel in .whl/.
+# over 3 seeds, the moons toy and the tests that need no TensorFlow.
+# The machine has jax, flax, optax, orbax, torch, scikit-learn, matplotlib and
+# hypothesis but no network: grain, tensorflow-datasets, ml_collections and the
+# rest travel as wheels in .whl/ (BENCHMARKS.md says which).
 #   bash experiments/gpu_check.sh OUT_DIR
+# Everything lands in OUT_DIR/log.txt and, packed after every part,
+# OUT_DIR/results.tgz, so a run stopped at its time limit still returns its parts.
 set -uo pipefail
 out=${1:?usage: gpu_check.sh OUT_DIR}
-mkdir -p "$out"
+results=/tmp/gpu_results
+mkdir -p "$out" "$results"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
   --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH="$PWD:/tmp/site" PYTHONUNBUFFERED=1
-{
-  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-  python3 -c "import jax, flax, optax, torch; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, 'torch', torch.__version__, jax.devices())"
-} | tee "$out/machine.txt"
-python3 experiments/benchmark.py --batch_sizes=128,1024 --steps=500 --repeats=5 \
-  --output="$out" 2>&1 | grep -v "^I11" | tail -14
-/usr/bin/time -f "dann, 50000 steps of 64 + 64: %e s wall (command)" python3 -m dann_jax.cli \
-  train --noprogress --config.method=dann --config.steps=50000 --config.log_every=5000 \
-  --config.steps_per_dispatch=5000 --workdir=/tmp/long 2>&1 | tail -4 | tee "$out/long_run.txt"
-python3 experiments/reproduce.py --seeds=0,1,2 --results="$out" --runs=/tmp/runs 2>&1 | tail -9
-python3 -m dann_jax.cli train --noprogress --config=experiments/configs/moons.py \
-  --workdir=/tmp/moons 2>&1 | tail -5 | tee "$out/moons.txt"
-python3 -m pytest -q -p no:cacheprovider tests 2>&1 | tail -4 | tee "$out/pytest.txt"
+export PYTHONPATH="$PWD:/tmp/site" PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
+exec > >(tee "$out/log.txt") 2>&1
+pack() { tar czf "$out/results.tgz" -C "$results" .; }
+part() { echo "=== $1 ($(date +%T))"; }
+
+part machine
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+python3 -c "import jax, flax, optax, torch, grain; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, 'torch', torch.__version__, 'grain', grain.__version__, jax.devices())"
+
+part "step variants, 64 + 64"
+timeout 150 python3 experiments/step_variants.py --steps=1000 --repeats=3 \
+  --variants=two-pass,one-pass,unroll-4,unroll-16,patch-conv,flax-pool --output="$results/variants"
+part "step variants, 64 + 64, while loops in CUDA graphs"
+XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" timeout 60 python3 \
+  experiments/step_variants.py --steps=1000 --repeats=3 --variants=one-pass,unroll-4 \
+  --output="$results/variants-command-buffer"
+part "step variants, 512 + 512"
+timeout 60 python3 experiments/step_variants.py --batch_size=1024 --steps=500 --repeats=3 \
+  --variants=two-pass,one-pass --output="$results/variants-1024"
+pack
+
+part benchmark
+timeout 150 python3 experiments/benchmark.py --batch_sizes=128,1024 --steps=500 --repeats=5 \
+  --output="$results" | grep -v "^I11"
+pack
+
+part "50,000 DANN steps of 64 + 64"
+/usr/bin/time -f "dann, 50000 steps of 64 + 64: %e s wall (command)" timeout 120 python3 -m \
+  dann_jax.cli train --noprogress --config.method=dann --config.steps=50000 \
+  --config.log_every=5000 --config.steps_per_dispatch=5000 --workdir=/tmp/long 2>&1 | tail -4
+cp /tmp/long/results.json "$results/long_run.json"; cp /tmp/long/wall_times.json "$results/long_run_wall_times.json"
+pack
+
+part "default experiment, seeds 0, 1, 2"
+timeout 150 python3 experiments/reproduce.py --seeds=0,1,2 --results="$results" --runs=/tmp/runs \
+  2>&1 | tail -9
+pack
+
+part moons
+timeout 60 python3 -m dann_jax.cli train --noprogress --config=experiments/configs/moons.py \
+  --workdir=/tmp/moons 2>&1 | tail -5
+
+part tests
+timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_grl.py tests/test_layers.py \
+  tests/test_models.py 2>&1 | tail -4
+pack
+part done

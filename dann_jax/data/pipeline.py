@@ -19,6 +19,8 @@ step: ``get_state`` / ``set_state`` save and restore it exactly.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -125,14 +127,64 @@ class Preprocess:
         return self.conform(images) - self.mean
 
 
+@functools.lru_cache(maxsize=8)
+def _epoch_permutation(size: int, seed: int, epoch: int) -> np.ndarray:
+    """A seeded permutation of range(size) (int32), a new one for every epoch."""
+    return np.random.default_rng([seed, epoch]).permutation(size).astype(np.int32)
+
+
+class ShuffledBatches(grain.MapDataset):
+    """One domain's positions, step by step: element k is step k's batch (batch,) int32.
+
+    The positions run through a new seeded permutation of range(size) every
+    epoch, epochs following on seamlessly (a batch can span two epochs). Any
+    step is computed directly, so :meth:`steps` gives many at once with a few
+    vectorised NumPy operations; grain's element-wise shuffle took about 0.7 ms
+    per batch of 64, more than an accelerator's whole training step.
+    """
+
+    def __init__(self, size: int, batch: int, seed: int):
+        super().__init__()
+        self._size, self._batch, self._seed = size, batch, seed
+
+    def __len__(self) -> int:
+        return sys.maxsize
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self.slice(index)
+        return self.steps(index, index + 1)[0]
+
+    def steps(self, start: int, stop: int) -> np.ndarray:
+        """Steps start .. stop - 1: positions (stop - start, batch) int32."""
+        flat = np.arange(start * self._batch, stop * self._batch, dtype=np.int64)
+        epochs, offsets = np.divmod(flat, self._size)
+        positions = np.empty(flat.shape, np.int32)
+        for epoch in np.unique(epochs):
+            chosen = epochs == epoch
+            positions[chosen] = _epoch_permutation(self._size, self._seed, int(epoch))[
+                offsets[chosen]
+            ]
+        return positions.reshape(stop - start, self._batch)
+
+    def __str__(self) -> str:
+        return f"ShuffledBatches(size={self._size}, batch={self._batch}, seed={self._seed})"
+
+
+def _domain_seeds(seed: int) -> tuple[int, int]:
+    source_seed, target_seed = np.random.SeedSequence(seed).generate_state(2)
+    return int(source_seed), int(target_seed)
+
+
 def paired_positions(
     source_size: int, target_size: int, batch_size: int, seed: int
 ) -> grain.MapDataset:
     """Endless global batch positions, half source and half target, as a grain dataset.
 
     Element ``k`` is step k's ``(source_positions, target_positions)``, each
-    (batch_size // 2,) int32. Each domain is its own stream: a new seeded
-    permutation of range(N) per epoch, epochs running on seamlessly.
+    (batch_size // 2,) int32. Each domain is its own :class:`ShuffledBatches`
+    stream: a new seeded permutation of range(N) per epoch, epochs running on
+    seamlessly.
 
     Args:
       source_size, target_size: examples in each domain (each >= 1).
@@ -140,15 +192,51 @@ def paired_positions(
       seed: the same seed gives the same positions.
     """
     half = batch_size // 2
-
-    def domain(size: int, stream_seed: int) -> grain.MapDataset:
-        shuffled = grain.MapDataset.range(size).shuffle(seed=stream_seed).repeat(None)
-        return shuffled.batch(half).map(lambda positions: np.asarray(positions, np.int32))
-
-    source_seed, target_seed = np.random.SeedSequence(seed).generate_state(2)
+    source_seed, target_seed = _domain_seeds(seed)
     return grain.experimental.ZipMapDataset(
-        [domain(source_size, int(source_seed)), domain(target_size, int(target_seed))]
+        [
+            ShuffledBatches(source_size, half, source_seed),
+            ShuffledBatches(target_size, half, target_seed),
+        ]
     )
+
+
+class StepPositions:
+    """The positions of :func:`paired_positions`, taken many steps at a time.
+
+    The on-device loop gathers its batches on the device and only needs the
+    positions: :meth:`take` hands over K steps as two (K, batch_size // 2)
+    int32 arrays. The state is the next step, as a stream's.
+    """
+
+    def __init__(self, source_size: int, target_size: int, batch_size: int, seed: int):
+        half = batch_size // 2
+        source_seed, target_seed = _domain_seeds(seed)
+        self._source = ShuffledBatches(source_size, half, source_seed)
+        self._target = ShuffledBatches(target_size, half, target_seed)
+        self._next_step = 0
+
+    def take(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """The next ``count`` steps' source and target positions, each (count, batch) int32."""
+        start, self._next_step = self._next_step, self._next_step + count
+        return self._source.steps(start, self._next_step), self._target.steps(
+            start, self._next_step
+        )
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> tuple[np.ndarray, np.ndarray]:
+        source, target = self.take(1)
+        return source[0], target[0]
+
+    def get_state(self) -> dict[str, Any]:
+        """The position in the stream (JSON-serialisable), e.g. ``{"next_index": 120}``."""
+        return {"next_index": self._next_step}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continues exactly where the stream was when ``state`` was taken."""
+        self._next_step = int(state["next_index"])
 
 
 class _Positioned:
@@ -236,14 +324,13 @@ class DeviceData:
     """
 
     arrays: Mapping[str, np.ndarray]
-    positions: _Positioned
+    positions: StepPositions
 
     @classmethod
     def create(cls, data: Mapping[str, np.ndarray], batch_size: int, seed: int) -> DeviceData:
         """``data`` with the position stream of its sizes, batch and seed."""
         source_size, target_size = len(data["source_image"]), len(data["target_image"])
-        positions = paired_positions(source_size, target_size, batch_size, seed)
-        return cls(data, _Positioned(positions))
+        return cls(data, StepPositions(source_size, target_size, batch_size, seed))
 
 
 def materialize(

@@ -1,0 +1,110 @@
+"""Where the on-device DANN step spends its time, kernel by kernel (MNIST network).
+
+    python experiments/profile_step.py [--batch_size=128] [--steps=1000] [--output=DIR]
+
+Runs the library's on-device loop for ``--steps`` steps (one ``lax.scan``
+dispatch) once to compile, then again under ``jax.profiler.trace``, and sums
+the device events of the trace by name: the table gives microseconds and
+launches per training step, longest first, and goes to
+``<--output>/profile-<device>.md``. On a CPU the host threads' XLA events stand
+in for the device's.
+"""
+
+from __future__ import annotations
+
+import collections
+import gzip
+import json
+import tempfile
+from pathlib import Path
+
+import jax
+from absl import app, flags
+
+# experiments/ is on sys.path when this runs; its flags --steps and --output serve here too.
+from benchmark import TOTAL_STEPS, make_data
+
+from dann_jax import experiment, train
+from dann_jax.data.pipeline import DeviceData
+from dann_jax.models import build_model
+
+flags.DEFINE_integer("batch_size", 128, "Global batch (half source, half target).")
+flags.DEFINE_integer("top", 30, "Rows of the table.")
+FLAGS = flags.FLAGS
+
+
+def device_events(trace: dict) -> list[tuple[str, dict]]:
+    """(thread name, event) for the complete events ("X") of the trace's GPU
+    processes (of all processes if there is none)."""
+    processes, threads = {}, {}
+    for event in trace["traceEvents"]:
+        if event.get("ph") == "M" and event.get("name") == "process_name":
+            processes[event["pid"]] = event["args"]["name"]
+        if event.get("ph") == "M" and event.get("name") == "thread_name":
+            threads[event["pid"], event.get("tid")] = event["args"]["name"]
+    gpu = {pid for pid, name in processes.items() if "gpu" in name.lower()}
+    return [
+        (threads.get((event.get("pid"), event.get("tid")), "?"), event)
+        for event in trace["traceEvents"]
+        if event.get("ph") == "X" and (not gpu or event.get("pid") in gpu)
+    ]
+
+
+def main(argv):
+    del argv
+    data = make_data(FLAGS.dataset_size)
+    state = train.create_train_state(
+        build_model("mnist", 10), data["source_image"][:1], steps=TOTAL_STEPS
+    )
+    inputs = DeviceData.create(data, FLAGS.batch_size, seed=0)
+
+    def run():
+        nonlocal state
+        state, _ = train.train_loop(
+            state, inputs, FLAGS.steps, steps_per_dispatch=FLAGS.steps, log_every=FLAGS.steps,
+            progress=False,
+        )  # fmt: skip
+        jax.block_until_ready(state)
+
+    run()
+    with tempfile.TemporaryDirectory() as folder:
+        with jax.profiler.trace(folder, create_perfetto_trace=True):
+            run()
+        (trace_file,) = Path(folder).rglob("*.trace.json.gz")
+        trace = json.loads(gzip.decompress(trace_file.read_bytes()))
+    total, count, by_thread = (collections.Counter() for _ in range(3))
+    for thread, event in device_events(trace):
+        key = f"{thread}: {event['name']}"
+        total[key] += float(event.get("dur", 0))
+        count[key] += 1
+        by_thread[thread] += float(event.get("dur", 0))
+    machine = experiment.describe_machine()
+    lines = [
+        f"# The on-device DANN step, kernel by kernel: {machine['device']}",
+        "",
+        f"Batch {FLAGS.batch_size // 2} + {FLAGS.batch_size // 2}, {FLAGS.steps} steps in one "
+        f"dispatch; {machine['date']}; jax {jax.__version__}. Events summed over the trace, "
+        "per training step; each trace line (thread) by itself:",
+        "",
+        *(
+            f"- {thread}: {micros / FLAGS.steps:.1f} us"
+            for thread, micros in by_thread.most_common()
+        ),
+        "",
+        "| event | us per step | events per step |",
+        "|---|---|---|",
+    ]
+    for name, micros in total.most_common(FLAGS.top):
+        lines.append(
+            f"| `{name[:100]}` | {micros / FLAGS.steps:.2f} | {count[name] / FLAGS.steps:.2f} |"
+        )
+    table = "\n".join(lines) + "\n"
+    output = Path(FLAGS.output)
+    output.mkdir(parents=True, exist_ok=True)
+    slug = machine["device"].lower().replace(" ", "-")
+    (output / f"profile-{slug}.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,170 @@
+"""Which forms of the on-device DANN step are fastest here: the measurements behind
+the choices in ``train.train_step`` and ``layers`` (BENCHMARKS.md).
+
+    python experiments/step_variants.py [--batch_size=128] [--steps=1000] [--repeats=3]
+    XLA_FLAGS=... python experiments/step_variants.py --variants=one-pass  # a flag's effect
+
+Every variant runs our on-device loop (``train._run`` with a ``DeviceData``
+input, ``--steps`` steps per ``lax.scan`` dispatch) on the MNIST network at one
+global batch, after one warm-up dispatch; the medians go to stdout and to
+``<--output>/step-variants-<device>.json``. Variants:
+
+- ``two-pass``: the step before this comparison, one forward pass per domain
+  (kept here, and only here, to measure against);
+- ``one-pass``: the library's step (one forward pass over both domains' images);
+- ``unroll-N``: the library's step, ``lax.scan(..., unroll=N)``;
+- ``xla-conv`` / ``patch-conv``: the library's step with the convolution forced
+  to ``lax.conv_general_dilated`` or to the patch GEMM (``layers.Conv``);
+- ``flax-pool``: the library's step with ``flax.linen.max_pool`` instead of
+  ``layers.max_pool_2x2``;
+- ``flat-optimizer``: the library's step with the optimiser working on one flat
+  vector of all parameters (``optax.flatten``): fewer, larger kernels;
+- ``precision-P``: the library's step traced under ``jax.default_matmul_precision(P)``
+  (P: highest = full float32, tensorfloat32, bfloat16), which sets the
+  convolutions' and matrix products' arithmetic.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import statistics
+import time
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from absl import app, flags
+
+# experiments/ is on sys.path when this runs; its flags --steps, --repeats,
+# --dataset_size and --output serve here too.
+from benchmark import TOTAL_STEPS, make_data
+
+from dann_jax import experiment, models, train
+from dann_jax import parallel as parallel_lib
+from dann_jax.data import arrays
+from dann_jax.data.pipeline import DeviceData
+
+flags.DEFINE_integer("batch_size", 128, "Global batch (half source, half target).")
+flags.DEFINE_list(
+    "variants",
+    ["two-pass", "one-pass", "unroll-4", "unroll-16", "xla-conv", "patch-conv", "flax-pool"],
+    "What to time.",
+)
+FLAGS = flags.FLAGS
+
+
+def two_pass_step(state, batch, *, axis_name=None):
+    """The step before the one-pass change: each domain's images in a pass of its own."""
+    lambda_ = state.adaptation_factor(state.step)
+
+    def loss_fn(params):
+        def logits(images):
+            return state.apply_fn({"params": params}, images, lambda_)
+
+        source_logits, source_domain_logits = logits(batch["source_image"])
+        _, target_domain_logits = logits(batch["target_image"])
+        label_loss = optax.softmax_cross_entropy_with_integer_labels(
+            source_logits, batch["source_label"]
+        ).mean()
+        domain_logits = jnp.concatenate([source_domain_logits, target_domain_logits])
+        domain_labels = jnp.concatenate(
+            [jnp.zeros_like(source_domain_logits), jnp.ones_like(target_domain_logits)]
+        )
+        domain_loss = optax.sigmoid_binary_cross_entropy(domain_logits, domain_labels).mean()
+        loss = label_loss + domain_loss
+        return loss, {"loss": loss, "lambda": jnp.asarray(lambda_, jnp.float32)}
+
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
+    return state.apply_gradients(grads=grads), metrics
+
+
+def scanned(step, unroll: int = 1):
+    """``train.train_steps`` for any step body and scan unroll."""
+
+    def steps(state, data, source_indices, target_indices, *, axis_name=None):
+        def body(state, indices):
+            return step(state, arrays.gather_batch(data, *indices), axis_name=axis_name)
+
+        return jax.lax.scan(body, state, (source_indices, target_indices), unroll=unroll)
+
+    return steps
+
+
+def runner(variant: str, data):
+    """A function timing one dispatch of ``--steps`` steps of ``variant``."""
+    step, unroll, conv, pool = train.train_step, 1, "auto", models.max_pool_2x2
+    precision = None
+    if variant == "two-pass":
+        step = two_pass_step
+    elif variant.startswith("unroll-"):
+        unroll = int(variant.removeprefix("unroll-"))
+    elif variant in ("xla-conv", "patch-conv"):
+        conv = variant.removesuffix("-conv").replace("patch", "patches")
+    elif variant == "flax-pool":
+        pool = functools.partial(nn.max_pool, window_shape=(2, 2), strides=(2, 2))
+    elif variant.startswith("precision-"):
+        precision = variant.removeprefix("precision-")
+    elif variant not in ("one-pass", "flat-optimizer"):
+        raise app.UsageError(f"unknown variant {variant!r}")
+    models.max_pool_2x2 = pool  # read by the feature extractors when they are called
+    network = models.DANN(
+        models.MNISTFeatures(conv_implementation=conv),
+        models.MLPHead((100, 100), 10),
+        models.DomainHead((100,)),
+    )
+    state = train.create_train_state(network, data["source_image"][:1], steps=TOTAL_STEPS)
+    if variant == "flat-optimizer":
+        tx = optax.flatten(state.tx)
+        state = state.replace(tx=tx, opt_state=tx.init(state.params))
+    inputs = DeviceData.create(data, FLAGS.batch_size, seed=0)
+    launcher = parallel_lib.Launcher(step, scanned(step, unroll))
+
+    def run():
+        nonlocal state
+        with jax.default_matmul_precision(precision):
+            state, _ = train._run(
+                launcher, state, inputs, FLAGS.steps, FLAGS.steps, FLAGS.steps, None, False
+            )
+        jax.block_until_ready(state)
+
+    return run
+
+
+def main(argv):
+    del argv
+    data = make_data(FLAGS.dataset_size)
+    original_pool = models.max_pool_2x2
+    results = {}
+    for variant in FLAGS.variants:
+        run = runner(variant, data)
+        start = time.perf_counter()
+        run()  # compiles
+        compile_seconds = time.perf_counter() - start
+        seconds = []
+        for _ in range(FLAGS.repeats):
+            start = time.perf_counter()
+            run()
+            seconds.append(time.perf_counter() - start)
+        models.max_pool_2x2 = original_pool
+        steps_per_second = FLAGS.steps / statistics.median(seconds)
+        results[variant] = {
+            "steps_per_second": steps_per_second,
+            "seconds": seconds,
+            "first_dispatch_seconds": compile_seconds,
+        }
+        print(f"{variant:12s} {steps_per_second:9.1f} steps/s (first: {compile_seconds:.1f} s)")
+    machine = experiment.describe_machine()
+    output = Path(FLAGS.output)
+    output.mkdir(parents=True, exist_ok=True)
+    slug = machine["device"].lower().replace(" ", "-")
+    (output / f"step-variants-{slug}.json").write_text(
+        json.dumps({"machine": machine, "batch_size": FLAGS.batch_size, "steps": FLAGS.steps,
+                    "results": results}, indent=2) + "\n"
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    app.run(main)
