@@ -110,7 +110,11 @@ def create_train_state(
 
 
 def train_step(
-    state: TrainState, batch: Batch, *, axis_name: str | None = None
+    state: TrainState,
+    batch: Batch,
+    *,
+    axis_name: str | None = None,
+    single_pass: bool | None = None,
 ) -> tuple[TrainState, Metrics]:
     """One SGD step on label loss (source) + weighted domain loss (source and target).
 
@@ -120,6 +124,11 @@ def train_step(
         ``target_image`` (B_t, ...) float32.
       axis_name: when the step runs per device under pmap or shard_map, the
         mapped axis: gradients and metrics are averaged over it.
+      single_pass: DANN's forward pass over both domains' images at once (True)
+        or one pass per domain (False): the same function, computed in other
+        kernels. None picks the faster: one pass on accelerators, two on CPUs.
+        The source-only baseline always takes two (its target features need no
+        backward pass).
 
     Returns:
       The new state and a flat dict of float32 scalars: loss, label_loss,
@@ -135,15 +144,15 @@ def train_step(
             )
 
         source_count = batch["source_image"].shape[0]
-        if state.domain_gradient:
-            # One pass over both domains' images: half the kernels of two passes,
-            # which is what bounds this small network's step on an accelerator.
+        # One pass has half the kernels of two: 1.3x the steps/s on an H200,
+        # where kernels bound this small network's step; on CPUs two passes are
+        # about 6% faster (BENCHMARKS.md, experiments/step_variants.py).
+        one_pass = jax.default_backend() != "cpu" if single_pass is None else single_pass
+        if state.domain_gradient and one_pass:
             both = jnp.concatenate([batch["source_image"], batch["target_image"]])
             class_logits, domain_logits = logits(both)
             source_logits = class_logits[:source_count]
         else:
-            # The source-only baseline's target features need no backward pass:
-            # their own forward pass keeps it out.
             source_logits, source_domain_logits = logits(batch["source_image"])
             _, target_domain_logits = logits(batch["target_image"])
             domain_logits = jnp.concatenate([source_domain_logits, target_domain_logits])

@@ -9,17 +9,17 @@ input, ``--steps`` steps per ``lax.scan`` dispatch) on the MNIST network at one
 global batch, after one warm-up dispatch; the medians go to stdout and to
 ``<--output>/step-variants-<device>.json``. Variants:
 
-- ``two-pass``: the step before this comparison, one forward pass per domain
-  (kept here, and only here, to measure against);
-- ``one-pass``: the library's step (one forward pass over both domains' images);
-- ``unroll-N``: the library's step, ``lax.scan(..., unroll=N)``;
-- ``xla-conv`` / ``patch-conv``: the library's step with the convolution forced
-  to ``lax.conv_general_dilated`` or to the patch GEMM (``layers.Conv``);
-- ``flax-pool``: the library's step with ``flax.linen.max_pool`` instead of
-  ``layers.max_pool_2x2``;
-- ``flat-optimizer``: the library's step with the optimiser working on one flat
-  vector of all parameters (``optax.flatten``): fewer, larger kernels;
-- ``precision-P``: the library's step traced under ``jax.default_matmul_precision(P)``
+- ``two-pass``: the library's step with one forward pass per domain
+  (``train_step(..., single_pass=False)``);
+- ``one-pass``: the library's step with one forward pass over both domains'
+  images (``single_pass=True``); the other variants build on this one;
+- ``unroll-N``: ``lax.scan(..., unroll=N)``;
+- ``xla-conv`` / ``patch-conv``: the convolution forced to
+  ``lax.conv_general_dilated`` or to the patch GEMM (``layers.Conv``);
+- ``flax-pool``: ``flax.linen.max_pool`` instead of ``layers.max_pool_2x2``;
+- ``flat-optimizer``: the optimiser working on one flat vector of all
+  parameters (``optax.flatten``): fewer, larger kernels;
+- ``precision-P``: the step traced under ``jax.default_matmul_precision(P)``
   (P: highest = full float32, tensorfloat32, bfloat16), which sets the
   convolutions' and matrix products' arithmetic.
 """
@@ -34,7 +34,6 @@ from pathlib import Path
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import optax
 from absl import app, flags
 
@@ -56,31 +55,6 @@ flags.DEFINE_list(
 FLAGS = flags.FLAGS
 
 
-def two_pass_step(state, batch, *, axis_name=None):
-    """The step before the one-pass change: each domain's images in a pass of its own."""
-    lambda_ = state.adaptation_factor(state.step)
-
-    def loss_fn(params):
-        def logits(images):
-            return state.apply_fn({"params": params}, images, lambda_)
-
-        source_logits, source_domain_logits = logits(batch["source_image"])
-        _, target_domain_logits = logits(batch["target_image"])
-        label_loss = optax.softmax_cross_entropy_with_integer_labels(
-            source_logits, batch["source_label"]
-        ).mean()
-        domain_logits = jnp.concatenate([source_domain_logits, target_domain_logits])
-        domain_labels = jnp.concatenate(
-            [jnp.zeros_like(source_domain_logits), jnp.ones_like(target_domain_logits)]
-        )
-        domain_loss = optax.sigmoid_binary_cross_entropy(domain_logits, domain_labels).mean()
-        loss = label_loss + domain_loss
-        return loss, {"loss": loss, "lambda": jnp.asarray(lambda_, jnp.float32)}
-
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
-    return state.apply_gradients(grads=grads), metrics
-
-
 def scanned(step, unroll: int = 1):
     """``train.train_steps`` for any step body and scan unroll."""
 
@@ -95,11 +69,9 @@ def scanned(step, unroll: int = 1):
 
 def runner(variant: str, data):
     """A function timing one dispatch of ``--steps`` steps of ``variant``."""
-    step, unroll, conv, pool = train.train_step, 1, "auto", models.max_pool_2x2
-    precision = None
-    if variant == "two-pass":
-        step = two_pass_step
-    elif variant.startswith("unroll-"):
+    step = functools.partial(train.train_step, single_pass=variant != "two-pass")
+    unroll, conv, pool, precision = 1, "auto", models.max_pool_2x2, None
+    if variant.startswith("unroll-"):
         unroll = int(variant.removeprefix("unroll-"))
     elif variant in ("xla-conv", "patch-conv"):
         conv = variant.removesuffix("-conv").replace("patch", "patches")
@@ -107,7 +79,7 @@ def runner(variant: str, data):
         pool = functools.partial(nn.max_pool, window_shape=(2, 2), strides=(2, 2))
     elif variant.startswith("precision-"):
         precision = variant.removeprefix("precision-")
-    elif variant not in ("one-pass", "flat-optimizer"):
+    elif variant not in ("one-pass", "two-pass", "flat-optimizer"):
         raise app.UsageError(f"unknown variant {variant!r}")
     models.max_pool_2x2 = pool  # read by the feature extractors when they are called
     network = models.DANN(

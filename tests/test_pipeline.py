@@ -109,6 +109,29 @@ def test_device_data_uses_the_same_positions_as_the_stream():
         np.testing.assert_array_equal(images[target_positions] + 100, batch["target_image"])
 
 
+def test_device_positions_taken_many_steps_at_once_equal_step_by_step_and_resume():
+    data = {
+        "source_image": np.zeros((7, 1), np.float32),
+        "source_label": np.zeros(7, np.int32),
+        "target_image": np.zeros((5, 1), np.float32),
+    }
+    one_by_one = DeviceData.create(data, batch_size=6, seed=3).positions
+    steps = take(one_by_one, 9)  # 27 draws: epochs of 7 and of 5 end inside batches
+    chunked = DeviceData.create(data, batch_size=6, seed=3).positions
+    source, target = chunked.take(4)
+    assert source.shape == target.shape == (4, 3) and source.dtype == np.int32
+    state = chunked.get_state()
+    assert state == {"next_index": 4}
+    resumed = DeviceData.create(data, batch_size=6, seed=3).positions
+    resumed.set_state(state)
+    rest_source, rest_target = resumed.take(5)
+    np.testing.assert_array_equal(np.concatenate([source, rest_source]), [s for s, _ in steps])
+    np.testing.assert_array_equal(np.concatenate([target, rest_target]), [t for _, t in steps])
+    draws = np.concatenate([s for s, _ in steps])
+    for epoch in range(3):
+        assert sorted(draws[7 * epoch : 7 * (epoch + 1)]) == list(range(7))
+
+
 def test_preprocess_scales_resizes_makes_rgb_and_centres():
     grey = np.full((2, 32, 32, 1), 51, np.uint8)  # 0.2 everywhere
     preprocess = Preprocess((28, 28, 3), np.array([0.1, 0.2, 0.3], np.float32))
