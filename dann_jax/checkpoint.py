@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from dann_jax import parallel
 from dann_jax.train import TrainState
 
 
@@ -102,3 +103,49 @@ def restore(
         params=arrays["params"], opt_state=arrays["opt_state"], step=arrays["step"]
     )
     return state, dict(restored["inputs"] or {})
+
+
+def check_readable(directory: str | Path) -> None:
+    """Reads the latest checkpoint in ``directory`` in full, if there is one.
+
+    Raises:
+      ValueError: it cannot be read (a damaged or truncated file); the message
+        names it and the ways on. Resuming calls this before it touches the run.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return
+    checkpoints = manager(directory)
+    step = checkpoints.latest_step()
+    if step is None:
+        return
+    try:
+        checkpoints.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(), inputs=ocp.args.JsonRestore()
+            ),
+        )
+    except Exception as error:  # orbax and tensorstore raise many kinds for damaged files
+        raise ValueError(
+            f"the checkpoint at step {step} in {directory} cannot be read ({type(error).__name__}: "
+            f"{str(error)[:300]}); nothing was changed. Move {directory / str(step)} away to "
+            "resume from the checkpoint before it, or pass --overwrite to start the run afresh."
+        ) from None
+
+
+def restore_everywhere(
+    checkpoints: ocp.CheckpointManager | None, template: TrainState
+) -> TrainState:
+    """:func:`restore` of the latest checkpoint in process 0, handed to every process.
+
+    In a multi-process run only process 0 holds a manager (the others pass
+    None): it reads the arrays and broadcasts them, so every process resumes
+    from the same state. A ValueError in process 0 stops every process.
+    """
+    if jax.process_count() == 1:
+        return restore(checkpoints, template)[0]
+    restored = []
+    parallel.decide_in_process_zero(lambda: restored.append(restore(checkpoints, template)[0]))
+    arrays = parallel.share_from_process_zero(_host_arrays(restored[0] if restored else template))
+    return template.replace(**arrays)

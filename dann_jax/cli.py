@@ -1,6 +1,6 @@
 """The ``dann`` command line.
 
-    dann train [--config FILE] [--config.KEY=VALUE ...] [--workdir DIR]
+    dann train [--config FILE] [--config.KEY=VALUE ...] [--workdir DIR] [--overwrite]
 
 With no arguments ``dann train`` runs the offline default experiment
 (``experiments/configs/default.py``) into ``runs/<name>-<time>``.
@@ -19,7 +19,8 @@ from dann_jax import experiment, parallel
 from dann_jax.data import tfds_sources
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "default.py"
-USAGE = """usage: dann train [--config FILE] [--config.KEY=VALUE ...] [--workdir DIR] [--noprogress]
+USAGE = """usage: dann train [--config FILE] [--config.KEY=VALUE ...] [--workdir DIR] [--overwrite]
+                  [--noprogress]
                   [--distributed | --coordinator_address HOST:PORT --num_processes N
                    --process_id I]
 
@@ -55,6 +56,12 @@ def _train_flags(argv: list[str]) -> flags.FlagValues:
         "workdir", None, "Run folder; default runs/<config name>-<time>.", flag_values=flag_values
     )
     flags.DEFINE_bool("progress", True, "Show progress bars.", flag_values=flag_values)
+    flags.DEFINE_bool(
+        "overwrite",
+        False,
+        "Replace a run already in --workdir (its files only) instead of refusing or resuming.",
+        flag_values=flag_values,
+    )
     flags.DEFINE_bool(
         "distributed",
         False,
@@ -125,7 +132,9 @@ def train(argv: list[str]) -> int:
             )
             return 2
     try:
-        experiment.run(config, Path(workdir), progress=flag_values.progress)
+        experiment.run(
+            config, Path(workdir), progress=flag_values.progress, overwrite=flag_values.overwrite
+        )
     except ValueError as error:
         print(f"dann train: error: {error}", file=sys.stderr)
         return 2

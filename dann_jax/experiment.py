@@ -9,7 +9,8 @@ paper's Fig. 3), ``training_curves.png``, for 2-D inputs
 ``decision_boundaries.png``, ``tensorboard/`` (with ``config.tensorboard``),
 and ``checkpoints/<method>/`` (orbax: the final
 params, optimiser state and step), from which ``dann evaluate`` recomputes
-the evaluation into ``eval.json``.
+the evaluation into ``eval.json``. ``--overwrite`` removes exactly these
+(:data:`RUN_FILES`, :data:`RUN_FOLDERS`); other files in the folder stay.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -197,22 +199,46 @@ def methods_of(config: ml_collections.ConfigDict) -> list[str]:
     return methods
 
 
-def _resumable(workdir: Path, config: ml_collections.ConfigDict) -> bool:
+# What a run writes into its folder, and so all that --overwrite removes.
+RUN_FILES = (
+    "config.json",
+    "metrics.jsonl",
+    "results.json",
+    "results.md",
+    "wall_times.json",
+    "evaluation.json",
+    "eval.json",
+    "features.png",
+    "training_curves.png",
+    "decision_boundaries.png",
+)
+RUN_FOLDERS = ("checkpoints", "tensorboard")
+
+
+def _remove_run(workdir: Path) -> None:
+    """Removes a run's files and folders from ``workdir``; anything else there stays."""
+    for name in RUN_FILES:
+        (workdir / name).unlink(missing_ok=True)
+    for name in RUN_FOLDERS:
+        shutil.rmtree(workdir / name, ignore_errors=True)
+
+
+def _resumable(workdir: Path, config: ml_collections.ConfigDict, overwrite: bool = False) -> bool:
     """True when ``workdir`` holds an unfinished run of ``config`` (to resume), False when
-    it holds no run; raises ValueError, writing nothing, when it holds another run."""
+    it holds no run or ``overwrite`` is set; raises ValueError, writing nothing, when it
+    holds another run or an unreadable checkpoint."""
     if workdir.exists() and not workdir.is_dir():
         raise ValueError(f"workdir {workdir} is a file; pass a folder with --workdir.")
+    if overwrite:
+        return False
+    keep = "nothing was overwritten. Pass a new --workdir, or --overwrite to replace it."
     if (workdir / "results.json").exists():
-        raise ValueError(
-            f"workdir {workdir} already holds a run (results.json); nothing was "
-            "overwritten. Pass a new --workdir or delete the old run."
-        )
+        raise ValueError(f"workdir {workdir} already holds a finished run (results.json); {keep}")
     saved = workdir / "config.json"
     if not saved.exists():
         if (workdir / "metrics.jsonl").exists():
             raise ValueError(
-                f"workdir {workdir} already holds a run (metrics.jsonl) but no config.json; "
-                "nothing was overwritten. Pass a new --workdir or delete the old run."
+                f"workdir {workdir} already holds a run (metrics.jsonl) but no config.json; {keep}"
             )
         return False
     old, new = json.loads(saved.read_text()), json.loads(config.to_json())
@@ -220,14 +246,11 @@ def _resumable(workdir: Path, config: ml_collections.ConfigDict) -> bool:
         differing = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
         raise ValueError(
             f"workdir {workdir} holds an unfinished run of another config (it differs in "
-            f"{', '.join(differing)}); nothing was overwritten. Resume it with the same "
-            "config, or pass a new --workdir."
+            f"{', '.join(differing)}); nothing was overwritten. Resume it with the same config, "
+            "pass a new --workdir, or --overwrite to replace it."
         )
-    if jax.process_count() > 1:
-        raise ValueError(
-            f"workdir {workdir} holds an unfinished run; resuming multi-process runs is "
-            "not supported yet (issue 7): pass a new --workdir."
-        )
+    for method in methods_of(config):
+        checkpoint.check_readable(workdir / "checkpoints" / method)
     return True
 
 
@@ -366,21 +389,28 @@ def evaluate_run(workdir: Path, *, progress: bool = True) -> dict[str, dict[str,
 
 
 def run(
-    config: ml_collections.ConfigDict, workdir: Path, *, progress: bool = True
+    config: ml_collections.ConfigDict,
+    workdir: Path,
+    *,
+    progress: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Trains every method of ``config`` and writes the run folder ``workdir``.
 
     Each method's state is saved every ``config.checkpoint_every`` steps and at
     its end (``checkpoints/<method>/``). A ``workdir`` holding an unfinished run
     of the same config is resumed from its latest checkpoints, exactly as if it
-    had never stopped; one holding any other run is refused, untouched. In a
-    multi-process run every process calls it with the same config (checked)
-    and trains; only process 0 evaluates and writes the run folder.
+    had never stopped; one holding any other run is refused, untouched, unless
+    ``overwrite``. In a multi-process run every process calls it with the same
+    config (checked) and trains; only process 0 evaluates and writes the run
+    folder, and on resuming it reads the checkpoints and hands them to the others.
 
     Args:
       config: an experiment config (see ``experiments/configs/default.py``).
       workdir: the run folder: new, or an unfinished run of ``config``.
       progress: show progress bars.
+      overwrite: replace a run already in ``workdir`` (its :data:`RUN_FILES` and
+        :data:`RUN_FOLDERS`, once the data has loaded) instead of refusing or resuming.
 
     Returns:
       method -> {source_accuracy, target_accuracy, domain_accuracy,
@@ -397,9 +427,11 @@ def run(
         )
     workdir = Path(workdir)
     writer = jax.process_index() == 0
-    resume = parallel.decide_in_process_zero(_resumable, workdir, config)
+    resume = parallel.decide_in_process_zero(_resumable, workdir, config, overwrite)
     data = load_data(config, progress=progress and writer)
     if writer:
+        if overwrite:  # only now that the data is there: a failed start keeps the old run
+            _remove_run(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "config.json").write_text(config.to_json(indent=2) + "\n")
 
@@ -408,11 +440,14 @@ def run(
 
     last_steps, earlier = {}, {}
     if resume:
-        for method in methods:
-            if (step := checkpoints_of(method).latest_step()) is not None:
-                last_steps[method] = step
-        earlier = _keep_records_until(workdir / "metrics.jsonl", last_steps)
-        print(f"Resuming {workdir} from steps {last_steps}")
+        # Process 0 owns the run folder: it finds the checkpoints, and every
+        # process learns their steps (-1: none) and later gets its states.
+        found = [checkpoints_of(method).latest_step() if writer else None for method in methods]
+        found = parallel.share_from_process_zero(np.array([-1 if s is None else s for s in found]))
+        last_steps = {m: int(step) for m, step in zip(methods, found, strict=True) if step >= 0}
+        if writer:
+            earlier = _keep_records_until(workdir / "metrics.jsonl", last_steps)
+            print(f"Resuming {workdir} from steps {last_steps}")
     wall_times_path = workdir / "wall_times.json"
     wall_times = json.loads(wall_times_path.read_text()) if wall_times_path.exists() else {}
 
@@ -459,7 +494,7 @@ def run(
                 progress=progress,
                 # The saved arrays go into this config's fresh state (its schedules).
                 restore=(
-                    (lambda fresh, c=checkpoints: checkpoint.restore(c, fresh)[0])
+                    (lambda fresh, c=checkpoints: checkpoint.restore_everywhere(c, fresh))
                     if method in last_steps
                     else None
                 ),

@@ -113,6 +113,13 @@ def decide_in_process_zero(check: Callable[..., bool], *args: Any) -> bool:
     return answer
 
 
+def share_from_process_zero(tree: PyTree) -> PyTree:
+    """Process 0's ``tree`` of NumPy arrays, in every process (as it is in a single process)."""
+    if jax.process_count() == 1:
+        return tree
+    return multihost_utils.broadcast_one_to_all(tree)
+
+
 class Launcher:
     """Runs the step body on one device (``jax.jit``); the parallel launchers extend it.
 

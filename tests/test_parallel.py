@@ -6,6 +6,7 @@ JAX processes of two devices each on loopback (gloo collectives).
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -242,3 +243,38 @@ def test_processes_that_disagree_on_the_config_stop_with_a_clear_error(tmp_path)
         assert status == 2
         assert "the 2 processes disagree on the config" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_two_processes_resume_a_stopped_run_like_one_never_stopped(tmp_path):
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    steps = ["--config.steps=40", "--config.checkpoint_every=20"]
+
+    def run(workdir):
+        address = free_address()
+        finished = run_two_processes(
+            lambda index: (
+                cli_arguments(address, index, workdir, *steps)
+                if index == 0
+                else cli_arguments(address, index, tmp_path / "unused", *steps)
+            )
+        )
+        for status, _, err in finished:
+            assert status == 0, err[-3000:]
+        return finished
+
+    run(whole)
+    # The run as if stopped while dann trained: its checkpoint at step 20 is its last.
+    shutil.copytree(whole, stopped)
+    (stopped / "results.json").unlink()
+    shutil.rmtree(stopped / "checkpoints" / "dann" / "40")
+    finished = run(stopped)
+    assert (
+        "Resuming" in finished[0][1]
+        and "from steps {'source_only': 40, 'dann': 20}" in finished[0][1]
+    )
+    assert (stopped / "metrics.jsonl").read_text() == (whole / "metrics.jsonl").read_text()
+    results = json.loads((stopped / "results.json").read_text())
+    expected = json.loads((whole / "results.json").read_text())
+    for method in expected:
+        assert results[method]["target_accuracy"] == expected[method]["target_accuracy"]
+    assert not (tmp_path / "unused").exists()

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from dann_jax import checkpoint, cli
+from dann_jax.data.pipeline import ArraySource, DeviceData, PairedStream
 from dann_jax.models import build_model
-from dann_jax.train import create_train_state
+from dann_jax.train import create_train_state, train_loop
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGUMENTS = [
@@ -125,3 +126,104 @@ def test_a_checkpoint_of_another_network_gets_one_clear_error(tmp_path, keep):
     other = create_train_state(build_model("shallow", 3), np.zeros((1, 2), np.float32), steps=1)
     with pytest.raises(ValueError, match="does not fit this config's network"):
         checkpoint.restore(checkpoint.manager(tmp_path), other)
+
+
+MOONS = [
+    "train",
+    "--noprogress",
+    f"--config={ROOT / 'experiments' / 'configs' / 'moons.py'}",
+    "--config.steps=40",
+    "--config.log_every=10",
+    "--config.checkpoint_every=20",
+]
+
+
+def files_of(folder):
+    return {
+        path.relative_to(folder): path.read_bytes() for path in folder.rglob("*") if path.is_file()
+    }
+
+
+def test_overwrite_replaces_a_finished_run_and_keeps_other_files(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    assert cli.main([*MOONS, f"--workdir={workdir}", "--config.seed=1"]) == 0
+    (workdir / "notes.txt").write_text("mine\n")
+    before = files_of(workdir)
+
+    assert cli.main([*MOONS, f"--workdir={workdir}"]) == 2
+    assert "already holds a finished run" in capsys.readouterr().err
+    # A missing dataset stops an overwrite before anything of the old run goes.
+    missing = [f"--config={ROOT / 'experiments' / 'configs' / 'mnist_to_mnist_m.py'}"]
+    missing += [f"--config.data_dir={tmp_path / 'nothing'}", f"--workdir={workdir}", "--overwrite"]
+    assert cli.main(["train", "--noprogress", *missing]) == 2
+    assert "is not prepared" in capsys.readouterr().err
+    assert files_of(workdir) == before
+
+    assert cli.main([*MOONS, f"--workdir={workdir}", "--overwrite"]) == 0
+    assert json.loads((workdir / "config.json").read_text())["seed"] == 0
+    assert (workdir / "notes.txt").read_text() == "mine\n"
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [10, 20, 30, 40] * 2  # the old records are gone
+    assert sorted(p.name for p in (workdir / "checkpoints" / "dann").iterdir()) == ["20", "40"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garble"])
+def test_a_damaged_checkpoint_gets_one_clear_error_and_nothing_changes(tmp_path, capsys, damage):
+    workdir = tmp_path / "run"
+    assert cli.main([*MOONS, f"--workdir={workdir}"]) == 0
+    (workdir / "results.json").unlink()  # an unfinished run, as if stopped after its last save
+    # The arrays' data files (orbax's OCDBT store) of the latest checkpoint.
+    data_files = (workdir / "checkpoints" / "dann" / "40" / "state" / "d").iterdir()
+    largest = max(data_files, key=lambda path: path.stat().st_size)
+    content = largest.read_bytes()
+    if damage == "truncate":
+        largest.write_bytes(content[: len(content) // 2])
+    else:
+        largest.write_bytes(bytes(255 - byte for byte in content))
+    before = files_of(workdir)
+
+    assert cli.main([*MOONS, f"--workdir={workdir}"]) == 2
+    error = capsys.readouterr().err
+    assert "the checkpoint at step 40" in error and "cannot be read" in error
+    assert "--overwrite" in error
+    assert files_of(workdir) == before
+
+
+def test_a_non_finite_loss_stops_training_and_the_last_checkpoint_stays(tmp_path, rng):
+    size, batch_size = 24, 8
+    data = {
+        "source_image": rng.normal(size=(size, 2)).astype(np.float32),
+        "source_label": rng.integers(2, size=size).astype(np.int32),
+        "target_image": rng.normal(size=(size, 2)).astype(np.float32),
+    }
+    # Poison the first source example that training draws after step 5's checkpoint.
+    positions = DeviceData.create(data, batch_size, seed=0).positions
+    seen_by_step_5 = set(positions.take(5)[0].ravel())
+    later = positions.take(5)[0].ravel()
+    poisoned = next(int(p) for p in later if p not in seen_by_step_5)
+    data["source_image"][poisoned] = np.inf
+    inputs = PairedStream(
+        ArraySource(data["source_image"], data["source_label"]),
+        ArraySource(data["target_image"]),
+        batch_size=batch_size,
+        seed=0,
+        source_preprocess=np.asarray,
+        target_preprocess=np.asarray,
+    )
+    state = create_train_state(build_model("shallow", 2), np.zeros((1, 2), np.float32), steps=20)
+    checkpoints = checkpoint.manager(tmp_path / "checkpoints")
+    with pytest.raises(FloatingPointError, match=r"became nan by step 10"):
+        train_loop(
+            state,
+            inputs,
+            20,
+            parallel="none",
+            log_every=5,
+            progress=False,
+            checkpoint_every=5,
+            on_checkpoint=lambda state: checkpoint.save(checkpoints, state),
+        )
+    assert checkpoints.all_steps() == [5]
+    saved, position = checkpoint.restore(checkpoint.manager(tmp_path / "checkpoints"), state)
+    assert int(saved.step) == 5 and position == {"next_index": 5}
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(saved.params))
