@@ -33,7 +33,7 @@ commands:
   evaluate  re-evaluate a finished run folder from its checkpoints into eval.json
   prepare download and prepare a TFDS dataset as ArrayRecord files (needs
           TensorFlow: pip install 'dann_jax[prepare]'); e.g. mnist, mnist_m,
-          svhn_cropped, syn_digits, gtsrb
+          svhn_cropped, syn_digits, gtsrb, syn_signs (from its archive)
 
 many hosts: start one process per host with the same config; --distributed lets
 JAX find the cluster (Cloud TPU, Slurm, Open MPI), or name process 0's address,

@@ -14,7 +14,7 @@ import tensorflow_datasets as tfds
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
-from dann_jax.data.builders import gtsrb, mnist_m, syn_digits
+from dann_jax.data.builders import gtsrb, mnist_m, syn_digits, syn_signs
 
 DUMMY = pathlib.Path(__file__).parent / "dummy_data"
 # Synthetic idx files (scikit-learn digits, not MNIST), named apart from the real archives.
@@ -47,6 +47,14 @@ class GtsrbTest(tfds.testing.DatasetBuilderTestCase):
     SKIP_CHECKSUMS = True
 
 
+class SynSignsTest(tfds.testing.DatasetBuilderTestCase):
+    """The archive already unzipped in the manual dir (``prepared`` takes the zip)."""
+
+    DATASET_CLASS = syn_signs.SynSigns
+    EXAMPLE_DIR = DUMMY / "syn_signs"
+    SPLITS: ClassVar[dict[str, int]] = {"train": 9, "test": 1}
+
+
 class SynDigitsTest(tfds.testing.DatasetBuilderTestCase):
     """A tiny config: the harness prepares every config it is given."""
 
@@ -64,7 +72,7 @@ def data_dir(tmp_path_factory) -> pathlib.Path:
 
 @pytest.fixture(scope="module")
 def prepared(data_dir) -> dict[str, tfds.core.DatasetBuilder]:
-    """The three builders prepared as array_record from manual dirs of real archive files."""
+    """The builders prepared as array_record from manual dirs of real archive files."""
     mnist_manual = data_dir / "mnist_m_manual"
     mnist_manual.mkdir()
     for key, name in MNIST_DUMMIES.items():
@@ -76,12 +84,17 @@ def prepared(data_dir) -> dict[str, tfds.core.DatasetBuilder]:
         shutil.make_archive(
             str(gtsrb_manual / name.removesuffix(".zip")), "zip", DUMMY / "gtsrb" / key
         )
+    signs_manual = data_dir / "syn_signs_manual"
+    shutil.make_archive(
+        str(signs_manual / syn_signs.ARCHIVE.removesuffix(".zip")), "zip", DUMMY / "syn_signs"
+    )
     builders = {
         "mnist_m": tfds.builder("mnist_m", data_dir=data_dir),
         "gtsrb": tfds.builder("gtsrb", data_dir=data_dir),
         "syn_digits": tfds.builder("syn_digits", config=TINY_SYN, data_dir=data_dir),
+        "syn_signs": tfds.builder("syn_signs", data_dir=data_dir),
     }
-    manual_dirs = {"mnist_m": mnist_manual, "gtsrb": gtsrb_manual}
+    manual_dirs = {"mnist_m": mnist_manual, "gtsrb": gtsrb_manual, "syn_signs": signs_manual}
     for name, builder in builders.items():
         config = tfds.download.DownloadConfig(manual_dir=manual_dirs.get(name))
         builder.download_and_prepare(file_format="array_record", download_config=config)
@@ -157,6 +170,20 @@ def test_gtsrb_images_are_the_roi_resized_with_the_csv_labels(prepared):
         assert {(tuple(i[0, 0]), int(c)) for i, c in zip(images, labels, strict=True)} == expected
 
 
+def test_syn_signs_are_the_archive_images_at_40x40_with_their_labels(prepared):
+    lines = (DUMMY / "syn_signs" / syn_signs.ROOT / syn_signs.LABELLING).read_text().splitlines()
+    entries = [(name, int(label)) for name, label, _ in (line.split() for line in lines)]
+    train_images, train_labels = records(prepared["syn_signs"], "train")
+    test_images, test_labels = records(prepared["syn_signs"], "test")
+    assert train_images.shape == (9, 40, 40, 3) and test_images.shape == (1, 40, 40, 3)
+    # The first 90 % of the labelling file is train, the rest test; TFDS shuffles by key.
+    assert sorted(train_labels) == sorted(label for _, label in entries[:9])
+    assert list(test_labels) == [entries[9][1]]
+    original = Image.open(DUMMY / "syn_signs" / syn_signs.ROOT / entries[0][0]).convert("RGB")
+    first = int(np.flatnonzero(train_labels == entries[0][1])[0])
+    np.testing.assert_array_equal(train_images[first], np.asarray(original))  # 40x40: unchanged
+
+
 def test_syn_digits_are_seeded_varied_centre_labelled_images(prepared):
     first = [syn_digits.render_example(np.random.default_rng([1, i])) for i in range(3)]
     again = [syn_digits.render_example(np.random.default_rng([1, i])) for i in range(3)]
@@ -194,7 +221,9 @@ def test_prepared_datasets_are_read_without_tensorflow(prepared, data_dir):
     script = NO_TENSORFLOW + textwrap.dedent(f"""
         import tensorflow_datasets as tfds
         DATA_DIR = {str(data_dir)!r}
-        for name, side in (("mnist_m", 28), ("gtsrb", 40), ("syn_digits/tiny", 32)):
+        for name, side in (
+            ("mnist_m", 28), ("gtsrb", 40), ("syn_digits/tiny", 32), ("syn_signs", 40)
+        ):
             source = tfds.data_source(name, split="test", data_dir=DATA_DIR, download=False)
             assert len(source) > 0
             assert source[0]["image"].shape == (side, side, 3), source[0]["image"].shape

@@ -67,7 +67,8 @@ def test_a_finished_run_is_never_overwritten(tmp_path, capsys):
     (workdir / "results.json").write_text("precious")
     status = train(f"--config={CONFIGS / 'moons.py'}", "--config.steps=2", f"--workdir={workdir}")
     assert status == 2
-    assert "already holds a run" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "already holds a finished run" in error and "--overwrite" in error
     assert (workdir / "results.json").read_text() == "precious"
     assert sorted(path.name for path in workdir.iterdir()) == ["results.json"]
 

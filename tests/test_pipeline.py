@@ -184,6 +184,7 @@ def test_tfds_sources_stream_paper_pairs_under_mock_data():
         # The SVHN network compiles slowly on CPU: one method each.
         ("svhn_to_mnist.py", "device", "dann"),
         ("syn_digits_to_svhn.py", "stream", "train_on_target"),
+        ("syn_signs_to_gtsrb.py", "device", "dann"),
     ],
 )
 def test_paper_configs_train_end_to_end_through_the_pipeline(tmp_path, config, input_mode, methods):

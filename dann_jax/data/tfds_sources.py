@@ -19,7 +19,7 @@ from dann_jax.data.pipeline import RandomAccessSource
 
 # From the TFDS catalog, and built by dann_jax.data.builders.
 CATALOG = ("mnist", "svhn_cropped", "cifar10", "stl10")
-OWN_BUILDERS = ("mnist_m", "syn_digits", "gtsrb")
+OWN_BUILDERS = ("mnist_m", "syn_digits", "gtsrb", "syn_signs")
 
 
 class DatasetUnavailable(ValueError):

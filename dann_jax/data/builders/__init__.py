@@ -4,11 +4,13 @@
 - ``syn_digits``: rendered digits, a Syn Numbers stand-in (generated offline, configs ``full``
   and ``small``).
 - ``gtsrb``: German traffic signs cropped to their ROI, 40 x 40 (downloads GTSRB).
+- ``syn_signs``: the authors' synthetic traffic signs, 40 x 40, from their archive in the
+  manual dir (no public direct download).
 
 Preparing needs TensorFlow (``pip install dann_jax[prepare]``); reading the prepared
 ``array_record`` files with ``tfds.data_source`` does not.
 """
 
-from dann_jax.data.builders import gtsrb, mnist_m, syn_digits
+from dann_jax.data.builders import gtsrb, mnist_m, syn_digits, syn_signs
 
-__all__ = ["gtsrb", "mnist_m", "syn_digits"]
+__all__ = ["gtsrb", "mnist_m", "syn_digits", "syn_signs"]
