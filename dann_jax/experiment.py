@@ -23,6 +23,7 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import jax
@@ -43,7 +44,13 @@ from dann_jax.data.pipeline import (
 )
 from dann_jax.models import build_model
 from dann_jax.train import METHODS as TRAIN_METHODS
-from dann_jax.train import TrainedDANN, check_settings, create_train_state, fit_sources
+from dann_jax.train import (
+    TrainedDANN,
+    check_settings,
+    create_train_state,
+    fit_seeds,
+    fit_sources,
+)
 
 # train_on_target: the source-only network trained on the labelled target, the upper reference.
 METHODS = (*TRAIN_METHODS, "train_on_target")
@@ -515,8 +522,19 @@ def run(
                 trained_by_method[method] = trained
     if not writer:
         return results
+    return _finish(workdir, trained_by_method, data, config.seed, results)
 
-    for method, scores in evaluate_methods(trained_by_method, data, config.seed, workdir).items():
+
+def _finish(
+    workdir: Path,
+    trained_by_method: dict[str, TrainedDANN],
+    data: ExperimentData,
+    seed: int,
+    results: dict[str, dict[str, float]],
+) -> dict[str, dict[str, float]]:
+    """Evaluates the trained methods into ``workdir``: ``results.json`` and ``.md``, the
+    evaluation, the plots; returns method -> scores and ``results``' own entries."""
+    for method, scores in evaluate_methods(trained_by_method, data, seed, workdir).items():
         results[method] = {**scores, **results[method]}
     (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     table = format_table(results)
@@ -531,4 +549,97 @@ def run(
         )
     print(table)
     print(f"Run folder: {workdir}")
+    return results
+
+
+def run_seeds(
+    config: ml_collections.ConfigDict, seeds: Sequence[int], runs: Path, *, progress: bool = True
+) -> dict[int, dict[str, dict[str, float]]]:
+    """Trains every method of ``config`` for all ``seeds`` at once, in one compiled
+    program per method (:func:`dann_jax.train.fit_seeds`, ``jax.vmap`` over seeds), and
+    writes one run folder per seed, ``runs/seed<k>``, as :func:`run` would.
+
+    Each seed loads its own data (its split, blend and batch order); the
+    training inputs are read into memory (the on-device mode). On offline data
+    every seed's result equals :func:`run`'s for that seed (tests/test_experiment.py).
+    A folder's ``wall_time_s`` is the time of the
+    program that trained all seeds. Single process, one device; no checkpoints
+    along the way (the final states are saved), no resuming.
+
+    Returns:
+      seed -> method -> metrics, as :func:`run` returns them.
+    """
+    if jax.process_count() > 1:
+        raise ValueError("run_seeds trains on one device of one process; use run() per seed.")
+    methods = methods_of(config)
+    for method in methods:
+        check_settings(**(_settings(config, method) | {"input_mode": "device"}))
+    workdirs = {seed: Path(runs) / f"seed{seed}" for seed in seeds}
+    for workdir in workdirs.values():
+        if any((workdir / name).exists() for name in (*RUN_FILES, *RUN_FOLDERS)):
+            raise ValueError(
+                f"{workdir} holds a run already; nothing was changed. Pass a new --runs folder."
+            )
+    configs, data = {}, {}
+    for seed in seeds:
+        configs[seed] = ml_collections.ConfigDict(config.to_dict())
+        configs[seed].seed = seed
+        data[seed] = load_data(configs[seed], progress=progress)
+    inputs = {
+        seed: {
+            name: materialize(
+                source, Preprocess(d.input_shape, np.zeros(())).conform, progress=False
+            )
+            for name, source in (("source", d.source_train), ("target", d.target_train))
+        }
+        for seed, d in data.items()
+    }
+    trained_by_seed: dict[int, dict[str, TrainedDANN]] = {seed: {} for seed in seeds}
+    results: dict[int, dict[str, dict[str, float]]] = {seed: {} for seed in seeds}
+    for method in methods:
+        # train_on_target learns the target's labels; its "target" half is the same data.
+        labelled = "target" if method == "train_on_target" else "source"
+        print(f"Training {method} ({config.steps} steps, seeds {list(seeds)}, one program)")
+        start = time.perf_counter()
+        trained = fit_seeds(
+            [inputs[seed][labelled][0] for seed in seeds],
+            [inputs[seed][labelled][1] for seed in seeds],
+            [inputs[seed]["target"][0] for seed in seeds],
+            seeds=seeds,
+            model=config.model,
+            method=_settings(config, method)["method"],
+            steps=config.steps,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            anneal_learning_rate=config.anneal_learning_rate,
+            momentum=config.momentum,
+            adaptation=config.adaptation,
+            gamma=config.gamma,
+            domain_loss_weight=config.domain_loss_weight,
+            num_classes=data[seeds[0]].num_classes,
+            input_means=[data[seed].input_mean for seed in seeds],
+            steps_per_dispatch=config.steps_per_dispatch,
+            log_every=config.log_every,
+            progress=progress,
+        )
+        seconds = time.perf_counter() - start
+        for seed, one in zip(seeds, trained, strict=True):
+            trained_by_seed[seed][method] = one
+            results[seed][method] = {"wall_time_s": seconds}
+    for seed in seeds:
+        workdir = workdirs[seed]
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.json").write_text(configs[seed].to_json(indent=2) + "\n")
+        with open(workdir / "metrics.jsonl", "w") as log:
+            for method, one in trained_by_seed[seed].items():
+                for record in one.history:
+                    log.write(json.dumps({"method": method, **record}) + "\n")
+        for method, one in trained_by_seed[seed].items():
+            checkpoint.save(
+                checkpoint.manager(workdir / "checkpoints" / method, keep=config.keep_checkpoints),
+                one.state,
+            )
+        wall_times = {method: row["wall_time_s"] for method, row in results[seed].items()}
+        (workdir / "wall_times.json").write_text(json.dumps(wall_times) + "\n")
+        _finish(workdir, trained_by_seed[seed], data[seed], seed, results[seed])
     return results

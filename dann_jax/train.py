@@ -762,6 +762,7 @@ def fit_seeds(
     log_every: int = 100,
     on_log: Callable[[dict[str, Any]], None] | None = None,
     progress: bool = True,
+    input_means: Sequence[np.ndarray] | None = None,
 ) -> list[TrainedDANN]:
     """Trains one network per seed in one compiled program (``jax.vmap`` over seeds).
 
@@ -777,6 +778,8 @@ def fit_seeds(
       seeds: seeds of initialisation and batch order, one per run.
       model, steps, batch_size, method, ...: as in :func:`fit`; on one device.
       on_log: called with each record; every metric is a list, one value per seed.
+      input_means: per seed, the per-channel mean (C,) to subtract from the inputs;
+        by default each seed's mean over its source and target arrays, as in :func:`fit`.
 
     Returns:
       One :class:`TrainedDANN` per seed, in the order of ``seeds``, each with
@@ -797,13 +800,17 @@ def fit_seeds(
             f"label and {len(target_images)} target arrays; pass one array per seed."
         )
     runs = []
-    for source, labels, target in zip(source_images, source_labels, target_images, strict=True):
+    means = [None] * len(seeds) if input_means is None else list(input_means)
+    for source, labels, target, mean in zip(
+        source_images, source_labels, target_images, means, strict=True
+    ):
         source, labels, target = map(np.asarray, (source, labels, target))
         arrays.check_inputs("source_images", source, model)
         arrays.check_inputs("target_images", target, model)
         arrays.check_same_feature_shape(source, target)
         classes = arrays.check_labels(labels, len(source), num_classes)
-        mean = arrays.channel_mean(arrays.to_float(source), arrays.to_float(target))
+        if mean is None:
+            mean = arrays.channel_mean(arrays.to_float(source), arrays.to_float(target))
         preprocess = pipeline.Preprocess(source.shape[1:], mean)
         data = {
             "source_image": preprocess(source),

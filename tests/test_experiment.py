@@ -1,0 +1,54 @@
+"""Many seeds in one compiled program give every seed the run it would get alone."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from dann_jax import experiment
+
+CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
+
+
+def default_config():
+    spec = importlib.util.spec_from_file_location("default_config", CONFIGS / "default.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    config.steps, config.log_every, config.steps_per_dispatch = 20, 10, 10
+    config.method = "dann,train_on_target"
+    config.parallel, config.input_mode = "none", "device"
+    return config
+
+
+def records(workdir):
+    return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_seeds_in_one_program_give_each_seed_its_own_run(tmp_path):
+    config = default_config()
+    together = experiment.run_seeds(config, [0, 1], tmp_path / "together", progress=False)
+    for seed in (0, 1):
+        config.seed = seed
+        alone = experiment.run(config, tmp_path / f"alone{seed}", progress=False)
+        folder = tmp_path / "together" / f"seed{seed}"
+        for method in ("dann", "train_on_target"):
+            for metric in ("source_accuracy", "target_accuracy", "domain_accuracy"):
+                assert together[seed][method][metric] == pytest.approx(alone[method][metric])
+        got, want = records(folder), records(tmp_path / f"alone{seed}")
+        assert [(r["method"], r["step"]) for r in got] == [(r["method"], r["step"]) for r in want]
+        for mine, theirs in zip(got, want, strict=True):
+            assert mine["loss"] == pytest.approx(theirs["loss"], rel=1e-5)
+        assert json.loads((folder / "config.json").read_text())["seed"] == seed
+        assert (folder / "features.png").exists() and (folder / "results.json").exists()
+    assert together[0]["dann"]["target_accuracy"] != together[1]["dann"]["target_accuracy"]
+
+
+def test_seeds_in_one_program_refuse_folders_that_hold_runs(tmp_path):
+    config = default_config()
+    (tmp_path / "seed1").mkdir(parents=True)
+    (tmp_path / "seed1" / "metrics.jsonl").write_text("precious\n")
+    with pytest.raises(ValueError, match="holds a run already"):
+        experiment.run_seeds(config, [0, 1], tmp_path, progress=False)
+    assert (tmp_path / "seed1" / "metrics.jsonl").read_text() == "precious\n"
