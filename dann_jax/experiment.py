@@ -333,6 +333,18 @@ def _settings(config: ml_collections.ConfigDict, method: str) -> dict:
     }
 
 
+def _optimiser_settings(config: ml_collections.ConfigDict) -> dict:
+    """The config's optimiser, schedule and logging settings, as the fit functions take them."""
+    return {
+        "learning_rate": config.learning_rate,
+        "anneal_learning_rate": config.anneal_learning_rate,
+        "momentum": config.momentum,
+        "gamma": config.gamma,
+        "domain_loss_weight": config.domain_loss_weight,
+        "log_every": config.log_every,
+    }
+
+
 def evaluate_methods(
     trained_by_method: dict[str, TrainedDANN], data: ExperimentData, seed: int, workdir: Path
 ) -> dict[str, dict[str, float]]:
@@ -490,13 +502,8 @@ def run(
                 input_mean=data.input_mean,
                 num_classes=data.num_classes,
                 **_settings(config, method),
+                **_optimiser_settings(config),
                 seed=config.seed,
-                learning_rate=config.learning_rate,
-                anneal_learning_rate=config.anneal_learning_rate,
-                momentum=config.momentum,
-                gamma=config.gamma,
-                domain_loss_weight=config.domain_loss_weight,
-                log_every=config.log_every,
                 on_log=lambda record, method=method: write_record(record, method),
                 progress=progress,
                 # The saved arrays go into this config's fresh state (its schedules).
@@ -600,26 +607,18 @@ def run_seeds(
         # train_on_target learns the target's labels; its "target" half is the same data.
         labelled = "target" if method == "train_on_target" else "source"
         print(f"Training {method} ({config.steps} steps, seeds {list(seeds)}, one program)")
+        settings = _settings(config, method)
+        del settings["input_mode"], settings["parallel"]  # on-device, one device
         start = time.perf_counter()
         trained = fit_seeds(
             [inputs[seed][labelled][0] for seed in seeds],
             [inputs[seed][labelled][1] for seed in seeds],
             [inputs[seed]["target"][0] for seed in seeds],
             seeds=seeds,
-            model=config.model,
-            method=_settings(config, method)["method"],
-            steps=config.steps,
-            batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            anneal_learning_rate=config.anneal_learning_rate,
-            momentum=config.momentum,
-            adaptation=config.adaptation,
-            gamma=config.gamma,
-            domain_loss_weight=config.domain_loss_weight,
+            **settings,
+            **_optimiser_settings(config),
             num_classes=data[seeds[0]].num_classes,
             input_means=[data[seed].input_mean for seed in seeds],
-            steps_per_dispatch=config.steps_per_dispatch,
-            log_every=config.log_every,
             progress=progress,
         )
         seconds = time.perf_counter() - start

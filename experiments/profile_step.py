@@ -3,7 +3,8 @@
     python experiments/profile_step.py [--batch_size=128] [--steps=1000] [--output=DIR]
 
 Runs the library's on-device loop for ``--steps`` steps (one ``lax.scan``
-dispatch) once to compile, then again under ``jax.profiler.trace``, and sums
+dispatch, as ``benchmark.py``'s jax-device) once to compile, then again under
+``jax.profiler.trace``, and sums
 the device events of the trace by name: the table gives microseconds and
 launches per training step, longest first, and goes to
 ``<--output>/profile-<device>.md``. On a CPU the host threads' XLA events stand
@@ -22,11 +23,9 @@ import jax
 from absl import app, flags
 
 # experiments/ is on sys.path when this runs; its flags --steps and --output serve here too.
-from benchmark import TOTAL_STEPS, make_data
+from benchmark import jax_runner, make_data
 
-from dann_jax import experiment, train
-from dann_jax.data.pipeline import DeviceData
-from dann_jax.models import build_model
+from dann_jax import experiment
 
 flags.DEFINE_integer("batch_size", 128, "Global batch (half source, half target).")
 flags.DEFINE_integer("top", 30, "Rows of the table.")
@@ -52,20 +51,7 @@ def device_events(trace: dict) -> list[tuple[str, dict]]:
 
 def main(argv):
     del argv
-    data = make_data(FLAGS.dataset_size)
-    state = train.create_train_state(
-        build_model("mnist", 10), data["source_image"][:1], steps=TOTAL_STEPS
-    )
-    inputs = DeviceData.create(data, FLAGS.batch_size, seed=0)
-
-    def run():
-        nonlocal state
-        state, _ = train.train_loop(
-            state, inputs, FLAGS.steps, steps_per_dispatch=FLAGS.steps, log_every=FLAGS.steps,
-            progress=False,
-        )  # fmt: skip
-        jax.block_until_ready(state)
-
+    run = jax_runner(make_data(FLAGS.dataset_size), FLAGS.batch_size, "device")
     run()
     with tempfile.TemporaryDirectory() as folder:
         with jax.profiler.trace(folder, create_perfetto_trace=True):
