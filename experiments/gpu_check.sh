@@ -4,8 +4,15 @@
 # throughput benchmark against PyTorch, 50,000 DANN steps, the default experiment
 # over 3 seeds, the moons toy and the tests that need no TensorFlow.
 # The machine has jax, flax, optax, orbax, torch, scikit-learn, matplotlib and
-# hypothesis but no network: grain, tensorflow-datasets, ml_collections and the
-# rest travel as wheels in .whl/ (BENCHMARKS.md says which).
+# hypothesis but no network: the rest travel as Python 3.12 wheels in .whl/
+# (ignored by git), fetched beforehand on a machine with pip:
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+#     -d .whl grain==0.2.18 array_record==0.8.6 tensorflow-datasets==4.9.10 \
+#     ml_collections==1.1.0 tensorboardX==2.6.5 importlib_resources==7.1.0 dm-tree==0.1.10 \
+#     immutabledict==4.3.1 simple-parsing==0.1.9 docstring_parser==0.18.0 termcolor==3.3.0 \
+#     toml==0.10.2 tensorflow-metadata==1.21.0 googleapis-common-protos==1.76.0 portpicker
+#   pip wheel --no-deps promise==2.3 -w .whl    # an sdist only: build its wheel
 #   bash experiments/gpu_check.sh OUT_DIR
 # Everything lands in OUT_DIR/log.txt and, packed after every part,
 # OUT_DIR/results.tgz, so a run stopped at its time limit still returns its parts.
