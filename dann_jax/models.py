@@ -17,7 +17,7 @@ import flax.linen as nn
 import jax
 
 from dann_jax.grl import GradientReversal
-from dann_jax.layers import Conv, max_pool_2x2
+from dann_jax.layers import ConvReluPool
 
 MODEL_NAMES = ("mnist", "svhn", "gtsrb", "shallow")
 
@@ -26,7 +26,7 @@ class MNISTFeatures(nn.Module):
     """G_f for MNIST: conv 5x5x32, ReLU, maxpool 2/2; conv 5x5x48, ReLU, maxpool 2/2.
 
     Maps images (N, H, W, C) float32 to features (N, F); for 28x28 inputs F = 768.
-    ``conv_implementation`` picks the convolution's form (see ``layers.Conv``).
+    ``conv_implementation`` picks the layers' form (see ``layers.ConvReluPool``).
     """
 
     conv_implementation: str = "auto"
@@ -34,9 +34,10 @@ class MNISTFeatures(nn.Module):
     @nn.compact
     def __call__(self, images: jax.Array) -> jax.Array:
         x = images
-        for filters in (32, 48):
-            x = Conv(filters, (5, 5), implementation=self.conv_implementation)(x)
-            x = max_pool_2x2(nn.relu(x))
+        for index, filters in enumerate((32, 48)):
+            x = ConvReluPool(
+                filters, (5, 5), implementation=self.conv_implementation, name=f"Conv_{index}"
+            )(x)
         return x.reshape(x.shape[0], -1)
 
 
@@ -71,9 +72,10 @@ class GTSRBFeatures(nn.Module):
     @nn.compact
     def __call__(self, images: jax.Array) -> jax.Array:
         x = images
-        for filters, size in ((96, 5), (144, 3), (256, 5)):
-            x = Conv(filters, (size, size), implementation=self.conv_implementation)(x)
-            x = max_pool_2x2(nn.relu(x))
+        for index, (filters, size) in enumerate(((96, 5), (144, 3), (256, 5))):
+            x = ConvReluPool(
+                filters, (size, size), implementation=self.conv_implementation, name=f"Conv_{index}"
+            )(x)
         return x.reshape(x.shape[0], -1)
 
 

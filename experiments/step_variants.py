@@ -6,17 +6,22 @@ the choices in ``train.train_step`` and ``layers`` (BENCHMARKS.md).
 
 Every variant runs our on-device loop (``train._run`` with a ``DeviceData``
 input, ``--steps`` steps per ``lax.scan`` dispatch) on the MNIST network at one
-global batch, after one warm-up dispatch; the medians go to stdout and to
+global batch. All variants compile first, then their timed dispatches take
+turns (so a machine's drift hits them alike); the medians go to stdout and to
 ``<--output>/step-variants-<device>.json``. Variants:
 
-- ``two-pass``: the library's step with one forward pass per domain
-  (``train_step(..., single_pass=False)``);
-- ``one-pass``: the library's step with one forward pass over both domains'
-  images (``single_pass=True``); the other variants build on this one;
+- ``default``: the library's step as ``fit`` runs it; the others change one
+  thing of it:
+- ``two-pass``: one forward pass per domain (``train_step(..., single_pass=False)``,
+  the default on CPUs);
+- ``one-pass``: one forward pass over both domains' images
+  (``single_pass=True``, the default on accelerators);
 - ``unroll-N``: ``lax.scan(..., unroll=N)``;
-- ``xla-conv`` / ``patch-conv``: the convolution forced to
-  ``lax.conv_general_dilated`` or to the patch GEMM (``layers.Conv``);
-- ``flax-pool``: ``flax.linen.max_pool`` instead of ``layers.max_pool_2x2``;
+- ``xla-conv`` / ``patch-conv`` / ``s2d-conv``: the layers' convolution forced to
+  ``lax.conv_general_dilated``, to the patch GEMM, or to convolution and
+  pooling at once on space-to-depth images (``layers.ConvReluPool``);
+- ``flax-pool``: ``flax.linen.max_pool`` instead of ``layers.max_pool_2x2``
+  (after the default convolution of a separate pooling);
 - ``flat-optimizer``: the optimiser working on one flat vector of all
   parameters (``optax.flatten``): fewer, larger kernels;
 - ``precision-P``: the step traced under ``jax.default_matmul_precision(P)``
@@ -41,7 +46,7 @@ from absl import app, flags
 # --dataset_size and --output serve here too.
 from benchmark import TOTAL_STEPS, make_data
 
-from dann_jax import experiment, models, train
+from dann_jax import experiment, layers, models, train
 from dann_jax import parallel as parallel_lib
 from dann_jax.data import arrays
 from dann_jax.data.pipeline import DeviceData
@@ -49,10 +54,20 @@ from dann_jax.data.pipeline import DeviceData
 flags.DEFINE_integer("batch_size", 128, "Global batch (half source, half target).")
 flags.DEFINE_list(
     "variants",
-    ["two-pass", "one-pass", "unroll-4", "unroll-16", "xla-conv", "patch-conv", "flax-pool"],
+    [
+        "default",
+        "two-pass",
+        "one-pass",
+        "unroll-4",
+        "xla-conv",
+        "patch-conv",
+        "s2d-conv",
+        "flax-pool",
+    ],
     "What to time.",
 )
 FLAGS = flags.FLAGS
+CONV_VARIANTS = {"xla-conv": "xla", "patch-conv": "patches", "s2d-conv": "space_to_depth"}
 
 
 def scanned(step, unroll: int = 1):
@@ -69,19 +84,21 @@ def scanned(step, unroll: int = 1):
 
 def runner(variant: str, data):
     """A function timing one dispatch of ``--steps`` steps of ``variant``."""
-    step = functools.partial(train.train_step, single_pass=variant != "two-pass")
-    unroll, conv, pool, precision = 1, "auto", models.max_pool_2x2, None
+    passes = {"one-pass": True, "two-pass": False}
+    step = functools.partial(train.train_step, single_pass=passes.get(variant))
+    unroll, conv, pool, precision = 1, "auto", layers.max_pool_2x2, None
     if variant.startswith("unroll-"):
         unroll = int(variant.removeprefix("unroll-"))
-    elif variant in ("xla-conv", "patch-conv"):
-        conv = variant.removesuffix("-conv").replace("patch", "patches")
+    elif variant in CONV_VARIANTS:
+        conv = CONV_VARIANTS[variant]
     elif variant == "flax-pool":
         pool = functools.partial(nn.max_pool, window_shape=(2, 2), strides=(2, 2))
+        conv = "patches" if jax.default_backend() == "cpu" else "xla"  # a separate pooling
     elif variant.startswith("precision-"):
         precision = variant.removeprefix("precision-")
-    elif variant not in ("one-pass", "two-pass", "flat-optimizer"):
+    elif variant not in (*passes, "default", "flat-optimizer"):
         raise app.UsageError(f"unknown variant {variant!r}")
-    models.max_pool_2x2 = pool  # read by the feature extractors when they are called
+    layers.max_pool_2x2 = pool  # read by layers.ConvReluPool when it is called
     network = models.DANN(
         models.MNISTFeatures(conv_implementation=conv),
         models.MLPHead((100, 100), 10),
@@ -108,26 +125,30 @@ def runner(variant: str, data):
 def main(argv):
     del argv
     data = make_data(FLAGS.dataset_size)
-    original_pool = models.max_pool_2x2
-    results = {}
+    original_pool = layers.max_pool_2x2
+    runs, first_seconds = {}, {}
     for variant in FLAGS.variants:
-        run = runner(variant, data)
+        runs[variant] = runner(variant, data)
         start = time.perf_counter()
-        run()  # compiles
-        compile_seconds = time.perf_counter() - start
-        seconds = []
-        for _ in range(FLAGS.repeats):
+        runs[variant]()  # compiles: the layers read the pooling function while tracing
+        first_seconds[variant] = time.perf_counter() - start
+        layers.max_pool_2x2 = original_pool
+    seconds = {variant: [] for variant in runs}
+    for _ in range(FLAGS.repeats):
+        for variant, run in runs.items():
             start = time.perf_counter()
             run()
-            seconds.append(time.perf_counter() - start)
-        models.max_pool_2x2 = original_pool
-        steps_per_second = FLAGS.steps / statistics.median(seconds)
+            seconds[variant].append(time.perf_counter() - start)
+    results = {}
+    for variant in runs:
+        steps_per_second = FLAGS.steps / statistics.median(seconds[variant])
         results[variant] = {
             "steps_per_second": steps_per_second,
-            "seconds": seconds,
-            "first_dispatch_seconds": compile_seconds,
+            "seconds": seconds[variant],
+            "first_dispatch_seconds": first_seconds[variant],
         }
-        print(f"{variant:12s} {steps_per_second:9.1f} steps/s (first: {compile_seconds:.1f} s)")
+        first = first_seconds[variant]
+        print(f"{variant:14s} {steps_per_second:9.1f} steps/s (first: {first:.1f} s)")
     machine = experiment.describe_machine()
     output = Path(FLAGS.output)
     output.mkdir(parents=True, exist_ok=True)
