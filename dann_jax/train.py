@@ -233,7 +233,7 @@ def choose_input_mode(data_bytes: int) -> str:
     "device" keeps the dataset on the device and runs many steps per dispatch;
     it is chosen when the data takes at most half of the device's free memory
     (or the device reports none, as CPUs do). It is the faster mode on CPUs too
-    once the convolutions take their patch form (``layers.Conv``): with
+    once the convolutions take their GEMM forms (``layers.ConvReluPool``): with
     ``lax.conv_general_dilated`` inside ``lax.scan`` XLA:CPU ran 10x slower
     (BENCHMARKS.md). In a multi-process run every process takes process 0's choice.
     """

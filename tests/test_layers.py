@@ -9,7 +9,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dann_jax.layers import Conv, conv_patches, conv_xla, max_pool_2x2
+from dann_jax.layers import (
+    Conv,
+    ConvReluPool,
+    conv_patches,
+    conv_relu_pool,
+    conv_xla,
+    max_pool_2x2,
+    pools_by_space_to_depth,
+    space_to_depth,
+)
 
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}
 
@@ -86,3 +95,92 @@ def test_conv_layer_implementations_share_parameters_and_outputs():
         outputs = [layer.apply(params, x) for layer in layers] + [reference.apply(params, x)]
     for output in outputs[1:]:
         np.testing.assert_allclose(output, outputs[0], rtol=1e-5, atol=1e-5)
+
+
+def reference_conv_relu_pool(x, kernel, bias):
+    return reference_pool(nn.relu(conv_xla(x, kernel) + bias[None, None, None, :]))
+
+
+@st.composite
+def conv_relu_pool_inputs(draw):
+    """Odd kernels on even images (even outputs); half the images of 0s and 1s,
+    whose equal patches tie exactly, the others of distinct values."""
+    k_h, k_w = draw(st.sampled_from([1, 3, 5])), draw(st.sampled_from([1, 3, 5]))
+    n, c_in, c_out = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    h, w = k_h + 1 + 2 * draw(st.integers(0, 2)), k_w + 1 + 2 * draw(st.integers(0, 2))
+    floats = st.floats(-2, 2, width=32)
+    binary = draw(st.booleans())
+    pixels = st.sampled_from([0.0, 1.0]) if binary else floats
+    x = draw(hnp.arrays(np.float32, (n, h, w, c_in), elements=pixels, unique=not binary))
+    # Distinct weights: distinct 0/1 patches then tie only by coincidence.
+    kernel = draw(hnp.arrays(np.float32, (k_h, k_w, c_in, c_out), elements=floats, unique=True))
+    bias = draw(hnp.arrays(np.float32, (c_out,), elements=floats))
+    return jnp.asarray(x), jnp.asarray(kernel), jnp.asarray(bias), binary
+
+
+@hypothesis.settings(deadline=None, max_examples=10)
+@hypothesis.given(inputs=conv_relu_pool_inputs(), seed=st.integers(0, 2**16))
+def test_conv_relu_pool_matches_conv_relu_max_pool_values_and_gradients(inputs, seed):
+    *inputs, binary = inputs
+    assert pools_by_space_to_depth(inputs[0].shape, inputs[1].shape[:2])
+    with jax.default_matmul_precision("float32"):
+        output, pullback = jax.vjp(conv_relu_pool, *inputs)
+        expected, expected_pullback = jax.vjp(reference_conv_relu_pool, *inputs)
+        cotangent = jax.random.normal(jax.random.key(seed), expected.shape)
+        gradients, expected_gradients = pullback(cotangent), expected_pullback(cotangent)
+    # Where equal patches tie, the two sum in different orders and may pick different
+    # members of a window: the same parameter gradients, the input's at another pixel.
+    compared = slice(1 if binary else 0, None)
+    for got, want in zip(
+        (output, *gradients[compared]), (expected, *expected_gradients[compared]), strict=True
+    ):
+        scale = {"rtol": 1e-5, "atol": 1e-5 * max(1.0, float(jnp.max(jnp.abs(want))))}
+        np.testing.assert_allclose(got, want, **scale)
+
+
+def test_conv_relu_pool_sends_tied_windows_gradient_to_the_first_maximum():
+    # A blank image: every output of the convolution ties at the bias.
+    x, kernel, bias = jnp.zeros((1, 6, 6, 1)), jnp.ones((3, 3, 1, 1)), jnp.ones((1,))
+    gradient = jax.grad(lambda v: jnp.sum(conv_relu_pool(v, kernel, bias)))(x)
+    expected = jax.grad(lambda v: jnp.sum(reference_conv_relu_pool(v, kernel, bias)))(x)
+    np.testing.assert_allclose(gradient, expected)
+    # Outputs (0, 0), (0, 2), (2, 0), (2, 2) take the gradient; their 3x3 footprints
+    # overlap at pixel (2, 2) and miss the last row and column.
+    assert gradient[0, 2, 2, 0] == 4.0 and gradient[0, 5, 5, 0] == 0.0
+
+
+def test_space_to_depth_orders_each_blocks_pixels_row_major():
+    x = jnp.arange(16.0).reshape(1, 4, 4, 1)
+    np.testing.assert_array_equal(space_to_depth(x)[0, 0, 1], [2.0, 3.0, 6.0, 7.0])
+
+
+def test_conv_relu_pool_refuses_odd_sizes_and_the_layer_falls_back():
+    x = jax.random.normal(jax.random.key(0), (2, 11, 11, 3))
+    kernel, bias = jnp.ones((5, 5, 3, 4)), jnp.zeros((4,))
+    with pytest.raises(ValueError, match="implementation='auto'"):
+        conv_relu_pool(x, kernel, bias)
+    layer = ConvReluPool(4, (5, 5))
+    params = layer.init(jax.random.key(1), x)
+    with jax.default_matmul_precision("float32"):
+        np.testing.assert_allclose(
+            layer.apply(params, x),
+            reference_conv_relu_pool(x, params["params"]["kernel"], params["params"]["bias"]),
+            rtol=1e-5,
+            atol=1e-5,
+        )
+
+
+def test_conv_relu_pool_layer_implementations_share_parameters_and_outputs():
+    x = jax.random.normal(jax.random.key(0), (2, 12, 12, 3))
+    names = ("space_to_depth", "patches", "xla", "auto")
+    layers = [ConvReluPool(8, (5, 5), implementation=name) for name in names]
+    params = layers[0].init(jax.random.key(1), x)
+    assert jax.tree.map(jnp.shape, params) == jax.tree.map(
+        jnp.shape, nn.Conv(8, (5, 5), padding="VALID").init(jax.random.key(1), x)
+    )
+    with jax.default_matmul_precision("float32"):
+        outputs = [layer.apply(params, x) for layer in layers]
+    for output in outputs[1:]:
+        np.testing.assert_allclose(output, outputs[0], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="choose one of"):
+        ConvReluPool(8, (5, 5), implementation="fast").init(jax.random.key(1), x)
