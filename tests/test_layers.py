@@ -112,8 +112,10 @@ def conv_relu_pool_inputs(draw):
     binary = draw(st.booleans())
     pixels = st.sampled_from([0.0, 1.0]) if binary else floats
     x = draw(hnp.arrays(np.float32, (n, h, w, c_in), elements=pixels, unique=not binary))
-    # Distinct weights: distinct 0/1 patches then tie only by coincidence.
-    kernel = draw(hnp.arrays(np.float32, (k_h, k_w, c_in, c_out), elements=floats, unique=True))
+    # Distinct weights away from 0: distinct 0/1 patches then tie, or round to a tie
+    # when the bias is added, only by coincidence.
+    weights = st.floats(0.125, 2, width=32) | st.floats(-2, -0.125, width=32)
+    kernel = draw(hnp.arrays(np.float32, (k_h, k_w, c_in, c_out), elements=weights, unique=True))
     bias = draw(hnp.arrays(np.float32, (c_out,), elements=floats))
     return jnp.asarray(x), jnp.asarray(kernel), jnp.asarray(bias), binary
 
