@@ -159,8 +159,8 @@ def space_to_depth(x: jax.Array) -> jax.Array:
 
 
 def _tap_positions(size: int) -> np.ndarray:
-    """(T, 2, 2) rows of the kernel (padded by one zero row in front) that tap T of
-    the space-to-depth kernel applies to input row parity p for output row parity a.
+    """(taps, 2, 2): for tap t of the space-to-depth kernel, input row parity p and
+    output row parity a, the row of the kernel padded by one zero row in front.
 
     Output row 2Y + a reads input row 2Y + a + i = 2(Y + t) + p, so tap t holds
     kernel row i = 2t + p - a where that lies in [0, size), a zero row elsewhere.
@@ -234,8 +234,8 @@ def conv_relu_pool(
     Returns:
       (N, (H - K_h + 1) // 2, (W - K_w + 1) // 2, C_out), equal in values and
       gradients to ``max_pool_2x2(relu(conv_xla(x, kernel) + bias))``: ReLU and
-      the bias are monotone, so they may follow the pooling (1.15x faster on
-      CPUs than the bias before it), and the cotangent goes to the first maximum
+      the bias are monotone, so they may follow the pooling (a quarter of the
+      additions, and faster on CPUs), and the cotangent goes to the first maximum
       of each window as there. Where two members of a window differ only by
       rounding (they tie in one form, not in the other: sums in another
       order, or x + b rounding both to one value), the gradient may go to the
