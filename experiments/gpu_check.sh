@@ -32,8 +32,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -c "import jax, flax, optax, torch, grain; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, 'torch', torch.__version__, 'grain', grain.__version__, jax.devices())"
 
 part "step variants, 64 + 64"
-timeout 150 python3 experiments/step_variants.py --steps=1000 --repeats=3 \
-  --variants=two-pass,one-pass,unroll-4,unroll-16,patch-conv,flax-pool --output="$results/variants"
+timeout 180 python3 experiments/step_variants.py --steps=1000 --repeats=3 \
+  --variants=default,two-pass,unroll-4,unroll-16,patch-conv,s2d-conv,flax-pool \
+  --output="$results/variants"
 part "step variants, 64 + 64, while loops in CUDA graphs"
 XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" timeout 60 python3 \
   experiments/step_variants.py --steps=1000 --repeats=3 --variants=one-pass,unroll-4 \
