@@ -120,7 +120,7 @@ def conv_relu_pool_inputs(draw):
     return jnp.asarray(x), jnp.asarray(kernel), jnp.asarray(bias), binary
 
 
-@hypothesis.settings(deadline=None, max_examples=10)
+@hypothesis.settings(deadline=None, max_examples=6)
 @hypothesis.given(inputs=conv_relu_pool_inputs(), seed=st.integers(0, 2**16))
 def test_conv_relu_pool_matches_conv_relu_max_pool_values_and_gradients(inputs, seed):
     *inputs, binary = inputs
