@@ -1,4 +1,4 @@
-"""What the builders share: fetching archives (download or manual dir) and the features."""
+"""What the builders share: fetching archives (download or manual dir), features and info."""
 
 from __future__ import annotations
 
@@ -38,4 +38,24 @@ def image_and_label(side: int, num_classes: int) -> tfds.features.FeaturesDict:
             "image": tfds.features.Image(shape=(side, side, 3), dtype=np.uint8),
             "label": tfds.features.ClassLabel(num_classes=num_classes),
         }
+    )
+
+
+def image_dataset_info(
+    builder: tfds.core.DatasetBuilder,
+    description: str,
+    side: int,
+    num_classes: int,
+    homepage: str,
+    citation: str | None = None,
+) -> tfds.core.DatasetInfo:
+    """The ``_info`` of every builder: :func:`image_and_label` features, supervised as
+    (image, label)."""
+    return tfds.core.DatasetInfo(
+        builder=builder,
+        description=description,
+        features=image_and_label(side, num_classes),
+        supervised_keys=("image", "label"),
+        homepage=homepage,
+        citation=citation,
     )

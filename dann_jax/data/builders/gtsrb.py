@@ -67,13 +67,13 @@ class Gtsrb(tfds.core.GeneratorBasedBuilder):
     MANUAL_DOWNLOAD_INSTRUCTIONS = common.manual_download_instructions(URLS)
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            features=common.image_and_label(SIDE, NUM_CLASSES),
-            supervised_keys=("image", "label"),
-            homepage="https://benchmark.ini.rub.de/gtsrb_news.html",
-            citation=_CITATION,
+        return common.image_dataset_info(
+            self,
+            __doc__,
+            SIDE,
+            NUM_CLASSES,
+            "https://benchmark.ini.rub.de/gtsrb_news.html",
+            _CITATION,
         )
 
     def _split_generators(

@@ -86,13 +86,8 @@ class MnistM(tfds.core.GeneratorBasedBuilder):
     MANUAL_DOWNLOAD_INSTRUCTIONS = common.manual_download_instructions(URLS)
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            features=common.image_and_label(SIDE, 10),
-            supervised_keys=("image", "label"),
-            homepage="https://jmlr.org/papers/v17/15-239.html",
-            citation=_CITATION,
+        return common.image_dataset_info(
+            self, __doc__, SIDE, 10, "https://jmlr.org/papers/v17/15-239.html", _CITATION
         )
 
     def _split_generators(

@@ -137,12 +137,8 @@ class SynDigits(tfds.core.GeneratorBasedBuilder):
     ]
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            features=common.image_and_label(SIDE, 10),
-            supervised_keys=("image", "label"),
-            homepage="https://jmlr.org/papers/v17/15-239.html",
+        return common.image_dataset_info(
+            self, __doc__, SIDE, 10, "https://jmlr.org/papers/v17/15-239.html"
         )
 
     def _split_generators(

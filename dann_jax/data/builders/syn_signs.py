@@ -72,14 +72,7 @@ class SynSigns(tfds.core.GeneratorBasedBuilder):
     )
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            features=common.image_and_label(SIDE, NUM_CLASSES),
-            supervised_keys=("image", "label"),
-            homepage=HOMEPAGE,
-            citation=_CITATION,
-        )
+        return common.image_dataset_info(self, __doc__, SIDE, NUM_CLASSES, HOMEPAGE, _CITATION)
 
     def _split_generators(
         self, dl_manager: tfds.download.DownloadManager
