@@ -40,7 +40,7 @@ def pool_inputs(draw):
     return jnp.asarray(draw(hnp.arrays(np.float32, shape, elements=elements)))
 
 
-@hypothesis.settings(deadline=None, max_examples=25)
+@hypothesis.settings(deadline=None, max_examples=12)
 @hypothesis.given(x=pool_inputs(), seed=st.integers(0, 2**16))
 def test_max_pool_matches_flax_values_and_gradients(x, seed):
     output, pullback = jax.vjp(max_pool_2x2, x)
@@ -68,7 +68,7 @@ def conv_inputs(draw):
     return jnp.asarray(x), jnp.asarray(kernel)
 
 
-@hypothesis.settings(deadline=None, max_examples=15)
+@hypothesis.settings(deadline=None, max_examples=10)
 @hypothesis.given(inputs=conv_inputs(), seed=st.integers(0, 2**16))
 def test_patch_convolution_matches_xla_values_and_gradients(inputs, seed):
     with jax.default_matmul_precision("float32"):
