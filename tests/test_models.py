@@ -1,3 +1,5 @@
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -78,7 +80,9 @@ def test_shallow_network_has_15_sigmoid_units():
     assert params["domain_head"]["MLPHead_0"]["Dense_0"]["kernel"].shape == (15, 1)
 
 
+@functools.partial(jax.jit, static_argnames=("model", "domain_gradient"))
 def domain_loss_grads(model, params, inputs, lambda_, domain_gradient=True):
+    """The domain loss's gradient, compiled once per model (not op by op)."""
     labels = jnp.arange(inputs.shape[0]) % 2
 
     def loss(p):
