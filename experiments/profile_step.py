@@ -32,6 +32,8 @@ from dann_jax import experiment
 flags.DEFINE_integer("batch_size", 128, "Global batch (half source, half target).")
 flags.DEFINE_integer("top", 30, "Rows of the table.")
 FLAGS = flags.FLAGS
+# The trace names XLA:CPU's worker threads tf_XLAEigen/<id>.
+XLA_CPU_WORKER = "XLAEigen"
 
 
 def device_events(trace: dict) -> list[tuple[str, dict]]:
@@ -55,7 +57,7 @@ def device_events(trace: dict) -> list[tuple[str, dict]]:
     return [
         (thread, event)
         for thread, event in events
-        if "XLAEigen" in thread and not event["name"].startswith("ThunkExecutor")
+        if XLA_CPU_WORKER in thread and not event["name"].startswith("ThunkExecutor")
     ]
 
 
@@ -73,7 +75,7 @@ def main(argv):
     total, count, by_thread = (collections.Counter() for _ in range(3))
     for thread, event in device_events(trace):
         # XLA:CPU's worker threads are interchangeable: one row per kernel.
-        key = event["name"] if "XLAEigen" in thread else f"{thread}: {event['name']}"
+        key = event["name"] if XLA_CPU_WORKER in thread else f"{thread}: {event['name']}"
         total[key] += float(event.get("dur", 0))
         count[key] += 1
         by_thread[thread] += float(event.get("dur", 0))
