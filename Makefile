@@ -27,7 +27,7 @@ demo: $(INSTALLED)  ## the offline default experiment: source-only vs DANN
 	$(BIN)/dann train
 
 moons: $(INSTALLED)  ## the JMLR toy problem, with a decision-boundary plot
-	$(BIN)/dann train --config experiments/configs/moons.py
+	$(BIN)/dann train --config moons
 
 lint: $(INSTALLED_DEV)
 	$(BIN)/ruff check .

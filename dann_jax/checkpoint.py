@@ -1,9 +1,10 @@
 """Checkpoints with orbax: a run's train state (params, optimiser state, step) and
-the input stream's position, written atomically, the last few kept.
+the loop's state (input position, metrics not yet logged), written atomically,
+the last few kept.
 
-Only the state's arrays are saved; its static parts (the network's apply
-function, the optimiser, the schedules) come from the config when a state is
-rebuilt, and restoring takes the shapes and structure of such a fresh state.
+Only the state's arrays are saved; its static parts (the network, the step
+settings) come from the config when a state is rebuilt, and restoring takes
+the shapes and structure of such a fresh state.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from dann_jax import parallel
-from dann_jax.train import TrainState
+from dann_jax.step import TrainState
 
 
 def manager(directory: str | Path, *, keep: int | None = 3) -> ocp.CheckpointManager:
@@ -48,20 +49,20 @@ def _host_arrays(state: TrainState) -> dict[str, Any]:
 
 
 def save(
-    checkpoints: ocp.CheckpointManager, state: TrainState, input_state: dict | None = None
+    checkpoints: ocp.CheckpointManager, state: TrainState, loop_state: dict | None = None
 ) -> None:
-    """Saves ``state`` and the input streams' position at step ``state.step``.
+    """Saves ``state`` and the loop's state beside it at step ``state.step``.
 
-    ``input_state`` defaults to ``{"next_index": step}``: the position of
-    :class:`~dann_jax.data.pipeline.PairedStream` and the device position
-    streams is their step.
+    ``loop_state`` (JSON) is what :func:`dann_jax.loop.train_loop` hands its
+    ``on_checkpoint``; it defaults to ``{"next_index": step}``, the input
+    position of a state saved at a log step.
     """
     step = int(jax.device_get(state.step))
     checkpoints.save(
         step,
         args=ocp.args.Composite(
             state=ocp.args.StandardSave(_host_arrays(state)),
-            inputs=ocp.args.JsonSave(input_state or {"next_index": step}),
+            loop=ocp.args.JsonSave(loop_state or {"next_index": step}),
         ),
     )
     checkpoints.wait_until_finished()
@@ -70,7 +71,7 @@ def save(
 def restore(
     checkpoints: ocp.CheckpointManager, template: TrainState, step: int | None = None
 ) -> tuple[TrainState, dict]:
-    """The state saved at ``step`` (default: the latest) and its input stream position.
+    """The state saved at ``step`` (default: the latest) and the loop state saved with it.
 
     Args:
       checkpoints: the manager of a run's checkpoint folder.
@@ -90,7 +91,7 @@ def restore(
         restored = checkpoints.restore(
             step,
             args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract), inputs=ocp.args.JsonRestore()
+                state=ocp.args.StandardRestore(abstract), loop=ocp.args.JsonRestore()
             ),
         )
     except (ValueError, KeyError, TypeError) as error:
@@ -102,7 +103,7 @@ def restore(
     state = template.replace(
         params=arrays["params"], opt_state=arrays["opt_state"], step=arrays["step"]
     )
-    return state, dict(restored["inputs"] or {})
+    return state, dict(restored["loop"] or {})
 
 
 def check_readable(directory: str | Path) -> None:
@@ -122,9 +123,7 @@ def check_readable(directory: str | Path) -> None:
     try:
         checkpoints.restore(
             step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(), inputs=ocp.args.JsonRestore()
-            ),
+            args=ocp.args.Composite(state=ocp.args.StandardRestore(), loop=ocp.args.JsonRestore()),
         )
     except Exception as error:  # orbax and tensorstore raise many kinds for damaged files
         raise ValueError(
@@ -136,16 +135,18 @@ def check_readable(directory: str | Path) -> None:
 
 def restore_everywhere(
     checkpoints: ocp.CheckpointManager | None, template: TrainState
-) -> TrainState:
+) -> tuple[TrainState, dict]:
     """:func:`restore` of the latest checkpoint in process 0, handed to every process.
 
     In a multi-process run only process 0 holds a manager (the others pass
-    None): it reads the arrays and broadcasts them, so every process resumes
-    from the same state. A ValueError in process 0 stops every process.
+    None): it reads the arrays and the loop state and broadcasts them, so every
+    process resumes from the same state. A ValueError in process 0 stops every
+    process.
     """
     if jax.process_count() == 1:
-        return restore(checkpoints, template)[0]
+        return restore(checkpoints, template)
     restored = []
-    parallel.decide_in_process_zero(lambda: restored.append(restore(checkpoints, template)[0]))
-    arrays = parallel.share_from_process_zero(_host_arrays(restored[0] if restored else template))
-    return template.replace(**arrays)
+    parallel.decide_in_process_zero(lambda: restored.append(restore(checkpoints, template)))
+    state, loop_state = restored[0] if restored else (template, {})
+    arrays = parallel.share_from_process_zero(_host_arrays(state))
+    return template.replace(**arrays), parallel.share_json_from_process_zero(loop_state)

@@ -1,26 +1,28 @@
 """The ``dann`` command line.
 
-    dann train [--config FILE] [--config.KEY=VALUE ...] [--workdir DIR] [--overwrite]
+    dann train [--config NAME_OR_FILE] [--config.KEY=VALUE ...] [--workdir DIR] [--overwrite]
 
-With no arguments ``dann train`` runs the offline default experiment
-(``experiments/configs/default.py``) into ``runs/<name>-<time>``.
+With no arguments ``dann train`` runs the offline default experiment (the
+packaged config ``default``) into ``runs/<name>-<time>``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
+import jax
 from absl import flags
 from ml_collections import config_flags
 
-from dann_jax import experiment, parallel
+from dann_jax import configs, experiment, parallel
 from dann_jax.data import tfds_sources
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "default.py"
-USAGE = """usage: dann train [--config FILE] [--config.KEY=VALUE ...] [--workdir DIR] [--overwrite]
-                  [--noprogress]
+DEFAULT_CONFIG = "default"
+USAGE = f"""usage: dann train [--config NAME_OR_FILE] [--config.KEY=VALUE ...] [--workdir DIR]
+                  [--overwrite] [--noprogress]
                   [--distributed | --coordinator_address HOST:PORT --num_processes N
                    --process_id I]
 
@@ -28,8 +30,10 @@ USAGE = """usage: dann train [--config FILE] [--config.KEY=VALUE ...] [--workdir
        dann prepare NAME [--data_dir DIR] [--manual_dir DIR]
 
 commands:
-  train   train the config's methods and write results into a run folder
-          (default config: experiments/configs/default.py, offline)
+  train   train the config's methods and write results into a run folder; a
+          config is a file or the name of a packaged one (default: default,
+          offline): {", ".join(configs.NAMES[:3])},
+          {", ".join(configs.NAMES[3:])}
   evaluate  re-evaluate a finished run folder from its checkpoints into eval.json
   prepare download and prepare a TFDS dataset as ArrayRecord files (needs
           TensorFlow: pip install 'dann_jax[prepare]'); e.g. mnist, mnist_m,
@@ -46,7 +50,7 @@ def _train_flags(argv: list[str]) -> flags.FlagValues:
     # config_flags finds the --config.KEY overrides in the full argument list.
     config_flags.DEFINE_config_file(
         "config",
-        str(DEFAULT_CONFIG),
+        str(configs.config_file(DEFAULT_CONFIG)),
         "Experiment config file (ml_collections).",
         flag_values=flag_values,
         lock_config=True,
@@ -92,23 +96,27 @@ def _describe(error: BaseException) -> str:
     return str(error)
 
 
-def _config_file(argv: list[str]) -> Path:
-    """The --config value in ``argv``, or the default config."""
-    for index, argument in enumerate(argv):
-        if argument.startswith("--config="):
-            return Path(argument.split("=", 1)[1])
-        if argument == "--config" and index + 1 < len(argv):
-            return Path(argv[index + 1])
-    return DEFAULT_CONFIG
+def use_compilation_cache(setting: str) -> None:
+    """Turns on JAX's persistent compilation cache in the folder ``setting`` names:
+    "auto" is ``$XDG_CACHE_HOME/dann_jax/jax`` (``~/.cache/dann_jax/jax``), "" none.
+    A second ``dann train`` then loads its compiled programs instead of compiling."""
+    if not setting:
+        return
+    if setting == "auto":
+        cache_home = os.environ.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser()
+        setting = str(Path(cache_home) / "dann_jax" / "jax")
+    jax.config.update("jax_compilation_cache_dir", setting)
+    # Programs that compile in under a tenth of a second are not worth a file read.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 
 
 def train(argv: list[str]) -> int:
     """``dann train``: parses flags, runs the experiment; returns the exit status."""
-    config_file = _config_file(argv)
+    argv, config_file = configs.with_config_file(argv, DEFAULT_CONFIG)
     if not config_file.is_file():
         print(
-            f"dann train: error: config file {config_file} not found; pass --config=FILE, "
-            f"e.g. one of the files in experiments/configs/.",
+            f"dann train: error: config file {config_file} not found; pass --config=FILE or "
+            f"the name of a packaged config: {', '.join(configs.NAMES)}.",
             file=sys.stderr,
         )
         return 2
@@ -131,6 +139,7 @@ def train(argv: list[str]) -> int:
                 f"dann train: error: could not join the multi-process run: {error}", file=sys.stderr
             )
             return 2
+    use_compilation_cache(config.compilation_cache)
     try:
         experiment.run(
             config, Path(workdir), progress=flag_values.progress, overwrite=flag_values.overwrite

@@ -1,8 +1,8 @@
 """Convolution and max pooling for the paper's networks, with forms that are fast on CPUs.
 
-XLA:CPU spends most of a DANN step in two places (see BENCHMARKS.md): the
-backward pass of ``reduce_window`` max pooling (a select-and-scatter) and
-convolutions with few input channels. Here:
+XLA:CPU spends most of a DANN step in the backward pass of ``reduce_window``
+max pooling (a select-and-scatter) and in convolutions with few input
+channels. Here:
 
 - :func:`max_pool_2x2` pools non-overlapping 2x2 windows by a reshape; its VJP
   routes each cotangent to the first maximum of its window, as the
@@ -14,15 +14,12 @@ convolutions with few input channels. Here:
 - :func:`conv_relu_pool` is convolution, bias, ReLU and 2x2 max pooling at
   once: on the space-to-depth image (each 2x2 block of pixels one pixel of
   4C channels) a convolution whose 4*C_out output channels are the four
-  members of each pooling window. For a 5x5 kernel the patches shrink 2.8x
-  (per pooled pixel a 3x3 kernel over 4C channels instead of four 5x5 ones
-  over C) and the pooling reduces over contiguous channel groups instead of
-  reshuffled windows, for 1.44x the multiply-adds (the kernel zero-padded to
-  6x6). On two CPU cores the MNIST step runs 1.2x faster than with
-  :func:`conv_patches` and :func:`max_pool_2x2` (BENCHMARKS.md).
+  members of each pooling window, so the pooling reduces over contiguous
+  channel groups, at 1.44x the multiply-adds of a 5x5 kernel (zero-padded to 6x6).
 
 All match ``flax.linen.max_pool`` and ``lax.conv_general_dilated`` in values
-and gradients (tests/test_layers.py).
+and gradients (tests/test_layers.py). How fast each form is, and where the
+step's time goes: BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-CONV_IMPLEMENTATIONS = ("auto", "patches", "xla")
 CONV_RELU_POOL_IMPLEMENTATIONS = ("auto", "space_to_depth", "patches", "xla")
 
 
@@ -124,32 +120,6 @@ def _convolve(x: jax.Array, kernel: jax.Array, implementation: str) -> jax.Array
     return {"patches": conv_patches, "xla": conv_xla}[implementation](x, kernel)
 
 
-def _check_implementation(implementation: str, choices: tuple[str, ...]) -> None:
-    if implementation not in choices:
-        raise ValueError(f"implementation={implementation!r}; choose one of {choices}.")
-
-
-class Conv(nn.Module):
-    """A VALID stride-1 2-D convolution with bias; parameters as ``flax.linen.Conv``.
-
-    Attributes:
-      features: output channels.
-      kernel_size: (K_h, K_w).
-      implementation: "patches" (patch GEMM), "xla" (``lax.conv_general_dilated``)
-        or "auto": patches on CPU, where they train faster, XLA elsewhere.
-    """
-
-    features: int
-    kernel_size: tuple[int, int]
-    implementation: str = "auto"
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        _check_implementation(self.implementation, CONV_IMPLEMENTATIONS)
-        kernel, bias = _conv_parameters(self, x.shape[-1], self.features, self.kernel_size)
-        return _convolve(x, kernel, self.implementation) + bias[None, None, None, :]
-
-
 def space_to_depth(x: jax.Array) -> jax.Array:
     """(N, H, W, C) -> (N, H // 2, W // 2, 4 * C) for even H, W; channels ordered (row, column, C)
     within each 2x2 block."""
@@ -229,7 +199,9 @@ def conv_relu_pool(
         (:func:`pools_by_space_to_depth`).
       kernel: (K_h, K_w, C_in, C_out), the layout of ``flax.linen.Conv``.
       bias: (C_out,).
-      implementation: the convolution on the space-to-depth image, as ``Conv``'s.
+      implementation: the convolution on the space-to-depth image: "patches"
+        (:func:`conv_patches`), "xla" (:func:`conv_xla`) or "auto" (patches on
+        CPUs, XLA elsewhere).
 
     Returns:
       (N, (H - K_h + 1) // 2, (W - K_w + 1) // 2, C_out), equal in values and
@@ -258,13 +230,14 @@ class ConvReluPool(nn.Module):
     """VALID stride-1 convolution with bias, ReLU, 2x2 max pooling with stride 2.
 
     Parameters as ``flax.linen.Conv`` (``kernel``, ``bias``), so a model may
-    name it like the ``Conv`` it replaces and keep its parameter tree.
+    name it like the ``nn.Conv`` it replaces and keep its parameter tree.
 
     Attributes:
       features: output channels.
       kernel_size: (K_h, K_w).
       implementation: "space_to_depth" (:func:`conv_relu_pool`), "patches" or
-        "xla" (``Conv``'s forms, then ReLU and :func:`max_pool_2x2`), or "auto":
+        "xla" (:func:`conv_patches` or :func:`conv_xla`, then ReLU and
+        :func:`max_pool_2x2`), or "auto":
         space-to-depth on CPUs where the sizes allow, patches on CPUs otherwise,
         XLA elsewhere.
     """
@@ -275,7 +248,11 @@ class ConvReluPool(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        _check_implementation(self.implementation, CONV_RELU_POOL_IMPLEMENTATIONS)
+        if self.implementation not in CONV_RELU_POOL_IMPLEMENTATIONS:
+            raise ValueError(
+                f"implementation={self.implementation!r}; "
+                f"choose one of {CONV_RELU_POOL_IMPLEMENTATIONS}."
+            )
         kernel, bias = _conv_parameters(self, x.shape[-1], self.features, self.kernel_size)
         implementation = self.implementation
         if implementation == "auto" and jax.default_backend() == "cpu":

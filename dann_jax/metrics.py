@@ -9,7 +9,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from dann_jax.data.offline import Split
-from dann_jax.train import TrainedDANN
+from dann_jax.trained import TrainedDANN
 
 
 def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
@@ -121,21 +121,3 @@ def proxy_a_distance(
         "classifier": f"LinearSVC(C={c:g}) on standardised features",
         "examples_per_domain": size,
     }
-
-
-def evaluate_features(
-    trained: TrainedDANN, source_test: Split, target_test: Split, *, seed: int = 0
-) -> dict[str, float | int | str]:
-    """The proxy A-distance between the network's features of the two test splits.
-
-    Args:
-      trained: the network whose feature extractor (N, F) float32 is probed.
-      source_test, target_test: test splits; only their inputs are used.
-      seed: seeds :func:`proxy_a_distance`.
-
-    Returns:
-      The dict of :func:`proxy_a_distance`.
-    """
-    return proxy_a_distance(
-        trained.features(source_test.inputs), trained.features(target_test.inputs), seed=seed
-    )

@@ -148,9 +148,16 @@ class DANN(nn.Module):
         return self.label_head(features), self.domain_head(domain_input, adaptation_factor)
 
 
+def check_model_name(name: str) -> None:
+    """Raises ValueError unless ``name`` is one of :data:`MODEL_NAMES`."""
+    if name not in MODEL_NAMES:
+        raise ValueError(f"Unknown model {name!r}; choose one of {MODEL_NAMES}.")
+
+
 def build_model(name: str, num_classes: int) -> DANN:
     """The paper's network called ``name`` (one of :data:`MODEL_NAMES`) with ``num_classes``
     outputs."""
+    check_model_name(name)
     if name == "mnist":
         return DANN(
             feature_extractor=MNISTFeatures(),
@@ -169,10 +176,8 @@ def build_model(name: str, num_classes: int) -> DANN:
             label_head=MLPHead((512,), num_classes),
             domain_head=DomainHead((1024, 1024)),
         )
-    if name == "shallow":
-        return DANN(
-            feature_extractor=ShallowFeatures(),
-            label_head=MLPHead((), num_classes),
-            domain_head=DomainHead(()),
-        )
-    raise ValueError(f"Unknown model {name!r}; choose one of {MODEL_NAMES}.")
+    return DANN(  # "shallow"
+        feature_extractor=ShallowFeatures(),
+        label_head=MLPHead((), num_classes),
+        domain_head=DomainHead(()),
+    )

@@ -1,6 +1,6 @@
 """Data parallelism over devices and hosts: launchers of the ONE train step body.
 
-The step body (:func:`dann_jax.train.train_step`, and :func:`dann_jax.train.train_steps`
+The step body (:func:`dann_jax.step.train_step`, and :func:`dann_jax.step.train_steps`
 that scans it over device-resident data) is written once; a launcher wraps it,
 never copies it:
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -118,6 +119,18 @@ def share_from_process_zero(tree: PyTree) -> PyTree:
     if jax.process_count() == 1:
         return tree
     return multihost_utils.broadcast_one_to_all(tree)
+
+
+def share_json_from_process_zero(value: Any) -> Any:
+    """Process 0's JSON-serialisable ``value``, in every process (whose size only
+    process 0 knows)."""
+    if jax.process_count() == 1:
+        return value
+    encoded = np.frombuffer(json.dumps(value).encode(), np.uint8)
+    size = int(share_from_process_zero(np.int32(encoded.size)))
+    if jax.process_index() != 0:
+        encoded = np.zeros(size, np.uint8)
+    return json.loads(share_from_process_zero(encoded).tobytes())
 
 
 class Launcher:

@@ -14,7 +14,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
 from dann_jax.data.offline import Domains
-from dann_jax.train import TrainedDANN
+from dann_jax.trained import TrainedDANN
 
 CURVES = (
     ("label_loss", "label loss (source)"),

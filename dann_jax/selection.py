@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from dann_jax.fit import fit
 from dann_jax.metrics import accuracy
-from dann_jax.train import fit
 
 
 def reverse_validation(

@@ -18,11 +18,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import hypothesis.extra.numpy as hnp
-import hypothesis.strategies as st
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+try:
+    import hypothesis.extra.numpy as hnp
+    import hypothesis.strategies as st
+except ImportError as missing:
+    raise ImportError(
+        "dann_jax.testing needs hypothesis, an optional dependency: "
+        "pip install 'dann_jax[testing]'."
+    ) from missing
 
 PyTree = Any
 

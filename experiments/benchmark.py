@@ -35,9 +35,13 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from dann_jax import experiment, train
-from dann_jax.data.pipeline import ArraySource, DeviceData, PairedStream
+from dann_jax import experiment
+from dann_jax.data.pipeline import DeviceData, StreamInput, TrainingData
+from dann_jax.data.sources import ArraySource
+from dann_jax.loop import train_loop
 from dann_jax.models import build_model
+from dann_jax.settings import TrainSettings
+from dann_jax.step import create_train_state
 
 ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_list("batch_sizes", ["128", "1024"], "Global batches (half source, half target).")
@@ -64,27 +68,28 @@ def make_data(size: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 def jax_runner(data: dict[str, np.ndarray], batch_size: int, mode: str) -> Callable[[], None]:
     """A function running ``--steps`` steps of our training loop and waiting for them."""
-    state = train.create_train_state(
-        build_model("mnist", 10), data["source_image"][:1], steps=TOTAL_STEPS
+    settings = TrainSettings(
+        steps=TOTAL_STEPS,
+        batch_size=batch_size,
+        parallel="none",
+        steps_per_dispatch=FLAGS.steps,
+        log_every=FLAGS.steps,
     )
+    state = create_train_state(build_model("mnist", 10), data["source_image"][:1], settings)
     if mode == "device":
         inputs = DeviceData.create(data, batch_size, seed=0)
     else:
-        inputs = PairedStream(
+        domains = TrainingData(
             ArraySource(data["source_image"], data["source_label"]),
             ArraySource(data["target_image"]),
-            batch_size=batch_size,
-            seed=0,
-            source_preprocess=np.asarray,
-            target_preprocess=np.asarray,
+            preprocess=np.asarray,
+            num_classes=10,
         )
+        inputs = StreamInput(domains, batch_size, seed=0)
 
     def run() -> None:
         nonlocal state
-        state, _ = train.train_loop(
-            state, inputs, FLAGS.steps, steps_per_dispatch=FLAGS.steps, log_every=FLAGS.steps,
-            progress=False,
-        )  # fmt: skip
+        state, _ = train_loop(state, inputs, settings=settings, steps=FLAGS.steps, progress=False)
         jax.block_until_ready(state)
 
     return run

@@ -23,10 +23,13 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from dann_jax import experiment, train
+from dann_jax import experiment, step
 from dann_jax.data import tfds_sources
-from dann_jax.data.pipeline import PairedStream, Preprocess, channel_mean
+from dann_jax.data.pipeline import PairedStream
+from dann_jax.data.preprocess import Preprocess
+from dann_jax.data.sources import sampled_channel_mean
 from dann_jax.models import build_model
+from dann_jax.settings import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_string("source", "syn_digits/small", "Prepared TFDS dataset of the source.")
@@ -58,30 +61,29 @@ def main(argv: list[str]) -> None:
     source = tfds_sources.data_source(FLAGS.source, FLAGS.split, FLAGS.data_dir)
     target = tfds_sources.data_source(FLAGS.target, FLAGS.split, FLAGS.data_dir)
     conform = Preprocess(INPUT_SHAPE, np.zeros(3, np.float32)).conform
-    preprocess = Preprocess(INPUT_SHAPE, channel_mean([source, target], conform, 1000))
+    preprocess = Preprocess(INPUT_SHAPE, sampled_channel_mean([source, target], conform, 1000))
     images_per_run = FLAGS.steps * FLAGS.batch_size
     rows = []
     for threads in map(int, FLAGS.threads):
         batches = PairedStream(
             source, target, batch_size=FLAGS.batch_size, seed=0, threads=threads,
-            source_preprocess=preprocess, target_preprocess=preprocess,
+            preprocess=preprocess,
         )  # fmt: skip
         rate = median_rate(lambda b=batches: [next(b) for _ in range(FLAGS.steps)], images_per_run)
         rows.append({"what": f"pipeline, {threads} reader threads", "images_per_s": rate})
 
     batch = next(PairedStream(
-        source, target, batch_size=FLAGS.batch_size, seed=0,
-        source_preprocess=preprocess, target_preprocess=preprocess,
+        source, target, batch_size=FLAGS.batch_size, seed=0, preprocess=preprocess
     ))  # fmt: skip
-    state = train.create_train_state(
-        build_model("mnist", 10), batch["source_image"][:1], steps=10_000
+    state = step.create_train_state(
+        build_model("mnist", 10), batch["source_image"][:1], TrainSettings(steps=10_000)
     )
-    step = jax.jit(train.train_step, donate_argnums=0)
+    train_step = jax.jit(step.train_step, donate_argnums=0)
 
     def train_steps():
         nonlocal state
         for _ in range(FLAGS.steps):
-            state, _ = step(state, batch)
+            state, _ = train_step(state, batch)
         jax.block_until_ready(state)
 
     rows.append(

@@ -62,7 +62,7 @@ timeout 150 python3 experiments/reproduce.py --seeds=0,1,2 --results="$results" 
 pack
 
 part moons
-timeout 60 python3 -m dann_jax.cli train --noprogress --config=experiments/configs/moons.py \
+timeout 60 python3 -m dann_jax.cli train --noprogress --config=moons \
   --workdir=/tmp/moons 2>&1 | tail -5
 
 part tests

@@ -1,6 +1,6 @@
 """Runs one experiment config over several seeds and writes a mean +- std table.
 
-    python experiments/reproduce.py --seeds=0,1,2 [--config=FILE] [--config.KEY=VALUE ...]
+    python experiments/reproduce.py --seeds=0,1,2 [--config=NAME_OR_FILE] [--config.KEY=VALUE ...]
     python experiments/reproduce.py --seeds=0,1,2 --vmap   # all seeds in one program
 
 Every seed gets its own run folder under ``runs/<name>-seeds-<time>/seed<k>``; the
@@ -13,6 +13,7 @@ accelerator N seeds then cost about one run; the results equal the separate runs
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -22,10 +23,10 @@ from absl import app, flags
 from ml_collections import config_flags
 
 import dann_jax
-from dann_jax import experiment
+from dann_jax import configs, experiment, run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
-config_flags.DEFINE_config_file("config", str(ROOT / "experiments" / "configs" / "default.py"))
+config_flags.DEFINE_config_file("config", str(configs.config_file("default")))
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds to run, comma-separated.")
 flags.DEFINE_string("results", str(ROOT / "experiments" / "results"), "Folder for the summary.")
 flags.DEFINE_string("runs", str(ROOT / "runs"), "Folder for the per-seed run folders.")
@@ -74,7 +75,7 @@ def main(argv: list[str]) -> None:
     (output / f"{config.name}.json").write_text(json.dumps(record, indent=2) + "\n")
     markdown = (
         f"# {config.name}: mean ± std over seeds {', '.join(map(str, seeds))}\n\n"
-        f"{experiment.format_table(summary, experiment.PAPER_TARGET_ACCURACY.get(config.name))}\n\n"
+        f"{run_folder.results_table(summary, config.paper_target_accuracy.to_dict())}\n\n"
         f"Machine: {machine['device']} ({machine['processor']}, {machine['cpu_count']} CPU "
         f"cores); {machine['date']}; jax {jax.__version__}, dann_jax {dann_jax.__version__}.\n"
         f"Command: `{machine['command']}`\n"
@@ -84,4 +85,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv, _ = configs.with_config_file(sys.argv)  # --config NAME: a packaged config
     app.run(main)

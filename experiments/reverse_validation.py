@@ -1,6 +1,6 @@
 """Chooses a training setting by reverse validation: no target label is read.
 
-    python experiments/reverse_validation.py [--config=FILE] --learning_rates=0.01,0.003 \\
+    python experiments/reverse_validation.py [--config=NAME_OR_FILE] --learning_rates=0.01,0.003 \\
         [--adaptations=annealed,constant] [--config.KEY=VALUE ...]
 
 Every combination of the listed learning rates and lambda schedules is scored
@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 from pathlib import Path
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from dann_jax import experiment, selection
+from dann_jax import configs, experiment, selection
 
 ROOT = Path(__file__).resolve().parents[1]
-config_flags.DEFINE_config_file("config", str(ROOT / "experiments" / "configs" / "default.py"))
+config_flags.DEFINE_config_file("config", str(configs.config_file("default")))
 flags.DEFINE_list("learning_rates", ["0.01", "0.003"], "mu_0 candidates.")
 flags.DEFINE_list("adaptations", ["annealed"], "lambda schedule candidates.")
 flags.DEFINE_string("results", str(ROOT / "experiments" / "results"), "Folder for the table.")
@@ -74,4 +75,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv, _ = configs.with_config_file(sys.argv)  # --config NAME: a packaged config
     app.run(main)

@@ -1,18 +1,19 @@
 """Which forms of the on-device DANN step are fastest here: the measurements behind
-the choices in ``train.train_step`` and ``layers`` (BENCHMARKS.md).
+the choices in ``step.train_step`` and ``layers`` (BENCHMARKS.md).
 
     python experiments/step_variants.py [--batch_size=128] [--steps=1000] [--repeats=3]
     XLA_FLAGS=... python experiments/step_variants.py --variants=one-pass  # a flag's effect
 
-Every variant runs our on-device loop (``train._run`` with a ``DeviceData``
-input, ``--steps`` steps per ``lax.scan`` dispatch) on the MNIST network at one
-global batch. All variants compile first, then their timed dispatches take
-turns (so a machine's drift hits them alike); the medians go to stdout and to
+Every variant runs our on-device loop (``dann_jax.train_loop`` with a
+``DeviceData`` input and the variant's launcher, ``--steps`` steps per
+``lax.scan`` dispatch) on the MNIST network at one global batch. All variants
+compile first, then their timed dispatches take turns (so a machine's drift
+hits them alike); the medians go to stdout and to
 ``<--output>/step-variants-<device>.json``. Variants:
 
 - ``default``: the library's step as ``fit`` runs it; the others change one
   thing of it:
-- ``two-pass``: one forward pass per domain (``train_step(..., single_pass=False)``,
+- ``two-pass``: one forward pass per domain (``step.train_step(..., single_pass=False)``,
   the default on CPUs);
 - ``one-pass``: one forward pass over both domains' images
   (``single_pass=True``, the default on accelerators);
@@ -21,9 +22,9 @@ turns (so a machine's drift hits them alike); the medians go to stdout and to
   ``lax.conv_general_dilated``, to the patch GEMM, or to convolution and
   pooling at once on space-to-depth images (``layers.ConvReluPool``);
 - ``flax-pool``: ``flax.linen.max_pool`` instead of ``layers.max_pool_2x2``
-  (after the default convolution of a separate pooling);
+  (after the default convolution of a separate pooling: :class:`FlaxPoolFeatures`);
 - ``flat-optimizer``: the optimiser working on one flat vector of all
-  parameters (``optax.flatten``): fewer, larger kernels;
+  parameters (``optax.flatten``, :class:`FlatOptimizerState`): fewer, larger kernels;
 - ``precision-P``: the step traced under ``jax.default_matmul_precision(P)``
   (P: highest = full float32, tensorfloat32, bfloat16), which sets the
   convolutions' and matrix products' arithmetic.
@@ -46,10 +47,11 @@ from absl import app, flags
 # --dataset_size and --output serve here too.
 from benchmark import TOTAL_STEPS, make_data
 
-from dann_jax import experiment, layers, models, train
-from dann_jax import parallel as parallel_lib
+from dann_jax import experiment, layers, models, parallel, step
 from dann_jax.data import arrays
 from dann_jax.data.pipeline import DeviceData
+from dann_jax.loop import train_loop
+from dann_jax.settings import TrainSettings
 
 flags.DEFINE_integer("batch_size", 128, "Global batch (half source, half target).")
 flags.DEFINE_list(
@@ -70,12 +72,37 @@ FLAGS = flags.FLAGS
 CONV_VARIANTS = {"xla-conv": "xla", "patch-conv": "patches", "s2d-conv": "space_to_depth"}
 
 
-def scanned(step, unroll: int = 1):
-    """``train.train_steps`` for any step body and scan unroll."""
+class FlaxPoolFeatures(nn.Module):
+    """The MNIST feature extractor with a separate convolution (patches on CPUs, XLA
+    elsewhere), ReLU and ``flax.linen.max_pool``."""
+
+    @nn.compact
+    def __call__(self, images):
+        convolve = layers.conv_patches if jax.default_backend() == "cpu" else layers.conv_xla
+        x = images
+        for index, filters in enumerate((32, 48)):
+            shape = (5, 5, x.shape[-1], filters)
+            kernel = self.param(f"kernel_{index}", nn.initializers.lecun_normal(), shape)
+            bias = self.param(f"bias_{index}", nn.initializers.zeros, (filters,))
+            x = nn.relu(convolve(x, kernel) + bias[None, None, None, :])
+            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        return x.reshape(x.shape[0], -1)
+
+
+class FlatOptimizerState(step.TrainState):
+    """The library's state with its optimiser on one flat vector of all parameters."""
+
+    @property
+    def tx(self):
+        return optax.flatten(self.settings.optimizer())
+
+
+def scanned(train_step, unroll: int = 1):
+    """``step.train_steps`` for any step body and scan unroll."""
 
     def steps(state, data, source_indices, target_indices, *, axis_name=None):
         def body(state, indices):
-            return step(state, arrays.gather_batch(data, *indices), axis_name=axis_name)
+            return train_step(state, arrays.gather_batch(data, *indices), axis_name=axis_name)
 
         return jax.lax.scan(body, state, (source_indices, target_indices), unroll=unroll)
 
@@ -85,38 +112,44 @@ def scanned(step, unroll: int = 1):
 def runner(variant: str, data):
     """A function timing one dispatch of ``--steps`` steps of ``variant``."""
     passes = {"one-pass": True, "two-pass": False}
-    step = functools.partial(train.train_step, single_pass=passes.get(variant))
-    unroll, conv, pool, precision = 1, "auto", layers.max_pool_2x2, None
+    train_step = functools.partial(step.train_step, single_pass=passes.get(variant))
+    unroll, features, precision = 1, models.MNISTFeatures(), None
     if variant.startswith("unroll-"):
         unroll = int(variant.removeprefix("unroll-"))
     elif variant in CONV_VARIANTS:
-        conv = CONV_VARIANTS[variant]
+        features = models.MNISTFeatures(conv_implementation=CONV_VARIANTS[variant])
     elif variant == "flax-pool":
-        pool = functools.partial(nn.max_pool, window_shape=(2, 2), strides=(2, 2))
-        conv = "patches" if jax.default_backend() == "cpu" else "xla"  # a separate pooling
+        features = FlaxPoolFeatures()
     elif variant.startswith("precision-"):
         precision = variant.removeprefix("precision-")
     elif variant not in (*passes, "default", "flat-optimizer"):
         raise app.UsageError(f"unknown variant {variant!r}")
-    layers.max_pool_2x2 = pool  # read by layers.ConvReluPool when it is called
-    network = models.DANN(
-        models.MNISTFeatures(conv_implementation=conv),
-        models.MLPHead((100, 100), 10),
-        models.DomainHead((100,)),
+    network = models.DANN(features, models.MLPHead((100, 100), 10), models.DomainHead((100,)))
+    settings = TrainSettings(
+        steps=TOTAL_STEPS,
+        batch_size=FLAGS.batch_size,
+        steps_per_dispatch=FLAGS.steps,
+        log_every=FLAGS.steps,
     )
-    state = train.create_train_state(network, data["source_image"][:1], steps=TOTAL_STEPS)
+    state = step.create_train_state(network, data["source_image"][:1], settings)
     if variant == "flat-optimizer":
-        tx = optax.flatten(state.tx)
-        state = state.replace(tx=tx, opt_state=tx.init(state.params))
+        state = FlatOptimizerState(
+            step=state.step,
+            params=state.params,
+            opt_state=optax.flatten(state.tx).init(state.params),
+            network=network,
+            settings=state.settings,
+        )
     inputs = DeviceData.create(data, FLAGS.batch_size, seed=0)
-    launcher = parallel_lib.Launcher(step, scanned(step, unroll))
+    launcher = parallel.Launcher(train_step, scanned(train_step, unroll))
 
     def run():
         nonlocal state
         with jax.default_matmul_precision(precision):
-            state, _ = train._run(
-                launcher, state, inputs, FLAGS.steps, FLAGS.steps, FLAGS.steps, None, False
-            )
+            state, _ = train_loop(
+                state, inputs, settings=settings, steps=FLAGS.steps, launcher=launcher,
+                progress=False,
+            )  # fmt: skip
         jax.block_until_ready(state)
 
     return run
@@ -125,14 +158,12 @@ def runner(variant: str, data):
 def main(argv):
     del argv
     data = make_data(FLAGS.dataset_size)
-    original_pool = layers.max_pool_2x2
     runs, first_seconds = {}, {}
     for variant in FLAGS.variants:
         runs[variant] = runner(variant, data)
         start = time.perf_counter()
-        runs[variant]()  # compiles: the layers read the pooling function while tracing
+        runs[variant]()  # compiles
         first_seconds[variant] = time.perf_counter() - start
-        layers.max_pool_2x2 = original_pool
     seconds = {variant: [] for variant in runs}
     for _ in range(FLAGS.repeats):
         for variant, run in runs.items():

@@ -1,4 +1,8 @@
-"""Strict JAX settings for every test, and 8 faked CPU devices (before JAX starts)."""
+"""Strict JAX settings for every test, 8 faked CPU devices (before JAX starts), a cache
+folder of the session's own, and a counter of compilations."""
+
+import contextlib
+import logging
 
 import jax
 import numpy as np
@@ -8,7 +12,45 @@ jax.config.update("jax_num_cpu_devices", 8)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def own_cache_folder(tmp_path_factory):
+    """`dann train`'s compilation cache ("auto": under $XDG_CACHE_HOME) goes to this
+    session's own folder, in the test process and in the processes it starts."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture
 def rng():
     """A seeded NumPy generator, fresh for each test."""
     return np.random.default_rng(0)
+
+
+class _CompileLog(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.programs = []
+
+    def emit(self, record):
+        message = record.getMessage()
+        if message.startswith("Compiling "):
+            self.programs.append(message.split()[1])
+
+
+@pytest.fixture
+def compiled():
+    """A context manager that collects the names of the programs XLA compiles inside it."""
+
+    @contextlib.contextmanager
+    def collect():
+        log = _CompileLog()
+        logger = logging.getLogger("jax._src.interpreters.pxla")
+        logger.addHandler(log)
+        try:
+            with jax.log_compiles(True):
+                yield log.programs
+        finally:
+            logger.removeHandler(log)
+
+    return collect

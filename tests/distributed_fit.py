@@ -28,10 +28,10 @@ def tiny_domains() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def fit(input_mode: str, launcher: str):
-    from dann_jax import train
+    import dann_jax
 
     source, labels, target = tiny_domains()
-    return train.fit(
+    return dann_jax.fit(
         source,
         labels,
         target,

@@ -1,13 +1,13 @@
 """End to end: ``dann train`` on tiny configs writes a complete run folder."""
 
 import json
-from pathlib import Path
+import os
+import subprocess
+import sys
 
 import pytest
 
-from dann_jax import cli
-
-CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
+from dann_jax import cli, configs
 
 
 def train(*arguments):
@@ -17,7 +17,7 @@ def train(*arguments):
 def test_moons_run_writes_results_metrics_config_and_plots(tmp_path, capsys):
     workdir = tmp_path / "moons"
     status = train(
-        f"--config={CONFIGS / 'moons.py'}",
+        f"--config={configs.config_file('moons')}",  # a config file's path
         "--config.steps=200",
         "--config.log_every=100",
         f"--workdir={workdir}",
@@ -65,7 +65,7 @@ def test_a_finished_run_is_never_overwritten(tmp_path, capsys):
     workdir = tmp_path / "run"
     workdir.mkdir()
     (workdir / "results.json").write_text("precious")
-    status = train(f"--config={CONFIGS / 'moons.py'}", "--config.steps=2", f"--workdir={workdir}")
+    status = train("--config=moons", "--config.steps=2", f"--workdir={workdir}")
     assert status == 2
     error = capsys.readouterr().err
     assert "already holds a finished run" in error and "--overwrite" in error
@@ -83,6 +83,8 @@ def test_a_finished_run_is_never_overwritten(tmp_path, capsys):
         (["--config.batch_size=7"], "batch_size must be an even integer"),
         (["--config.input_mode=disk"], "Unknown input_mode 'disk'"),
         (["--config=/nonexistent/config.py"], "nonexistent"),
+        (["--config=moonz"], "packaged config: default, moons,"),
+        (["--config=mnist_local_to_mnist_m_local"], "pass --config.mnist_images=PATH"),
         (["--workdir"], "workdir"),
     ],
 )
@@ -109,7 +111,7 @@ def test_usage_and_unknown_commands(capsys):
 
 def test_evaluate_recomputes_a_finished_run_from_its_checkpoints(tmp_path, capsys):
     workdir = tmp_path / "moons"
-    arguments = [f"--config={CONFIGS / 'moons.py'}", "--config.steps=200", "--config.log_every=100"]
+    arguments = ["--config=moons", "--config.steps=200", "--config.log_every=100"]
     assert train(*arguments, "--config.tensorboard=True", f"--workdir={workdir}") == 0
     events = list((workdir / "tensorboard").glob("events.out.tfevents.*"))
     assert len(events) == 1 and events[0].stat().st_size > 0
@@ -124,3 +126,24 @@ def test_evaluate_recomputes_a_finished_run_from_its_checkpoints(tmp_path, capsy
     assert (workdir / "features.png").read_bytes()[:4] == b"\x89PNG"
     assert cli.main(["evaluate", f"--workdir={tmp_path / 'nothing'}"]) == 2
     assert "holds no run" in capsys.readouterr().err
+
+
+def test_a_second_run_loads_its_programs_from_the_compilation_cache(tmp_path):
+    """`dann train` twice with one cache folder: the second compiles nothing new."""
+    cache = tmp_path / "cache"
+    arguments = ["--config=moons", "--config.steps=40", f"--config.compilation_cache={cache}"]
+    environment = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_LOG_COMPILES": "1"}
+    logs, entries = [], []
+    for run in ("first", "second"):
+        process = subprocess.run(
+            [sys.executable, "-m", "dann_jax.cli", "train", "--noprogress", *arguments,
+             f"--workdir={tmp_path / run}"],
+            env=environment, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert process.returncode == 0, process.stderr[-3000:]
+        logs.append(process.stderr)
+        entries.append(sorted(path.name for path in cache.iterdir()))
+    assert any(name.startswith("jit_train_steps") for name in entries[0])
+    assert entries[1] == entries[0]  # nothing compiled that was worth caching
+    hit = "Persistent compilation cache hit for 'jit_train_steps'"
+    assert hit not in logs[0] and hit in logs[1]

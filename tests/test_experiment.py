@@ -1,21 +1,15 @@
 """Many seeds in one compiled program give every seed the run it would get alone."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from dann_jax import experiment
-
-CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
+from dann_jax.configs import default
 
 
 def default_config():
-    spec = importlib.util.spec_from_file_location("default_config", CONFIGS / "default.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+    config = default.get_config()
     config.steps, config.log_every, config.steps_per_dispatch = 20, 10, 10
     config.method = "dann,train_on_target"
     config.parallel, config.input_mode = "none", "device"
@@ -35,7 +29,7 @@ def test_seeds_in_one_program_give_each_seed_its_own_run(tmp_path):
         assert (folder / "features.png").exists() and (folder / "results.json").exists()
     assert together[0]["dann"]["target_accuracy"] != together[1]["dann"]["target_accuracy"]
     # Seed 1, not the first of the program, run alone (CI time: every seed of
-    # train.fit_seeds is compared with its own run in tests/test_train.py).
+    # fit_seeds is compared with its own run in tests/test_fit.py).
     config.seed = 1
     alone = experiment.run(config, tmp_path / "alone", progress=False)
     for method in ("dann", "train_on_target"):

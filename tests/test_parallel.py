@@ -19,10 +19,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dann_jax import parallel, train
+import dann_jax
+from dann_jax import parallel, step
 from dann_jax.data.offline import load_domains
 from dann_jax.data.pipeline import DeviceData
+from dann_jax.loop import train_loop
 from dann_jax.models import build_model
+from dann_jax.settings import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHERS = ("pmap", "shard_map")
@@ -31,7 +34,7 @@ TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
 
 def mnist_state(steps=20):
     example = jnp.zeros((1, 16, 16, 3))
-    return train.create_train_state(build_model("mnist", 10), example, steps=steps)
+    return step.create_train_state(build_model("mnist", 10), example, TrainSettings(steps=steps))
 
 
 def random_batch(rng, half):
@@ -55,13 +58,13 @@ def assert_trees_close(got, want):
 @pytest.mark.parametrize("kind", LAUNCHERS)
 def test_launcher_steps_equal_the_single_device_step(rng, kind):
     """Five steps of the one body: params and metrics as on one device, at every step."""
-    launcher = parallel.launcher(kind, train.train_step, train.train_steps)
+    launcher = parallel.launcher(kind, step.train_step, step.train_steps)
     assert len(launcher.devices) == 8
     single, spread = mnist_state(), launcher.put_state(mnist_state())
     differences = []
     for _ in range(5):
         batch = random_batch(rng, half=16)
-        single, single_metrics = jax.jit(train.train_step)(single, batch)
+        single, single_metrics = jax.jit(step.train_step)(single, batch)
         spread, spread_metrics = launcher.step(spread, launcher.put_batch(batch))
         spread_metrics = launcher.local(spread_metrics)
         assert spread_metrics.keys() == single_metrics.keys()
@@ -77,13 +80,13 @@ def test_launcher_scan_over_device_data_equals_the_single_device_loop(rng, kind)
     data = random_batch(rng, half=48)
     results = {}
     for name in ("none", kind):
-        results[name] = train.train_loop(
+        settings = TrainSettings(
+            steps=6, batch_size=32, parallel=name, steps_per_dispatch=3, log_every=3
+        )
+        results[name] = train_loop(
             mnist_state(),
             DeviceData.create(data, batch_size=32, seed=0),
-            6,
-            parallel=name,
-            steps_per_dispatch=3,
-            log_every=3,
+            settings=settings,
             progress=False,
         )
     (single, single_history), (spread, spread_history) = results["none"], results[kind]
@@ -97,7 +100,7 @@ def test_fit_on_the_default_experiment_predicts_alike_with_each_launcher():
     domains = load_domains("digits_to_blended_digits", 0)
     logits = {}
     for kind in ("none", *LAUNCHERS):
-        trained = train.fit(
+        trained = dann_jax.fit(
             domains.source_train.inputs,
             domains.source_train.labels,
             domains.target_train.inputs,
@@ -124,12 +127,14 @@ def test_a_batch_the_devices_cannot_share_is_refused_before_training(rng, kind):
     source = rng.normal(size=(32, 2)).astype(np.float32)
     labels = rng.integers(2, size=32)
     with pytest.raises(ValueError, match=r"shared equally by 8 devices.*divisible by 16"):
-        train.fit(source, labels, source, model="shallow", steps=1, batch_size=24, parallel=kind)
+        dann_jax.fit(source, labels, source, model="shallow", steps=1, batch_size=24, parallel=kind)
 
 
 def test_unknown_parallel_is_refused():
     with pytest.raises(ValueError, match="Unknown parallel 'tpu'"):
         parallel.check_batch_size("tpu", 16)
+    with pytest.raises(ValueError, match="Unknown parallel 'tpu'"):
+        TrainSettings(steps=1, parallel="tpu")
 
 
 def run_python(arguments, devices, **kwargs):
@@ -148,9 +153,9 @@ def run_python(arguments, devices, **kwargs):
 def test_a_launcher_asked_for_with_one_device_falls_back_and_says_so():
     script = (
         "import numpy as np\n"
-        "from dann_jax import train\n"
+        "import dann_jax\n"
         "x = np.random.default_rng(0).normal(size=(16, 2)).astype(np.float32)\n"
-        "train.fit(x, np.arange(16) % 2, x, model='shallow', steps=2, batch_size=6,"
+        "dann_jax.fit(x, np.arange(16) % 2, x, model='shallow', steps=2, batch_size=6,"
         " parallel='pmap', progress=False)\n"
         "print('trained')\n"
     )
@@ -205,7 +210,7 @@ def cli_arguments(address, index, workdir, *overrides):
         "dann_jax.cli",
         "train",
         "--noprogress",
-        f"--config={ROOT / 'experiments' / 'configs' / 'moons.py'}",
+        "--config=moons",
         "--config.steps=20",
         "--config.log_every=10",
         f"--workdir={workdir}",

@@ -1,7 +1,6 @@
 """The input pipeline: pairing, seeds, per-process shards, resumable state, preprocessing, TFDS."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,16 +8,9 @@ import tensorflow_datasets as tfds
 
 from dann_jax import cli
 from dann_jax.data import tfds_sources
-from dann_jax.data.pipeline import (
-    ArraySource,
-    DeviceData,
-    PairedStream,
-    Preprocess,
-    channel_mean,
-    materialize,
-)
-
-CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
+from dann_jax.data.pipeline import DeviceData, PairedPositions, PairedStream
+from dann_jax.data.preprocess import Preprocess
+from dann_jax.data.sources import ArraySource, materialize, sampled_channel_mean
 
 
 def identity(images):
@@ -31,13 +23,7 @@ def stream(source_size=10, target_size=6, batch_size=8, seed=0, **kwargs):
     )
     target = ArraySource(100 + np.arange(target_size, dtype=np.float32)[:, None])
     return PairedStream(
-        source,
-        target,
-        batch_size=batch_size,
-        seed=seed,
-        source_preprocess=identity,
-        target_preprocess=identity,
-        **kwargs,
+        source, target, batch_size=batch_size, seed=seed, preprocess=identity, **kwargs
     )
 
 
@@ -103,28 +89,19 @@ def test_device_data_uses_the_same_positions_as_the_stream():
     images = np.arange(10, dtype=np.float32)[:, None]
     data = {"source_image": images, "source_label": np.zeros(10, np.int32), "target_image": images}
     device = DeviceData.create(data, batch_size=8, seed=0)
-    for batch in take(stream(10, 10), 3):
-        source_positions, target_positions = next(device.positions)
-        np.testing.assert_array_equal(images[source_positions], batch["source_image"])
-        np.testing.assert_array_equal(images[target_positions] + 100, batch["target_image"])
+    source_positions, target_positions = device.positions.steps(0, 3)
+    for step, batch in enumerate(take(stream(10, 10), 3)):
+        np.testing.assert_array_equal(images[source_positions[step]], batch["source_image"])
+        np.testing.assert_array_equal(images[target_positions[step]] + 100, batch["target_image"])
 
 
-def test_device_positions_taken_many_steps_at_once_equal_step_by_step_and_resume():
-    data = {
-        "source_image": np.zeros((7, 1), np.float32),
-        "source_label": np.zeros(7, np.int32),
-        "target_image": np.zeros((5, 1), np.float32),
-    }
-    one_by_one = DeviceData.create(data, batch_size=6, seed=3).positions
-    steps = take(one_by_one, 9)  # 27 draws: epochs of 7 and of 5 end inside batches
-    chunked = DeviceData.create(data, batch_size=6, seed=3).positions
-    source, target = chunked.take(4)
+def test_positions_of_many_steps_at_once_equal_step_by_step_and_resume_anywhere():
+    positions = PairedPositions(7, 5, batch_size=6, seed=3)
+    steps = [positions[step] for step in range(9)]  # 27 draws: epochs of 7 and 5 end in batches
+    source, target = positions.steps(0, 4)
     assert source.shape == target.shape == (4, 3) and source.dtype == np.int32
-    state = chunked.get_state()
-    assert state == {"next_index": 4}
-    resumed = DeviceData.create(data, batch_size=6, seed=3).positions
-    resumed.set_state(state)
-    rest_source, rest_target = resumed.take(5)
+    resumed = PairedPositions(7, 5, batch_size=6, seed=3)  # e.g. in a restarted process
+    rest_source, rest_target = resumed.steps(4, 9)
     np.testing.assert_array_equal(np.concatenate([source, rest_source]), [s for s, _ in steps])
     np.testing.assert_array_equal(np.concatenate([target, rest_target]), [t for _, t in steps])
     draws = np.concatenate([s for s, _ in steps])
@@ -152,7 +129,7 @@ def test_materialize_and_channel_mean_read_every_record():
     inputs, labels = materialize(source, conform, chunk=2, progress=False)
     assert inputs.shape == (5, 4, 4, 3) and np.all(inputs == 1.0)
     np.testing.assert_array_equal(labels, np.arange(5))
-    np.testing.assert_allclose(channel_mean([source], conform, sample=3), np.ones(3))
+    np.testing.assert_allclose(sampled_channel_mean([source], conform, sample=3), np.ones(3))
 
 
 def test_tfds_sources_stream_paper_pairs_under_mock_data():
@@ -162,13 +139,7 @@ def test_tfds_sources_stream_paper_pairs_under_mock_data():
         assert tfds_sources.num_classes(mnist) == 10
         preprocess = Preprocess((28, 28, 3), np.zeros(3, np.float32))
         batches = PairedStream(
-            svhn,
-            mnist,
-            batch_size=8,
-            seed=0,
-            source_preprocess=preprocess,
-            target_preprocess=preprocess,
-            with_target_labels=True,
+            svhn, mnist, batch_size=8, seed=0, preprocess=preprocess, with_target_labels=True
         )
         batch = next(batches)
     assert batch["source_image"].shape == (4, 28, 28, 3)
@@ -180,11 +151,11 @@ def test_tfds_sources_stream_paper_pairs_under_mock_data():
 @pytest.mark.parametrize(
     ("config", "input_mode", "methods"),
     [
-        ("mnist_to_mnist_m.py", "stream", "source_only,dann,train_on_target"),
+        ("mnist_to_mnist_m", "stream", "source_only,dann,train_on_target"),
         # The SVHN network compiles slowly on CPU: one method each.
-        ("svhn_to_mnist.py", "device", "dann"),
-        ("syn_digits_to_svhn.py", "stream", "train_on_target"),
-        ("syn_signs_to_gtsrb.py", "device", "dann"),
+        ("svhn_to_mnist", "device", "dann"),
+        ("syn_digits_to_svhn", "stream", "train_on_target"),
+        ("syn_signs_to_gtsrb", "device", "dann"),
     ],
 )
 def test_paper_configs_train_end_to_end_through_the_pipeline(tmp_path, config, input_mode, methods):
@@ -194,7 +165,7 @@ def test_paper_configs_train_end_to_end_through_the_pipeline(tmp_path, config, i
             [
                 "train",
                 "--noprogress",
-                f"--config={CONFIGS / config}",
+                f"--config={config}",
                 "--config.steps=2",
                 "--config.log_every=2",
                 "--config.batch_size=16",
@@ -216,7 +187,7 @@ def test_a_missing_dataset_gets_one_error_naming_it_the_folder_and_the_fix(tmp_p
     status = cli.main(
         [
             "train",
-            f"--config={CONFIGS / 'mnist_to_mnist_m.py'}",
+            "--config=mnist_to_mnist_m",
             f"--config.data_dir={tmp_path / 'empty'}",
             f"--workdir={workdir}",
         ]

@@ -1,15 +1,26 @@
-"""Input data: the pipeline (random-access sources to batches), arrays, offline domains."""
+"""Input data: sources, preprocessing, the pipeline, arrays and the offline domains.
 
-from dann_jax.data.offline import Domains, Split, blend_with_photos, load_domains
-from dann_jax.data.pipeline import ArraySource, PairedStream, Preprocess, paired_positions
+Names load on first use (PEP 562), so importing the package stays light: the
+offline domains need scikit-learn and scikit-image, streaming needs grain.
+"""
 
-__all__ = [
-    "ArraySource",
-    "Domains",
-    "PairedStream",
-    "Preprocess",
-    "Split",
-    "blend_with_photos",
-    "load_domains",
-    "paired_positions",
-]
+import importlib
+
+_HOMES = {
+    "ArraySource": "sources",
+    "Domains": "offline",
+    "PairedPositions": "pipeline",
+    "PairedStream": "pipeline",
+    "Preprocess": "preprocess",
+    "Split": "offline",
+    "TrainingData": "pipeline",
+    "blend_with_photos": "offline",
+    "load_domains": "offline",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -77,6 +77,8 @@ def read_photos(folder: str | Path) -> list[np.ndarray]:
 
 
 def _check_exists(path: str | Path, key: str, what: str) -> None:
+    if not str(path):
+        raise ValueError(f"{what} is not set: pass --config.{key}=PATH.")
     if not Path(path).exists():
         raise ValueError(
             f"{what} {path} does not exist; set config.{key} (--config.{key}=PATH) to it."

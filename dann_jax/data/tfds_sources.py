@@ -15,7 +15,7 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from dann_jax.data.pipeline import RandomAccessSource
+from dann_jax.data.sources import RandomAccessSource
 
 # From the TFDS catalog, and built by dann_jax.data.builders.
 CATALOG = ("mnist", "svhn_cropped", "cifar10", "stl10")

@@ -4,7 +4,7 @@ The shallow network (15 sigmoid hidden units); the run folder gets
 ``decision_boundaries.png`` with source-only beside DANN.
 """
 
-from dann_jax.experiment import base_config
+from dann_jax.configs import base_config
 
 
 def get_config():

@@ -4,7 +4,7 @@ The paper's MNIST network and schedules on data that pip packages ship, so it
 runs anywhere with no download: ``dann train`` (or ``make demo``).
 """
 
-from dann_jax.experiment import base_config
+from dann_jax.configs import base_config
 
 
 def get_config():

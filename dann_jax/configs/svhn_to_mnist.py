@@ -4,13 +4,13 @@ Prepare once (TensorFlow needed for this step only):
 
     dann prepare svhn_cropped && dann prepare mnist
 
-then ``dann train --config experiments/configs/svhn_to_mnist.py``. The paper's
+then ``dann train --config svhn_to_mnist``. The paper's
 SVHN network; MNIST's grey 28x28 digits are resized to 32x32 and made RGB. As
 in the paper, no learning-rate annealing for the SVHN <-> MNIST pairs. The
 paper: source-only .5490, DANN .7385, train-on-target .9942.
 """
 
-from dann_jax.experiment import base_config
+from dann_jax.configs import base_config
 
 
 def get_config():
@@ -27,4 +27,6 @@ def get_config():
     config.steps = 40_000
     config.log_every = 500
     config.steps_per_dispatch = 500
+    # JMLR 2016, Table 2.
+    config.paper_target_accuracy = {"source_only": 0.549, "dann": 0.7385, "train_on_target": 0.9942}
     return config

@@ -1,0 +1,307 @@
+"""The entry points: settings -> state -> loop -> :class:`TrainedDANN`.
+
+- :func:`fit`: in-memory arrays, settings as keyword arguments;
+- :func:`fit_sources`: two random-access domains (e.g. ``tfds.data_source``
+  splits) and a :class:`~dann_jax.settings.TrainSettings`, resumable;
+- :func:`fit_seeds` (arrays) and :func:`fit_members` (domains): many runs in one
+  compiled program, ``jax.vmap`` over their states and batch orders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from dann_jax import parallel
+from dann_jax.data import arrays
+from dann_jax.data.pipeline import (
+    DeviceData,
+    StreamInput,
+    TrainingData,
+    TrainingInput,
+    choose_input_mode,
+)
+from dann_jax.data.preprocess import Preprocess
+from dann_jax.data.sources import ArraySource
+from dann_jax.loop import UNLOGGED, Record, train_loop
+from dann_jax.models import build_model, check_model_name
+from dann_jax.settings import TrainSettings
+from dann_jax.step import (
+    TrainState,
+    create_train_state,
+    create_train_states,
+    train_step,
+    train_steps,
+)
+from dann_jax.trained import TrainedDANN
+
+
+def array_data(
+    source_images: np.ndarray,
+    source_labels: np.ndarray,
+    target_images: np.ndarray,
+    *,
+    model: str,
+    num_classes: int | None = None,
+    input_mean: np.ndarray | None = None,
+) -> TrainingData:
+    """User arrays as :class:`~dann_jax.data.pipeline.TrainingData`, checked.
+
+    Args:
+      source_images, source_labels, target_images: as in :func:`fit`.
+      model: the network's name, which fixes the inputs' rank.
+      num_classes: defaults to max(source_labels) + 1.
+      input_mean: the per-channel mean (C,) to subtract; by default the mean over
+        both domains' inputs (uint8 scaled to [0, 1]).
+
+    Raises:
+      ValueError: the arrays do not fit the model or each other; the message says
+        how to fix them.
+    """
+    source_images, source_labels, target_images = map(
+        np.asarray, (source_images, source_labels, target_images)
+    )
+    arrays.check_inputs("source_images", source_images, model)
+    arrays.check_inputs("target_images", target_images, model)
+    arrays.check_same_feature_shape(source_images, target_images)
+    num_classes = arrays.check_labels(source_labels, len(source_images), num_classes)
+    if input_mean is None:
+        input_mean = arrays.channel_mean(*map(arrays.to_float, (source_images, target_images)))
+    return TrainingData(
+        ArraySource(source_images, source_labels),
+        ArraySource(target_images),
+        Preprocess(source_images.shape[1:], np.asarray(input_mean, np.float32)),
+        num_classes,
+    )
+
+
+def fit(
+    source_images: np.ndarray,
+    source_labels: np.ndarray,
+    target_images: np.ndarray,
+    *,
+    model: str = "mnist",
+    num_classes: int | None = None,
+    on_log: Callable[[Record], None] | None = None,
+    progress: bool = True,
+    **settings: Any,
+) -> TrainedDANN:
+    """Trains a DANN (or its source-only baseline) on in-memory arrays.
+
+    Args:
+      source_images: labelled source inputs: images (N_s, H, W, C) with C 1 or 3
+        for the image networks, vectors (N_s, D) for model="shallow"; uint8 in
+        [0, 255] or float.
+      source_labels: (N_s,) integer class ids in [0, num_classes).
+      target_images: unlabelled target inputs, (N_t, ...) like the source.
+      model: "mnist", "svhn", "gtsrb" (the paper's networks) or "shallow" (15
+        sigmoid units).
+      num_classes: defaults to max(source_labels) + 1.
+      on_log: called with each history record as it is made.
+      progress: show progress bars.
+      **settings: the fields of :class:`~dann_jax.settings.TrainSettings`:
+        ``steps`` (required), ``batch_size``, ``seed``, ``method``,
+        ``learning_rate``, ... The paper's values are the defaults.
+
+    Returns:
+      A :class:`~dann_jax.trained.TrainedDANN` with ``.predict(images)``,
+      ``.params`` and ``.history``.
+
+    Raises:
+      ValueError: inputs or settings are invalid; the message says how to fix them.
+    """
+    settings = TrainSettings(**settings)
+    check_model_name(model)
+    data = array_data(
+        source_images, source_labels, target_images, model=model, num_classes=num_classes
+    )
+    return fit_sources(data, settings, model=model, on_log=on_log, progress=progress)
+
+
+def training_input(data: TrainingData, settings: TrainSettings, *, progress: bool) -> TrainingInput:
+    """The input mode ``settings.input_mode`` names ("auto": device when the data fits)."""
+    mode = settings.input_mode
+    if mode == "auto":
+        mode = choose_input_mode(data.device_bytes())
+    if mode == "device":
+        return DeviceData.read(data, settings.batch_size, settings.seed, progress=progress)
+    return StreamInput(data, settings.batch_size, settings.seed)
+
+
+def fit_sources(
+    data: TrainingData,
+    settings: TrainSettings,
+    *,
+    model: str = "mnist",
+    on_log: Callable[[Record], None] | None = None,
+    on_checkpoint: Callable[[TrainState, Record], None] | None = None,
+    restore: Callable[[TrainState], tuple[TrainState, Record]] | None = None,
+    progress: bool = True,
+) -> TrainedDANN:
+    """Trains a DANN on two random-access domains, e.g. ``tfds.data_source`` splits.
+
+    Records are ``{"image", "label"}`` (the target's labels are never read);
+    ``data.preprocess`` makes raw images network inputs (scaled to [0, 1],
+    resized, grey made RGB, mean subtracted).
+
+    Args:
+      data: the training domains, their preprocessing and class count.
+      settings: the run's settings.
+      model: the network's name (see :func:`fit`).
+      on_log: called with each history record as it is made.
+      on_checkpoint: saves a state and the loop state beside it (see
+        :func:`dann_jax.loop.train_loop`), e.g. with :func:`dann_jax.checkpoint.save`.
+      restore: resumes a run: given the fresh state, returns a saved state and
+        its loop state (e.g. :func:`dann_jax.checkpoint.restore`); training, the
+        input positions and the log records continue from its step exactly as if
+        never stopped.
+      progress: show progress bars.
+
+    Returns:
+      A :class:`~dann_jax.trained.TrainedDANN` (its history covers the steps run
+      in this call).
+    """
+    parallel.check_batch_size(settings.parallel, settings.batch_size)
+    state = create_train_state(build_model(model, data.num_classes), data.example(), settings)
+    unlogged = None
+    if restore is not None:
+        state, loop_state = restore(state)
+        unlogged = loop_state.get(UNLOGGED)
+    state, history = train_loop(
+        state,
+        training_input(data, settings, progress=progress),
+        settings=settings,
+        on_log=on_log,
+        on_checkpoint=on_checkpoint,
+        unlogged_metrics=unlogged,
+        progress=progress,
+    )
+    return TrainedDANN(state, history, data.preprocess, model)
+
+
+def fit_seeds(
+    source_images: Sequence[np.ndarray],
+    source_labels: Sequence[np.ndarray],
+    target_images: Sequence[np.ndarray],
+    *,
+    seeds: Sequence[int],
+    model: str = "mnist",
+    num_classes: int | None = None,
+    input_means: Sequence[np.ndarray] | None = None,
+    on_log: Callable[[Record], None] | None = None,
+    progress: bool = True,
+    **settings: Any,
+) -> list[TrainedDANN]:
+    """Trains one network per seed in one compiled program (``jax.vmap`` over seeds).
+
+    Each result equals ``fit(..., seed=seeds[i], input_mode="device",
+    parallel="none")`` on the i-th data (tests/test_fit.py).
+
+    Args:
+      source_images, source_labels, target_images: one array per seed (the same
+        array repeated when the data does not depend on the seed), as in
+        :func:`fit`; every seed's arrays have the same sizes.
+      seeds: seeds of initialisation and batch order, one per run.
+      model, num_classes, on_log, progress: as in :func:`fit`; ``on_log`` gets
+        records whose every metric is a list, one value per seed.
+      input_means: per seed, the per-channel mean (C,) to subtract from the inputs;
+        by default each seed's mean over its source and target arrays, as in :func:`fit`.
+      **settings: as in :func:`fit`, but ``seeds`` replaces ``seed``.
+
+    Returns:
+      One :class:`~dann_jax.trained.TrainedDANN` per seed, in the order of
+      ``seeds``, each with its own history.
+    """
+    if "seed" in settings:
+        raise TypeError("fit_seeds takes seeds=[...], one per run, not seed=.")
+    settings = TrainSettings(**settings)
+    check_model_name(model)
+    if not len(seeds) == len(source_images) == len(source_labels) == len(target_images):
+        raise ValueError(
+            f"got {len(seeds)} seeds but {len(source_images)} source, {len(source_labels)} "
+            f"label and {len(target_images)} target arrays; pass one array per seed."
+        )
+    means = [None] * len(seeds) if input_means is None else list(input_means)
+    members = [
+        array_data(*domains, model=model, num_classes=num_classes, input_mean=mean)
+        for *domains, mean in zip(source_images, source_labels, target_images, means, strict=True)
+    ]
+    return fit_members(
+        members, settings, seeds=seeds, model=model, on_log=on_log, progress=progress
+    )
+
+
+class _StackedPositions:
+    """Each member's positions, stepped together: (K, S, B) source and target rows."""
+
+    def __init__(self, positions: Sequence[Any]):
+        self._positions = list(positions)
+
+    def steps(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        steps = [positions.steps(start, stop) for positions in self._positions]
+        return np.stack([s for s, _ in steps], axis=1), np.stack([t for _, t in steps], axis=1)
+
+
+# One member per row of every argument; the indices of a dispatch arrive as (K, S, B).
+_members_train_step = jax.vmap(train_step)
+_members_train_steps = jax.vmap(train_steps, in_axes=(0, 0, 1, 1))
+
+
+def fit_members(
+    members: Sequence[TrainingData],
+    settings: TrainSettings,
+    *,
+    seeds: Sequence[int],
+    model: str = "mnist",
+    on_log: Callable[[Record], None] | None = None,
+    progress: bool = True,
+) -> list[TrainedDANN]:
+    """Trains one network per member (its domains and seed) in one compiled program.
+
+    Params, optimiser states and batch orders are stacked along a members axis
+    and the scanned step is vmapped over it, so on an accelerator N runs cost
+    about one. The data is always read onto one device (``settings.input_mode``
+    and ``settings.parallel`` are not used); no checkpoints.
+
+    Args:
+      members: each run's training domains; every member's domains have the
+        same sizes and input shape.
+      settings: the runs' settings (``settings.seed`` is not used).
+      seeds: one per member: its initialisation and batch order.
+      model, on_log, progress: as in :func:`fit_seeds`.
+
+    Returns:
+      One :class:`~dann_jax.trained.TrainedDANN` per member, in order.
+    """
+    if len(seeds) != len(members):
+        raise ValueError(f"got {len(seeds)} seeds for {len(members)} members; pass one each.")
+    device_data = [
+        DeviceData.read(member, settings.batch_size, seed, progress=False)
+        for member, seed in zip(members, seeds, strict=True)
+    ]
+    shapes = {tuple((k, v.shape) for k, v in data.arrays.items()) for data in device_data}
+    if len(shapes) > 1:
+        raise ValueError("every member's arrays must have the same shapes to be stacked.")
+    network = build_model(model, max(member.num_classes for member in members))
+    state = create_train_states(network, members[0].example(), settings, seeds)
+    stacked = {
+        name: np.stack([data.arrays[name] for data in device_data])
+        for name in device_data[0].arrays
+    }
+    inputs = DeviceData(stacked, _StackedPositions([data.positions for data in device_data]))
+    launcher = parallel.launcher("none", _members_train_step, _members_train_steps)
+    state, history = train_loop(
+        state, inputs, settings=settings, launcher=launcher, on_log=on_log, progress=progress
+    )
+    return [
+        TrainedDANN(
+            jax.tree.map(lambda leaf, i=i: leaf[i], state),
+            [{name: v if name == "step" else v[i] for name, v in r.items()} for r in history],
+            member.preprocess,
+            model,
+        )
+        for i, member in enumerate(members)
+    ]

@@ -1,0 +1,209 @@
+"""The entry points: fit on arrays, its checks, determinism, many seeds at once, compiling once."""
+
+import jax
+import numpy as np
+import pytest
+
+import dann_jax
+from dann_jax.data import pipeline
+
+METRIC_NAMES = {
+    "loss",
+    "label_loss",
+    "domain_loss",
+    "source_accuracy",
+    "domain_accuracy",
+    "lambda",
+    "learning_rate",
+}
+
+
+def host_data(rng, size=24, shape=(2,)):
+    return {
+        "source_image": rng.normal(size=(size, *shape)).astype(np.float32),
+        "source_label": rng.integers(2, size=size).astype(np.int32),
+        "target_image": rng.normal(1.0, 1.0, size=(size, *shape)).astype(np.float32),
+    }
+
+
+def moons(rng, count=200, shift=0.0):
+    labels = rng.integers(2, size=count)
+    points = rng.normal(size=(count, 2)) * 0.3 + np.stack([labels * 2.0 - 1.0, np.zeros(count)], -1)
+    return (points + shift).astype(np.float32), labels.astype(np.int32)
+
+
+def test_fit_learns_and_predicts(rng):
+    source, labels = moons(rng)
+    target, _ = moons(rng, shift=0.5)
+    records = []
+    trained = dann_jax.fit(
+        source,
+        labels,
+        target,
+        model="shallow",
+        steps=300,
+        batch_size=32,
+        learning_rate=0.1,
+        log_every=100,
+        on_log=records.append,
+        progress=False,
+    )
+    predictions = trained.predict(source)
+    assert predictions.shape == (200,)
+    assert np.mean(predictions == labels) > 0.9
+    assert [r["step"] for r in trained.history] == [100, 200, 300]
+    assert records == trained.history
+    assert set(trained.history[0]) == METRIC_NAMES | {"step"}
+    assert jax.tree.leaves(trained.params)
+
+
+def test_fit_on_uint8_grey_images_runs_the_mnist_network(rng):
+    images = rng.integers(0, 256, size=(10, 28, 28, 1), dtype=np.uint8)
+    trained = dann_jax.fit(
+        images, np.arange(10) % 3, images[::-1], steps=2, batch_size=16, progress=False
+    )
+    predictions = trained.predict(images)
+    assert predictions.shape == (10,)
+    assert set(predictions) <= {0, 1, 2}
+    assert trained.input_mean.shape == (1,)
+
+
+def test_fit_is_deterministic_for_a_seed(rng):
+    source, labels = moons(rng, 50)
+    target, _ = moons(rng, 50, shift=0.5)
+    runs = [
+        dann_jax.fit(
+            source, labels, target, model="shallow", steps=20, batch_size=16, seed=s, progress=False
+        )
+        for s in (7, 7, 8)
+    ]
+    assert runs[0].history == runs[1].history
+    assert runs[0].history != runs[2].history
+
+
+GOOD_IMAGES = np.zeros((6, 28, 28, 3), np.float32)
+GOOD_LABELS = np.arange(6) % 2
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"source_labels": GOOD_LABELS[:5]},
+            "source_images has 6 examples but source_labels has 5",
+        ),
+        ({"source_images": GOOD_IMAGES[..., 0]}, r"add a channel axis"),
+        ({"source_images": np.zeros((6, 3, 28, 28), np.float32)}, "has 28 channels"),
+        (
+            {"target_images": np.zeros((6, 28, 28, 1), np.float32)},
+            r"np.repeat\(images, 3, axis=-1\)",
+        ),
+        ({"target_images": GOOD_IMAGES[:0]}, "target_images is empty"),
+        ({"source_labels": np.array([0, 1, 2, 3, 4, -1])}, r"outside \[0, 4\]"),
+        ({"source_labels": GOOD_LABELS.astype(np.float32)}, "class ids must be integers"),
+        ({"source_labels": np.zeros((6, 2), np.int32)}, "one integer class id per image"),
+        ({"num_classes": 1}, r"outside \[0, 0\] for 1 classes"),
+        ({"source_images": np.full((6, 28, 28, 3), np.nan, np.float32)}, "NaN or infinite"),
+        ({"target_images": np.full((6, 28, 28, 3), np.inf, np.float32)}, "NaN or infinite"),
+        ({"source_images": np.zeros((6, 8, 8, 3), np.float32)}, "at least 16x16"),
+        ({"source_images": np.zeros((6, 28, 28, 3), bool)}, "dtype bool"),
+        ({"model": "shallow"}, r"feature vectors of shape \(N, D\)"),
+        ({"model": "vgg"}, "Unknown model 'vgg'"),
+        ({"method": "coral"}, "Unknown method 'coral'"),
+        ({"steps": 0}, "steps must be a positive integer"),
+        ({"batch_size": 7}, "batch_size must be an even integer"),
+        ({"input_mode": "disk"}, "Unknown input_mode 'disk'"),
+        ({"steps_per_dispatch": 0}, "steps_per_dispatch must be a positive integer"),
+    ],
+)
+def test_fit_rejects_bad_input_with_a_clear_error(changes, message):
+    arguments = {
+        "source_images": GOOD_IMAGES,
+        "source_labels": GOOD_LABELS,
+        "target_images": GOOD_IMAGES,
+        "steps": 1,
+    } | changes
+    with pytest.raises(ValueError, match=message):
+        dann_jax.fit(**arguments, progress=False)
+
+
+def test_predict_rejects_inputs_of_another_shape(rng):
+    source, labels = moons(rng, 20)
+    trained = dann_jax.fit(
+        source, labels, source, model="shallow", steps=1, batch_size=16, progress=False
+    )
+    with pytest.raises(ValueError, match=r"trained on \(2,\)"):
+        trained.predict(np.zeros((3, 5), np.float32))
+
+
+def test_auto_input_mode_keeps_data_that_fits_on_the_device():
+    assert pipeline.choose_input_mode(data_bytes=1000) == "device"
+
+
+def test_unknown_input_mode_is_refused(rng):
+    data = host_data(rng)
+    with pytest.raises(ValueError, match="Unknown input_mode 'disk'"):
+        dann_jax.fit(
+            data["source_image"], data["source_label"], data["target_image"],
+            model="shallow", steps=1, batch_size=16, input_mode="disk", progress=False,
+        )  # fmt: skip
+
+
+def test_fit_seeds_in_one_program_equals_separate_runs(rng):
+    """jax.vmap over seeds: params and history of each seed as fit() gives them alone."""
+    data = [host_data(rng, size=40, shape=(16, 16, 3)) for _ in range(2)]
+    settings = {"steps": 6, "batch_size": 16, "log_every": 3, "steps_per_dispatch": 3}
+    together = dann_jax.fit_seeds(
+        [d["source_image"] for d in data],
+        [d["source_label"] for d in data],
+        [d["target_image"] for d in data],
+        seeds=[3, 4],
+        progress=False,
+        **settings,
+    )
+    for trained, d, seed in zip(together, data, [3, 4], strict=True):
+        alone = dann_jax.fit(
+            d["source_image"], d["source_label"], d["target_image"], seed=seed,
+            input_mode="device", parallel="none", progress=False, **settings,
+        )  # fmt: skip
+        pairs = zip(jax.tree.leaves(trained.params), jax.tree.leaves(alone.params), strict=True)
+        for got, want in pairs:
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+        assert [r["step"] for r in trained.history] == [3, 6]
+        for got, want in zip(trained.history, alone.history, strict=True):
+            np.testing.assert_allclose([got[k] for k in want], list(want.values()), rtol=1e-6)
+        np.testing.assert_array_equal(
+            trained.predict(d["target_image"]), alone.predict(d["target_image"])
+        )
+    assert not np.allclose(together[0].params["label_head"]["Dense_0"]["kernel"],
+                           together[1].params["label_head"]["Dense_0"]["kernel"])  # fmt: skip
+
+
+def test_fit_seeds_wants_one_array_per_seed(rng):
+    d = host_data(rng)
+    with pytest.raises(ValueError, match="pass one array per seed"):
+        dann_jax.fit_seeds(
+            [d["source_image"]], [d["source_label"]], [d["target_image"]],
+            seeds=[0, 1], model="shallow", steps=1, batch_size=8,
+        )  # fmt: skip
+
+
+def test_equal_settings_compile_the_step_once_and_predicting_once_per_shape(rng, compiled):
+    """A second fit with other seeds, and its predictions, compile nothing again."""
+    source, labels = moons(rng, 64)
+    target, _ = moons(rng, 64, shift=0.5)
+    settings = {"model": "shallow", "steps": 8, "batch_size": 16, "log_every": 4,
+                "steps_per_dispatch": 4, "learning_rate": 0.0123, "input_mode": "device",
+                "parallel": "none", "progress": False}  # fmt: skip
+    with compiled() as first:
+        dann_jax.fit(source, labels, target, seed=0, **settings).predict(target)
+    assert "jit(train_steps)" in first and "jit(_initial_arrays)" in first
+    with compiled() as again:
+        trained = dann_jax.fit(source, labels, target, seed=1, **(settings | {"log_every": 8}))
+        trained.predict(target)
+        trained.predict(np.concatenate([target] * 20))  # 1,280 inputs: two chunks of 1,024
+        trained.features(target[:3])
+    assert set(again) <= {"jit(features)"}  # features: once per network and shape
+    with compiled() as baseline:
+        dann_jax.fit(source, labels, target, method="source_only", **settings)
+    assert baseline.count("jit(train_steps)") == 1  # another step: it compiles
