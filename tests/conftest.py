@@ -27,6 +27,34 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture
+def host_data(rng):
+    """Makes random training arrays, source and target drawn apart, from the test's ``rng``."""
+
+    def make(size=24, shape=(2,)):
+        return {
+            "source_image": rng.normal(size=(size, *shape)).astype(np.float32),
+            "source_label": rng.integers(2, size=size).astype(np.int32),
+            "target_image": rng.normal(1.0, 1.0, size=(size, *shape)).astype(np.float32),
+        }
+
+    return make
+
+
+@pytest.fixture
+def metric_names():
+    """The metrics of every train step and log record."""
+    return {
+        "loss",
+        "label_loss",
+        "domain_loss",
+        "source_accuracy",
+        "domain_accuracy",
+        "lambda",
+        "learning_rate",
+    }
+
+
 class _CompileLog(logging.Handler):
     def __init__(self):
         super().__init__()

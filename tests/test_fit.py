@@ -7,24 +7,6 @@ import pytest
 import dann_jax
 from dann_jax.data import pipeline
 
-METRIC_NAMES = {
-    "loss",
-    "label_loss",
-    "domain_loss",
-    "source_accuracy",
-    "domain_accuracy",
-    "lambda",
-    "learning_rate",
-}
-
-
-def host_data(rng, size=24, shape=(2,)):
-    return {
-        "source_image": rng.normal(size=(size, *shape)).astype(np.float32),
-        "source_label": rng.integers(2, size=size).astype(np.int32),
-        "target_image": rng.normal(1.0, 1.0, size=(size, *shape)).astype(np.float32),
-    }
-
 
 def moons(rng, count=200, shift=0.0):
     labels = rng.integers(2, size=count)
@@ -32,7 +14,7 @@ def moons(rng, count=200, shift=0.0):
     return (points + shift).astype(np.float32), labels.astype(np.int32)
 
 
-def test_fit_learns_and_predicts(rng):
+def test_fit_learns_and_predicts(rng, metric_names):
     source, labels = moons(rng)
     target, _ = moons(rng, shift=0.5)
     records = []
@@ -53,7 +35,7 @@ def test_fit_learns_and_predicts(rng):
     assert np.mean(predictions == labels) > 0.9
     assert [r["step"] for r in trained.history] == [100, 200, 300]
     assert records == trained.history
-    assert set(trained.history[0]) == METRIC_NAMES | {"step"}
+    assert set(trained.history[0]) == metric_names | {"step"}
     assert jax.tree.leaves(trained.params)
 
 
@@ -140,8 +122,8 @@ def test_auto_input_mode_keeps_data_that_fits_on_the_device():
     assert pipeline.choose_input_mode(data_bytes=1000) == "device"
 
 
-def test_unknown_input_mode_is_refused(rng):
-    data = host_data(rng)
+def test_unknown_input_mode_is_refused(host_data):
+    data = host_data()
     with pytest.raises(ValueError, match="Unknown input_mode 'disk'"):
         dann_jax.fit(
             data["source_image"], data["source_label"], data["target_image"],
@@ -149,9 +131,9 @@ def test_unknown_input_mode_is_refused(rng):
         )  # fmt: skip
 
 
-def test_fit_seeds_in_one_program_equals_separate_runs(rng):
+def test_fit_seeds_in_one_program_equals_separate_runs(host_data):
     """jax.vmap over seeds: params and history of each seed as fit() gives them alone."""
-    data = [host_data(rng, size=40, shape=(16, 16, 3)) for _ in range(2)]
+    data = [host_data(size=40, shape=(16, 16, 3)) for _ in range(2)]
     settings = {"steps": 6, "batch_size": 16, "log_every": 3, "steps_per_dispatch": 3}
     together = dann_jax.fit_seeds(
         [d["source_image"] for d in data],
@@ -179,8 +161,8 @@ def test_fit_seeds_in_one_program_equals_separate_runs(rng):
                            together[1].params["label_head"]["Dense_0"]["kernel"])  # fmt: skip
 
 
-def test_fit_seeds_wants_one_array_per_seed(rng):
-    d = host_data(rng)
+def test_fit_seeds_wants_one_array_per_seed(host_data):
+    d = host_data()
     with pytest.raises(ValueError, match="pass one array per seed"):
         dann_jax.fit_seeds(
             [d["source_image"]], [d["source_label"]], [d["target_image"]],

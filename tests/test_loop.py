@@ -13,14 +13,6 @@ from dann_jax.models import build_model
 from dann_jax.settings import TrainSettings
 
 
-def host_data(rng, size=24, shape=(2,)):
-    return {
-        "source_image": rng.normal(size=(size, *shape)).astype(np.float32),
-        "source_label": rng.integers(2, size=size).astype(np.int32),
-        "target_image": rng.normal(1.0, 1.0, size=(size, *shape)).astype(np.float32),
-    }
-
-
 def device_inputs(data, batch_size=8, seed=0):
     return DeviceData.create(data, batch_size, seed)
 
@@ -39,19 +31,19 @@ def make_state(settings, model="shallow", shape=(2,)):
     return step.create_train_state(build_model(model, 2), jnp.zeros((1, *shape)), settings)
 
 
-def test_non_finite_loss_stops_with_the_step_and_metric(rng):
+def test_non_finite_loss_stops_with_the_step_and_metric(host_data):
     settings = TrainSettings(steps=10, log_every=5, parallel="none")
     state = make_state(settings)
     poisoned = jax.tree.map(lambda leaf: jnp.full_like(leaf, jnp.nan), state.params)
-    inputs = stream_inputs(host_data(rng))
+    inputs = stream_inputs(host_data())
     with pytest.raises(FloatingPointError, match=r"became nan by step 5"):
         train_loop(state.replace(params=poisoned), inputs, settings=settings, progress=False)
 
 
 @pytest.mark.parametrize(("model", "shape"), [("shallow", (2,)), ("mnist", (16, 16, 3))])
-def test_device_mode_trains_exactly_like_stream_mode(rng, model, shape):
+def test_device_mode_trains_exactly_like_stream_mode(model, shape, host_data):
     """lax.scan over device-resident data sees the same batches as the host stream."""
-    data = host_data(rng, shape=shape)
+    data = host_data(shape=shape)
     settings = TrainSettings(steps=7, steps_per_dispatch=3, log_every=5, parallel="none")
     results = {}
     for mode, inputs in (("stream", stream_inputs(data)), ("device", device_inputs(data))):
@@ -70,10 +62,10 @@ def test_device_mode_trains_exactly_like_stream_mode(rng, model, shape):
 
 
 @pytest.mark.parametrize("inputs", [stream_inputs, device_inputs])
-def test_checkpoints_at_any_step_resume_to_the_same_records_and_state(rng, inputs):
+def test_checkpoints_at_any_step_resume_to_the_same_records_and_state(inputs, host_data):
     """Checkpoints every 3 steps, records every 4: a run resumed from step 9 (one step
     after the record at 8) logs the same records and ends in the same state."""
-    data = host_data(rng)
+    data = host_data()
     settings = TrainSettings(steps=14, log_every=4, checkpoint_every=3, parallel="none")
     saved = {}
     whole, history = train_loop(
@@ -104,8 +96,8 @@ def test_checkpoints_at_any_step_resume_to_the_same_records_and_state(rng, input
         np.testing.assert_array_equal(got, want)
 
 
-def test_a_run_of_some_steps_logs_at_its_end_and_continues_from_there(rng):
-    data = host_data(rng)
+def test_a_run_of_some_steps_logs_at_its_end_and_continues_from_there(host_data):
+    data = host_data()
     settings = TrainSettings(steps=100, log_every=10, steps_per_dispatch=10, parallel="none")
     state, first = train_loop(
         make_state(settings), device_inputs(data), settings=settings, steps=7, progress=False

@@ -1,4 +1,4 @@
-"""In-memory arrays as a data source: checks, preprocessing and paired batches.
+"""User arrays: their checks, scaling to float, channel means, and batch gathering.
 
 Every entry point that takes user arrays (``fit``, ``TrainedDANN.predict``)
 checks them here, so bad input gets one clear ``ValueError`` that says what is

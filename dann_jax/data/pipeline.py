@@ -91,9 +91,9 @@ def _domain_positions(size: int, batch: int, seed: int, start: int, stop: int) -
 class PairedPositions:
     """Every step's global batch positions, half source and half target.
 
-    Step k's positions are computed directly (a few vectorised NumPy operations
-    per many steps): grain's element-wise shuffle took about 0.7 ms per batch
-    of 64, more than an accelerator's whole training step. Indexable like a
+    Step k's positions are computed directly, a few vectorised NumPy operations
+    for many steps at once: grain's element-wise shuffle cost more per batch than
+    an accelerator's whole training step (BENCHMARKS.md). Indexable like a
     sequence (``positions[k]``), so grain can read it as a source.
 
     Args:
