@@ -85,5 +85,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    sys.argv, _ = configs.with_config_file(sys.argv)  # --config NAME: a packaged config
-    app.run(main)
+    # --config NAME: a packaged config (sys.argv, the recorded command, stays as typed).
+    app.run(main, argv=configs.with_config_file(sys.argv)[0])
