@@ -23,6 +23,7 @@ import numpy as np
 
 import dann_jax
 from dann_jax import checkpoint, metrics, parallel, plots
+from dann_jax.configs import base_config  # noqa: F401  (config files of earlier versions import it here)
 from dann_jax.data import arrays, local, tfds_sources
 from dann_jax.data.offline import Domains, Split, load_domains
 from dann_jax.data.pipeline import TrainingData
