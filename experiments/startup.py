@@ -14,8 +14,8 @@ with the same script:
   fresh cache folder (``$XDG_CACHE_HOME``): wall time of each command, its
   training time per method, its compilations and persistent-cache hits.
 
-The table goes to ``<--output>/startup-<device>.md`` and ``.json`` with the
-machine, the date, the commit measured and the command.
+The table goes to ``<--output>/startup-<device>-<commit>-<steps>-steps.md`` and
+``.json`` with the machine, the date, the commit measured and the command.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def main(argv: list[str]) -> None:
     table = "\n".join(lines) + "\n"
     output = Path(FLAGS.output)
     output.mkdir(parents=True, exist_ok=True)
-    slug = f"startup-{machine['device'].lower().replace(' ', '-')}-{commit}"
+    slug = f"startup-{machine['device'].lower().replace(' ', '-')}-{commit}-{FLAGS.steps}-steps"
     (output / f"{slug}.md").write_text(table)
     (output / f"{slug}.json").write_text(json.dumps(record, indent=2) + "\n")
     print(table)

@@ -252,7 +252,9 @@ def test_processes_that_disagree_on_the_config_stop_with_a_clear_error(tmp_path)
 
 def test_two_processes_resume_a_stopped_run_like_one_never_stopped(tmp_path):
     whole, stopped = tmp_path / "whole", tmp_path / "stopped"
-    steps = ["--config.steps=40", "--config.checkpoint_every=20"]
+    # Checkpoints every 15 steps, records every 10: process 0 hands the others the
+    # metrics of the steps after the last record too.
+    steps = ["--config.steps=40", "--config.checkpoint_every=15"]
 
     def run(workdir):
         address = free_address()
@@ -268,14 +270,15 @@ def test_two_processes_resume_a_stopped_run_like_one_never_stopped(tmp_path):
         return finished
 
     run(whole)
-    # The run as if stopped while dann trained: its checkpoint at step 20 is its last.
+    # The run as if stopped while dann trained: its checkpoint at step 15 is its last.
     shutil.copytree(whole, stopped)
     (stopped / "results.json").unlink()
-    shutil.rmtree(stopped / "checkpoints" / "dann" / "40")
+    for step in ("30", "40"):
+        shutil.rmtree(stopped / "checkpoints" / "dann" / step)
     finished = run(stopped)
     assert (
         "Resuming" in finished[0][1]
-        and "from steps {'source_only': 40, 'dann': 20}" in finished[0][1]
+        and "from steps {'source_only': 40, 'dann': 15}" in finished[0][1]
     )
     assert (stopped / "metrics.jsonl").read_text() == (whole / "metrics.jsonl").read_text()
     results = json.loads((stopped / "results.json").read_text())
