@@ -273,8 +273,8 @@ def test_two_processes_resume_a_stopped_run_like_one_never_stopped(tmp_path):
     # The run as if stopped while dann trained: its checkpoint at step 15 is its last.
     shutil.copytree(whole, stopped)
     (stopped / "results.json").unlink()
-    for step in ("30", "40"):
-        shutil.rmtree(stopped / "checkpoints" / "dann" / step)
+    for later in ("30", "40"):
+        shutil.rmtree(stopped / "checkpoints" / "dann" / later)
     finished = run(stopped)
     assert (
         "Resuming" in finished[0][1]
