@@ -81,14 +81,20 @@ def methods_of(config: ml_collections.ConfigDict) -> list[str]:
 
 
 def settings_of(config: ml_collections.ConfigDict) -> dict[str, TrainSettings]:
-    """Method -> its training settings, every value checked.
+    """Method -> its training settings, every value checked; train_on_target trains
+    as source_only (on the target's labels).
 
     Raises:
       ValueError: a method, the model or a training value is invalid; the
         message names the key.
     """
     check_model_name(config.model)
-    return {method: TrainSettings.from_config(config, method) for method in methods_of(config)}
+    return {
+        method: TrainSettings.from_config(
+            config, "source_only" if method == "train_on_target" else method
+        )
+        for method in methods_of(config)
+    }
 
 
 @dataclasses.dataclass(frozen=True)

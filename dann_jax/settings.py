@@ -91,7 +91,7 @@ class StepSettings:
         """Whether the domain loss's gradient reaches the features (False: source-only)."""
         return self.method == "dann"
 
-    def adaptation_factor(self) -> optax.Schedule:
+    def adaptation_schedule(self) -> optax.Schedule:
         """step -> lambda, the GRL's scale."""
         if self.adaptation == "annealed":
             return schedules.adaptation_factor(self.steps, self.gamma)
@@ -157,8 +157,8 @@ class TrainSettings(StepSettings):
 
     @classmethod
     def from_config(cls, config: Any, method: str) -> TrainSettings:
-        """The settings of ``method`` in an experiment config, whose keys are named as
-        the fields here; "train_on_target" trains as "source_only" (on target labels).
+        """The settings of ``method`` ("dann" or "source_only") in an experiment config,
+        whose keys are named as the fields here.
 
         Raises:
           ValueError: a value is invalid; the message names the key.
@@ -168,7 +168,6 @@ class TrainSettings(StepSettings):
             for field in dataclasses.fields(cls)
             if field.name != "method"
         }
-        method = "source_only" if method == "train_on_target" else method
         try:
             return cls(method=method, **values)
         except ValueError as error:

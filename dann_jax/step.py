@@ -55,7 +55,7 @@ class TrainState(struct.PyTreeNode):
 
     def adaptation_factor(self, step: jax.Array) -> jax.Array:
         """lambda at ``step``: the GRL's scale (float32 scalar)."""
-        return self.settings.adaptation_factor()(step)
+        return self.settings.adaptation_schedule()(step)
 
     def learning_rate(self, step: jax.Array) -> jax.Array:
         """mu at ``step``: the learning rate the update of that step applies."""

@@ -48,3 +48,14 @@ def test_seeds_in_one_program_refuse_folders_that_hold_runs(tmp_path):
     with pytest.raises(ValueError, match="holds a run already"):
         experiment.run_seeds(config, [0, 1], tmp_path, progress=False)
     assert (tmp_path / "seed1" / "metrics.jsonl").read_text() == "precious\n"
+
+
+def test_a_configs_settings_are_checked_per_method_and_train_on_target_is_source_only():
+    config = default_config()
+    settings = experiment.settings_of(config)
+    assert list(settings) == ["dann", "train_on_target"]
+    assert settings["dann"].method == "dann" and settings["train_on_target"].method == "source_only"
+    assert settings["dann"].steps == 20 and settings["dann"].parallel == "none"
+    config.model = "vgg"
+    with pytest.raises(ValueError, match="Unknown model 'vgg'"):
+        experiment.settings_of(config)

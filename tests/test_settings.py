@@ -58,7 +58,6 @@ def test_settings_from_a_config_read_every_field_by_its_name():
         if field.name != "method":
             assert getattr(settings, field.name) == config[field.name], field.name
     assert settings.method == "dann"
-    assert TrainSettings.from_config(config, "train_on_target").method == "source_only"
     config.batch_size = 7
     with pytest.raises(ValueError, match="config: batch_size must be an even integer"):
         TrainSettings.from_config(config, "dann")
