@@ -131,7 +131,8 @@ def test_evaluate_recomputes_a_finished_run_from_its_checkpoints(tmp_path, capsy
 def test_a_second_run_loads_its_programs_from_the_compilation_cache(tmp_path):
     """`dann train` twice with one cache folder: the second compiles nothing new."""
     cache = tmp_path / "cache"
-    arguments = ["--config=moons", "--config.steps=40", f"--config.compilation_cache={cache}"]
+    arguments = ["--config=moons", "--config.steps=40", "--config.method=dann",
+                 f"--config.compilation_cache={cache}"]  # fmt: skip
     environment = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_LOG_COMPILES": "1"}
     logs, entries = [], []
     for run in ("first", "second"):
