@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Any
 
 import optax
@@ -34,13 +35,13 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def _check_integer(name: str, value: Any, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise ValueError(f"{name} must be {wanted}, got {value!r}.")
 
 
 def _check_number(name: str, value: Any, low: float, high: float = math.inf) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
         bounds = f"in [{low}, {high}]" if math.isfinite(high) else f">= {low}"
         raise ValueError(f"{name} must be a finite number {bounds}, got {value!r}.")
     if not math.isfinite(value):
@@ -143,7 +144,11 @@ class TrainSettings(StepSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.batch_size, int) or self.batch_size < 2 or self.batch_size % 2:
+        if (
+            not isinstance(self.batch_size, numbers.Integral)
+            or self.batch_size < 2
+            or self.batch_size % 2
+        ):
             raise ValueError(
                 "batch_size must be an even integer >= 2 (half source, half target), "
                 f"got {self.batch_size!r}."
