@@ -31,8 +31,8 @@ USAGE = f"""usage: dann train [--config NAME_OR_FILE] [--config.KEY=VALUE ...] [
 
 commands:
   train   train the config's methods and write results into a run folder; a
-          config is a file or the name of a packaged one (default: default,
-          offline): {", ".join(configs.NAMES[:3])},
+          config is a file or a packaged config's name: default (offline, taken
+          when --config is not given), {", ".join(configs.NAMES[1:3])},
           {", ".join(configs.NAMES[3:])}
   evaluate  re-evaluate a finished run folder from its checkpoints into eval.json
   prepare download and prepare a TFDS dataset as ArrayRecord files (needs
