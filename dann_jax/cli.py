@@ -1,47 +1,75 @@
-"""The ``dann`` command line.
+"""The ``dann`` command line: ``dann train``, ``dann evaluate`` and ``dann prepare``.
 
     dann train [--config NAME_OR_FILE] [--config.KEY=VALUE ...] [--workdir DIR] [--overwrite]
+    dann COMMAND --help      # the command's flags; for train, every config key too
+    dann --version
 
 With no arguments ``dann train`` runs the offline default experiment (the
-packaged config ``default``) into ``runs/<name>-<time>``.
+packaged config ``default``) into ``runs/<name>-<time>``. Errors are one line
+on stderr and exit status 2; a run stopped by Ctrl-C or SIGTERM saves its
+state, says so in one line and exits with 128 + the signal's number.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import textwrap
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jax
 from absl import flags
 from ml_collections import config_flags
 
+import dann_jax
 from dann_jax import configs, experiment, parallel
 from dann_jax.data import tfds_sources
+from dann_jax.loop import Stopped
 
 DEFAULT_CONFIG = "default"
-USAGE = f"""usage: dann train [--config NAME_OR_FILE] [--config.KEY=VALUE ...] [--workdir DIR]
+USAGE = """usage: dann COMMAND [FLAGS]
+
+commands:
+  train     train a config's methods and write the results into a run folder
+  evaluate  re-evaluate a finished run folder from its checkpoints
+  prepare   download and prepare a TFDS dataset as ArrayRecord files
+
+`dann COMMAND --help` lists a command's flags; `dann --version` prints the version.
+"""
+TRAIN_USAGE = (
+    """usage: dann train [--config NAME_OR_FILE] [--config.KEY=VALUE ...] [--workdir DIR]
                   [--overwrite] [--noprogress]
                   [--distributed | --coordinator_address HOST:PORT --num_processes N
                    --process_id I]
 
-       dann evaluate --workdir DIR
-       dann prepare NAME [--data_dir DIR] [--manual_dir DIR]
+"""
+    + textwrap.fill(
+        "Trains the config's methods and writes the results into a run folder. A config "
+        f"is a file or the name of a packaged one: {', '.join(configs.NAMES)} (default: "
+        f"{DEFAULT_CONFIG}, offline). Ctrl-C or SIGTERM saves the training state; the same "
+        "command then resumes the run. Many hosts: start one process per host with the same "
+        "config; --distributed lets JAX find the cluster (Cloud TPU, Slurm, Open MPI), or "
+        "name process 0's address, the process count and this process's index. Only process "
+        "0 writes the run folder.",
+        width=84,
+    )
+    + "\n"
+)
+EVALUATE_USAGE = """usage: dann evaluate --workdir DIR [--noprogress]
 
-commands:
-  train   train the config's methods and write results into a run folder; a
-          config is a file or a packaged config's name: default (offline, taken
-          when --config is not given), {", ".join(configs.NAMES[1:3])},
-          {", ".join(configs.NAMES[3:])}
-  evaluate  re-evaluate a finished run folder from its checkpoints into eval.json
-  prepare download and prepare a TFDS dataset as ArrayRecord files (needs
-          TensorFlow: pip install 'dann_jax[prepare]'); e.g. mnist, mnist_m,
-          svhn_cropped, syn_digits, gtsrb, syn_signs (from its archive)
+Re-evaluates a finished run folder from its config and final checkpoints: writes
+eval.json (the test scores), evaluation.json (the proxy A-distance) and features.png.
+"""
+PREPARE_USAGE = f"""usage: dann prepare NAME [--data_dir DIR] [--manual_dir DIR]
 
-many hosts: start one process per host with the same config; --distributed lets
-JAX find the cluster (Cloud TPU, Slurm, Open MPI), or name process 0's address,
-the process count and this process's index. Only process 0 writes the run folder.
+Downloads and prepares a TFDS dataset as ArrayRecord files, which training reads
+without TensorFlow. Preparing needs TensorFlow: pip install 'dann_jax[prepare]'.
+Datasets: {", ".join(tfds_sources.OWN_BUILDERS + tfds_sources.CATALOG)}.
 """
 
 
@@ -51,7 +79,7 @@ def _train_flags(argv: list[str]) -> flags.FlagValues:
     config_flags.DEFINE_config_file(
         "config",
         str(configs.config_file(DEFAULT_CONFIG)),
-        "Experiment config file (ml_collections).",
+        "A packaged config's name or a config file (ml_collections).",
         flag_values=flag_values,
         lock_config=True,
         sys_argv=argv,
@@ -87,6 +115,52 @@ def _train_flags(argv: list[str]) -> flags.FlagValues:
     return flag_values
 
 
+def _evaluate_flags() -> flags.FlagValues:
+    flag_values = flags.FlagValues()
+    flags.DEFINE_string("workdir", None, "The run folder.", flag_values=flag_values)
+    flags.DEFINE_bool("progress", True, "Show progress bars.", flag_values=flag_values)
+    return flag_values
+
+
+def _prepare_flags() -> flags.FlagValues:
+    flag_values = flags.FlagValues()
+    flags.DEFINE_string(
+        "data_dir", None, "Where to write (default ~/tensorflow_datasets).", flag_values=flag_values
+    )
+    flags.DEFINE_string(
+        "manual_dir", None, "A folder holding the dataset's files.", flag_values=flag_values
+    )
+    return flag_values
+
+
+def _flags_text(flag_values: flags.FlagValues) -> str:
+    """A command's flags, each with its default and meaning."""
+    lines = []
+    for name in flag_values:
+        flag = flag_values[name]
+        if isinstance(flag, flags.BooleanFlag):
+            lines.append(f"  --[no]{name} (default: --{'' if flag.default else 'no'}{name})")
+        elif name == "config":
+            lines.append(f"  --config NAME_OR_FILE (default: {DEFAULT_CONFIG})")
+        else:
+            default = "" if flag.default is None else f" (default: {flag.default})"
+            lines.append(f"  --{name}{default}")
+        lines.append(f"      {flag.help}")
+    return "\n".join(lines)
+
+
+def _wants_help(argv: list[str]) -> bool:
+    return any(argument in ("-h", "--help", "--helpfull") for argument in argv)
+
+
+def _error(command: str, message: str, *, hint: bool = False) -> int:
+    """Prints one error line for ``dann command``; returns the exit status 2."""
+    message = " ".join(message.split())  # one line, whatever the message
+    suffix = f" (dann {command} --help lists the flags)" if hint else ""
+    print(f"dann {command}: error: {message}{suffix}", file=sys.stderr)
+    return 2
+
+
 def _describe(error: BaseException) -> str:
     """The message of an error, unwrapped (ml_collections wraps KeyErrors in AttributeErrors)."""
     while error.args and isinstance(error.args[0], BaseException):
@@ -110,16 +184,52 @@ def use_compilation_cache(setting: str) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 
 
+class _StopRequest:
+    """Set by the first SIGINT or SIGTERM; a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal = signal.SIGINT
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+        self.signal = signum
+        print(
+            "\ndann train: stopping after the current steps (press Ctrl-C again to quit at once)",
+            file=sys.stderr,
+        )
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[_StopRequest]:
+    """SIGINT and SIGTERM ask the training loop to save and stop (restored after)."""
+    request = _StopRequest()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, request) for signum in signals}
+    try:
+        yield request
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def train(argv: list[str]) -> int:
     """``dann train``: parses flags, runs the experiment; returns the exit status."""
     argv, config_file = configs.with_config_file(argv, DEFAULT_CONFIG)
     if not config_file.is_file():
-        print(
-            f"dann train: error: config file {config_file} not found; pass --config=FILE or "
-            f"the name of a packaged config: {', '.join(configs.NAMES)}.",
-            file=sys.stderr,
+        return _error(
+            "train",
+            f"config file {config_file} not found; pass --config=FILE or the name of a "
+            f"packaged config: {', '.join(configs.NAMES)}.",
         )
-        return 2
+    if _wants_help(argv):
+        print(TRAIN_USAGE)
+        print(f"flags:\n{_flags_text(_train_flags(['dann train']))}\n")
+        print(f"config keys of {config_file.stem}, with their values there:")
+        print(configs.describe(configs.load(config_file)))
+        return 0
     argv = ["dann train", *argv]
     try:
         flag_values = _train_flags(argv)
@@ -127,91 +237,109 @@ def train(argv: list[str]) -> int:
         config = flag_values.config
         workdir = flag_values.workdir or f"runs/{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     except (flags.Error, OSError, AttributeError, KeyError, TypeError, ValueError) as error:
-        print(f"dann train: error: {_describe(error)}\n\n{USAGE}", file=sys.stderr)
-        return 2
+        return _error("train", _describe(error), hint=True)
     if flag_values.distributed or flag_values.coordinator_address:
         try:
             parallel.initialize_distributed(
                 flag_values.coordinator_address, flag_values.num_processes, flag_values.process_id
             )
         except (RuntimeError, TypeError, ValueError) as error:
-            print(
-                f"dann train: error: could not join the multi-process run: {error}", file=sys.stderr
-            )
-            return 2
+            return _error("train", f"could not join the multi-process run: {error}")
     use_compilation_cache(config.compilation_cache)
-    try:
-        experiment.run(
-            config, Path(workdir), progress=flag_values.progress, overwrite=flag_values.overwrite
-        )
-    except ValueError as error:
-        print(f"dann train: error: {error}", file=sys.stderr)
-        return 2
+    with _stop_on_signals() as stop:
+        try:
+            experiment.run(
+                config,
+                Path(workdir),
+                progress=flag_values.progress,
+                overwrite=flag_values.overwrite,
+                should_stop=stop.event.is_set,
+            )
+        except ValueError as error:
+            return _error("train", str(error))
+        except Stopped as stopped:
+            print(
+                f"dann train: {stopped} (saved in {workdir}); run the same command to resume.",
+                file=sys.stderr,
+            )
+            return 128 + stop.signal
+        except KeyboardInterrupt:
+            print(
+                f"dann train: interrupted; run the same command to resume {workdir} from its "
+                "last checkpoint.",
+                file=sys.stderr,
+            )
+            return 128 + signal.SIGINT
     return 0
+
+
+def _parse(command: str, flag_values: flags.FlagValues, argv: list[str]) -> list[str] | int:
+    """The positional arguments of ``argv``, or the exit status of an error."""
+    try:
+        return flag_values([f"dann {command}", *argv])[1:]
+    except flags.Error as error:
+        return _error(command, str(error), hint=True)
 
 
 def evaluate(argv: list[str]) -> int:
     """``dann evaluate --workdir DIR``: re-evaluates a run folder; returns the exit status."""
-    flag_values = flags.FlagValues()
-    flags.DEFINE_string("workdir", None, "The run folder.", flag_values=flag_values)
-    flags.DEFINE_bool("progress", True, "Show progress bars.", flag_values=flag_values)
-    try:
-        flag_values(["dann evaluate", *argv])
-    except flags.Error as error:
-        print(f"dann evaluate: error: {error}\n\n{USAGE}", file=sys.stderr)
-        return 2
+    flag_values = _evaluate_flags()
+    if _wants_help(argv):
+        print(f"{EVALUATE_USAGE}\nflags:\n{_flags_text(flag_values)}")
+        return 0
+    parsed = _parse("evaluate", flag_values, argv)
+    if isinstance(parsed, int):
+        return parsed
     if not flag_values.workdir:
-        print(f"dann evaluate: error: pass --workdir DIR.\n\n{USAGE}", file=sys.stderr)
-        return 2
+        return _error("evaluate", "pass the run folder: --workdir DIR.")
     try:
         experiment.evaluate_run(Path(flag_values.workdir), progress=flag_values.progress)
     except ValueError as error:
-        print(f"dann evaluate: error: {error}", file=sys.stderr)
-        return 2
+        return _error("evaluate", str(error))
     return 0
 
 
 def prepare(argv: list[str]) -> int:
     """``dann prepare NAME``: downloads and prepares a TFDS dataset; returns the exit status."""
-    flag_values = flags.FlagValues()
-    flags.DEFINE_string(
-        "data_dir", None, "Where to write (default ~/tensorflow_datasets).", flag_values=flag_values
-    )
-    flags.DEFINE_string(
-        "manual_dir", None, "A folder holding the dataset's archives.", flag_values=flag_values
-    )
-    try:
-        names = flag_values(["dann prepare", *argv])[1:]
-    except flags.Error as error:
-        print(f"dann prepare: error: {error}\n\n{USAGE}", file=sys.stderr)
-        return 2
+    flag_values = _prepare_flags()
+    if _wants_help(argv):
+        print(f"{PREPARE_USAGE}\nflags:\n{_flags_text(flag_values)}")
+        return 0
+    names = _parse("prepare", flag_values, argv)
+    if isinstance(names, int):
+        return names
     if len(names) != 1:
-        print(f"dann prepare: error: name one dataset.\n\n{USAGE}", file=sys.stderr)
-        return 2
+        return _error("prepare", "name one dataset, e.g. dann prepare mnist.", hint=True)
     try:
         folder = tfds_sources.prepare(names[0], flag_values.data_dir, flag_values.manual_dir)
     except (ImportError, ValueError) as error:
-        print(f"dann prepare: error: {error}", file=sys.stderr)
-        return 2
+        return _error("prepare", str(error))
     print(f"Prepared {names[0]} in {folder}")
     return 0
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "train": train,
+    "evaluate": evaluate,
+    "prepare": prepare,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dann`` console script."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("--version", "version"):
+        print(f"dann_jax {dann_jax.__version__}")
+        return 0
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
-    if command == "train":
-        return train(rest)
-    if command == "prepare":
-        return prepare(rest)
-    if command == "evaluate":
-        return evaluate(rest)
-    print(f"dann: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
-    return 2
+    if command not in COMMANDS:
+        print(f"dann: unknown command {command!r}; choose one of {tuple(COMMANDS)}.\n\n{USAGE}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    return COMMANDS[command](rest)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
@@ -35,11 +35,12 @@ from dann_jax.data.sources import (
     sampled_channel_mean,
 )
 from dann_jax.fit import fit_members, fit_sources
+from dann_jax.loop import Stopped
 from dann_jax.models import build_model, check_model_name
 from dann_jax.run_folder import MetricsWriter, RunFolder, results_table
 from dann_jax.settings import METHODS as TRAIN_METHODS
 from dann_jax.settings import TrainSettings
-from dann_jax.step import create_train_state
+from dann_jax.step import TrainState, create_train_state
 from dann_jax.trained import TrainedDANN
 
 # train_on_target: the source-only network trained on the labelled target, the upper reference.
@@ -199,6 +200,24 @@ def _paper(config: ml_collections.ConfigDict) -> dict[str, float] | None:
     return paper.to_dict() if paper else None
 
 
+def _say(text: str) -> None:
+    """Prints ``text`` in process 0 (the other processes of a run train in silence)."""
+    if jax.process_index() == 0:
+        print(text)
+
+
+def _restored(
+    settings: TrainSettings,
+    config: ml_collections.ConfigDict,
+    data: ExperimentData,
+    restore: Callable[[TrainState], tuple[TrainState, dict]],
+) -> TrainedDANN:
+    """A method's trained network from its checkpoint (``restore`` of a fresh state)."""
+    network = build_model(config.model, data.training.num_classes)
+    state, _ = restore(create_train_state(network, data.training.example(), settings))
+    return TrainedDANN(state, [], data.training.preprocess, config.model)
+
+
 def evaluate_run(workdir: Path, *, progress: bool = True) -> dict[str, dict[str, float]]:
     """Re-evaluates a finished run folder from its config and checkpoints.
 
@@ -213,20 +232,20 @@ def evaluate_run(workdir: Path, *, progress: bool = True) -> dict[str, dict[str,
     config = folder.config()
     data = load_data(config, progress=progress)
     histories = folder.records()
-    network = build_model(config.model, data.training.num_classes)
     trained_by_method = {}
     for method, settings in settings_of(config).items():
         if not (folder.file("checkpoints") / method).is_dir():
             raise ValueError(f"{workdir} has no checkpoint of {method} (checkpoints/{method}).")
-        template = create_train_state(network, data.training.example(), settings)
-        state, _ = checkpoint.restore(folder.checkpoints(method, keep=None), template)
-        trained_by_method[method] = TrainedDANN(
-            state, histories.get(method, []), data.training.preprocess, config.model
-        )
+        restore = functools.partial(checkpoint.restore, folder.checkpoints(method, keep=None))
+        trained_by_method[method] = _restored(settings, config, data, restore)
+        trained_by_method[method].history[:] = histories.get(method, [])
     scores = evaluate_methods(trained_by_method, data, config.seed, folder)
     folder.write_json("eval.json", scores)
-    nan = float("nan")
-    print(results_table({m: {**s, "wall_time_s": nan} for m, s in scores.items()}, _paper(config)))
+    print(results_table(scores, _paper(config)))
+    print(
+        f"Wrote {folder.file('eval.json')} (these scores), {folder.file('evaluation.json')} "
+        f"(the proxy A-distance and its classifier) and {folder.file('features.png')}."
+    )
     return scores
 
 
@@ -238,27 +257,41 @@ def _train(
     folder: RunFolder,
     log: MetricsWriter,
     *,
-    resume: bool,
+    saved_step: int | None,
+    should_stop: Callable[[], bool] | None,
     progress: bool,
 ) -> TrainedDANN:
-    """Trains one method, checkpointing into (and resuming from) the run folder."""
+    """Trains one method, checkpointing into (and resuming from) the run folder.
+
+    Raises:
+      Stopped: ``should_stop`` said so; the state is saved at the step reached.
+    """
     checkpoints = folder.checkpoints(method, keep=config.keep_checkpoints)
-    if folder.writer:
-        print(f"Training {method} ({settings.steps} steps, seed {settings.seed})")
+    # The saved arrays go into this config's fresh state (its network and settings).
+    restore = functools.partial(checkpoint.restore_everywhere, checkpoints)
+    if saved_step == settings.steps:
+        _say(f"{method}: trained to step {saved_step} before; its checkpoint is used")
+        return _restored(settings, config, data, restore)
+    start_text = f", from step {saved_step}" if saved_step is not None else ""
+    _say(f"Training {method} ({settings.steps} steps, seed {settings.seed}{start_text})")
     start = time.perf_counter()
-    trained = fit_sources(
-        data.training_for(method),
-        settings,
-        model=config.model,
-        on_log=functools.partial(log.write, method),
-        on_checkpoint=None
-        if checkpoints is None
-        else functools.partial(checkpoint.save, checkpoints),
-        # The saved arrays go into this config's fresh state (its network and settings).
-        restore=functools.partial(checkpoint.restore_everywhere, checkpoints) if resume else None,
-        progress=progress,
-    )
-    folder.add_wall_time(method, time.perf_counter() - start)
+    try:
+        trained = fit_sources(
+            data.training_for(method),
+            settings,
+            model=config.model,
+            on_log=functools.partial(log.write, method),
+            on_checkpoint=(
+                None if checkpoints is None else functools.partial(checkpoint.save, checkpoints)
+            ),
+            restore=restore if saved_step is not None else None,
+            should_stop=should_stop,
+            progress=progress,
+        )
+    except Stopped as stopped:
+        raise Stopped(stopped.step, method) from None
+    finally:
+        folder.add_wall_time(method, time.perf_counter() - start)
     if checkpoints is not None and checkpoints.latest_step() != settings.steps:
         checkpoint.save(checkpoints, trained.state)
     return trained
@@ -270,6 +303,7 @@ def run(
     *,
     progress: bool = True,
     overwrite: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Trains every method of ``config`` and writes the run folder ``workdir``.
 
@@ -287,6 +321,9 @@ def run(
       progress: show progress bars.
       overwrite: replace a run already in ``workdir`` (its files only, once the
         data has loaded) instead of refusing or resuming.
+      should_stop: asked between training dispatches (e.g. whether Ctrl-C was
+        pressed); True saves the training state and raises
+        :class:`~dann_jax.loop.Stopped`, and the same call resumes the run.
 
     Returns:
       method -> {source_accuracy, target_accuracy, domain_accuracy,
@@ -302,8 +339,9 @@ def run(
     folder.start(config, overwrite=overwrite)  # only now: a failed start keeps the old run
     saved = folder.saved_steps(list(settings)) if resume else {}
     earlier = folder.keep_records_until(saved) if resume else {}
-    if resume and folder.writer:
-        print(f"Resuming {workdir} from steps {saved}")
+    if resume:
+        where = ", ".join(f"{method} at step {step}" for method, step in saved.items())
+        _say(f"Resuming {workdir}: {where or 'no checkpoint yet, from step 0'}")
     trained_by_method = {}
     with folder.metrics_writer(tensorboard=config.tensorboard) as log:
         for method, method_settings in settings.items():
@@ -314,7 +352,8 @@ def run(
                 data,
                 folder,
                 log,
-                resume=method in saved,
+                saved_step=saved.get(method),
+                should_stop=should_stop,
                 progress=progress,
             )
             trained.history[:0] = earlier.get(method, [])

@@ -139,6 +139,7 @@ def fit_sources(
     on_log: Callable[[Record], None] | None = None,
     on_checkpoint: Callable[[TrainState, Record], None] | None = None,
     restore: Callable[[TrainState], tuple[TrainState, Record]] | None = None,
+    should_stop: Callable[[], bool] | None = None,
     progress: bool = True,
 ) -> TrainedDANN:
     """Trains a DANN on two random-access domains, e.g. ``tfds.data_source`` splits.
@@ -158,6 +159,9 @@ def fit_sources(
         its loop state (e.g. :func:`dann_jax.checkpoint.restore`); training, the
         input positions and the log records continue from its step exactly as if
         never stopped.
+      should_stop: asked between dispatches; True saves the state with
+        ``on_checkpoint`` and raises :class:`dann_jax.loop.Stopped`
+        (see :func:`dann_jax.loop.train_loop`).
       progress: show progress bars.
 
     Returns:
@@ -177,6 +181,7 @@ def fit_sources(
         on_log=on_log,
         on_checkpoint=on_checkpoint,
         unlogged_metrics=unlogged,
+        should_stop=should_stop,
         progress=progress,
     )
     return TrainedDANN(state, history, data.preprocess, model)

@@ -28,6 +28,15 @@ UNLOGGED = "unlogged_metrics"
 Record = dict[str, Any]
 
 
+class Stopped(Exception):
+    """Training stopped on request (``should_stop``) before ``step``; with a checkpoint
+    callback, the state was saved there, so the same run resumes from it."""
+
+    def __init__(self, step: int, method: str | None = None):
+        super().__init__(f"stopped at step {step}" + (f" of {method}" if method else ""))
+        self.step, self.method = step, method
+
+
 def _per_step(pending: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
     """Metric -> every pending step's values along the last axis: (K,), or (S, K) for
     many runs at once. Entries are scalars (one step) or arrays with a trailing steps axis."""
@@ -58,6 +67,18 @@ def _check_finite(values: Mapping[str, Any], step: int) -> None:
             )
 
 
+def _stop_requested(should_stop: Callable[[], bool] | None, step: int, log_every: int) -> bool:
+    """Whether to stop before ``step``: ``should_stop()`` in one process; in many, process
+    0's answer, asked at log steps only (every process takes part in the broadcast)."""
+    if should_stop is None:
+        return False
+    if jax.process_count() == 1:
+        return should_stop()
+    if step % log_every:
+        return False
+    return bool(parallel.share_from_process_zero(np.int32(should_stop())))
+
+
 def _next_stop(step: int, last: int, settings: TrainSettings) -> int:
     """The next step after ``step`` at which the loop logs, checkpoints or ends."""
     cadences = [c for c in (settings.log_every, settings.checkpoint_every) if c > 0]
@@ -74,6 +95,7 @@ def train_loop(
     on_log: Callable[[Record], None] | None = None,
     on_checkpoint: Callable[[TrainState, Record], None] | None = None,
     unlogged_metrics: Mapping[str, Sequence[float]] | None = None,
+    should_stop: Callable[[], bool] | None = None,
     progress: bool = True,
 ) -> tuple[TrainState, list[Record]]:
     """Runs train steps from ``state.step`` and logs metrics averaged over each interval.
@@ -96,7 +118,11 @@ def train_loop(
         of a multi-process run, of which one saves, run the same dispatches.
       unlogged_metrics: the loop state's metrics from the checkpoint this run
         resumes (so its first record covers the steps before the checkpoint too).
-      progress: show a tqdm progress bar (in process 0 only).
+      should_stop: asked before every dispatch (in a multi-process run at log
+        steps, process 0's answer); when it says True, the state is saved with
+        ``on_checkpoint`` at the step reached and :class:`Stopped` is raised.
+      progress: show a tqdm progress bar (in process 0 only), from the end of the
+        first dispatch, which compiles.
 
     Returns:
       The final state, on one local device, and the list of log records (the history).
@@ -104,6 +130,7 @@ def train_loop(
     Raises:
       FloatingPointError: a metric is NaN or infinite at a log or checkpoint step
         (nothing is saved then); the message names the step and the metric.
+      Stopped: ``should_stop`` said so.
       ValueError: a batch the devices cannot share equally.
     """
     if launcher is None:
@@ -116,16 +143,32 @@ def train_loop(
     if unlogged_metrics:
         pending.append({name: np.asarray(v, np.float32) for name, v in unlogged_metrics.items()})
     history: list[Record] = []
-    show = progress and jax.process_index() == 0
-    step = first
-    with tqdm(initial=first, total=last, disable=not show, unit="step", dynamic_ncols=True) as bar:
+
+    def save(step: int) -> None:
+        unlogged = _per_step(pending) if pending else {}
+        _check_finite(unlogged, step)  # a non-finite state is never saved
+        if on_checkpoint is not None:
+            unlogged = {name: values.tolist() for name, values in unlogged.items()}
+            on_checkpoint(launcher.local(state), {"next_index": step, UNLOGGED: unlogged})
+
+    step = saved = first
+    bar = None
+    try:
         while step < last:
+            if _stop_requested(should_stop, step, settings.log_every):
+                if step != saved:
+                    save(step)
+                raise Stopped(step)
             stop = _next_stop(step, last, settings)
             count = min(dispatch.max_steps, settings.steps_per_dispatch, stop - step)
             state, metrics = dispatch.run(state, count)
             pending.append(launcher.local(metrics))
             step += count
-            bar.update(count)
+            if bar is None:  # after the compiling dispatch, so that its rate and ETA hold
+                show = progress and jax.process_index() == 0
+                bar = tqdm(initial=step, total=last, disable=not show, unit="step")
+            else:
+                bar.update(count)
             if step % settings.log_every == 0 or step == last:
                 record = {"step": step, **_means(pending)}
                 pending = []
@@ -137,9 +180,9 @@ def train_loop(
                     loss=f"{np.mean(record['loss']):.3f}", lam=f"{np.mean(record['lambda']):.2f}"
                 )
             if settings.checkpoint_every and step % settings.checkpoint_every == 0:
-                unlogged = _per_step(pending) if pending else {}
-                _check_finite(unlogged, step)  # a non-finite state is never saved
-                if on_checkpoint is not None:
-                    unlogged = {name: values.tolist() for name, values in unlogged.items()}
-                    on_checkpoint(launcher.local(state), {"next_index": step, UNLOGGED: unlogged})
+                save(step)
+                saved = step
+    finally:
+        if bar is not None:
+            bar.close()
     return launcher.local(state), history

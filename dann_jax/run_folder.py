@@ -62,14 +62,20 @@ def _cell(value: float | list[float], digits: int) -> str:
 def results_table(
     results: dict[str, dict[str, float | list[float]]], paper: dict[str, float] | None = None
 ) -> str:
-    """Results (one value, or [mean, std] per metric) as a markdown table, a row per method;
-    with ``paper`` (method -> target accuracy), a column of the paper's figures."""
-    names = [name for name in COLUMNS if name in next(iter(results.values()))]
-    header = ["method", *(COLUMNS[name] for name in names), "wall time (s)"]
+    """Results (one value, or [mean, std] per metric) as a markdown table, a row per method,
+    with a wall-time column where the results have one; with ``paper`` (method -> target
+    accuracy), a column of the paper's figures."""
+    first = next(iter(results.values()))
+    names = [name for name in COLUMNS if name in first]
+    timed = "wall_time_s" in first
+    header = ["method", *(COLUMNS[name] for name in names)]
+    header += ["wall time (s)"] if timed else []
     header += ["paper's target accuracy"] if paper else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method, row in results.items():
-        cells = [_cell(row[name], 3) for name in names] + [_cell(row["wall_time_s"], 1)]
+        cells = [_cell(row[name], 3) for name in names]
+        if timed:
+            cells.append(_cell(row["wall_time_s"], 1))
         if paper:
             cells.append(f"{paper[method]:.4f}" if method in paper else "")
         lines.append(f"| {method} | {' | '.join(cells)} |")

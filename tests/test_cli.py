@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+import dann_jax
 from dann_jax import cli, configs
 
 
@@ -97,16 +98,32 @@ def test_bad_arguments_get_one_clear_error(arguments, message, tmp_path, capsys)
     assert status == 2
     error = capsys.readouterr().err
     assert message in error
-    assert "Traceback" not in error
+    assert len(error.strip().splitlines()) == 1  # one line, no usage, no traceback
     assert not (tmp_path / "w").exists()  # nothing written: the same --workdir works next time
 
 
 def test_usage_and_unknown_commands(capsys):
     assert cli.main([]) == 2
     assert cli.main(["--help"]) == 0
-    assert "dann train" in capsys.readouterr().out
+    usage = capsys.readouterr().out
+    assert all(command in usage for command in ("train", "evaluate", "prepare"))
     assert cli.main(["fly"]) == 2
     assert "unknown command 'fly'" in capsys.readouterr().err
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"dann_jax {dann_jax.__version__}"
+
+
+@pytest.mark.parametrize("asking", ["--help", "-h"])
+def test_each_command_lists_its_flags_and_train_its_config_keys(asking, capsys):
+    assert cli.main(["train", "--config", "moons", asking]) == 0
+    shown = capsys.readouterr().out
+    assert "--workdir" in shown and "--[no]overwrite" in shown
+    assert "--config.steps=5000\n      SGD steps per method" in shown  # moons's value
+    assert "--config.checkpoint_every=" in shown and "--config.compilation_cache=auto" in shown
+    assert cli.main(["evaluate", asking]) == 0
+    assert "--workdir" in capsys.readouterr().out
+    assert cli.main(["prepare", asking]) == 0
+    assert "--manual_dir" in capsys.readouterr().out
 
 
 def test_evaluate_recomputes_a_finished_run_from_its_checkpoints(tmp_path, capsys):
@@ -117,7 +134,11 @@ def test_evaluate_recomputes_a_finished_run_from_its_checkpoints(tmp_path, capsy
     assert len(events) == 1 and events[0].stat().st_size > 0
     results = json.loads((workdir / "results.json").read_text())
     (workdir / "features.png").unlink()
+    capsys.readouterr()
     assert cli.main(["evaluate", f"--workdir={workdir}", "--noprogress"]) == 0
+    printed = capsys.readouterr().out
+    assert "wall time" not in printed and "nan" not in printed  # no column to fill
+    assert f"Wrote {workdir / 'eval.json'} (these scores)" in printed
     evaluated = json.loads((workdir / "eval.json").read_text())
     assert set(evaluated) == set(results) == {"source_only", "dann"}
     for method, scores in evaluated.items():

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,10 +13,10 @@ import jax
 import numpy as np
 import pytest
 
-from dann_jax import checkpoint, cli
+from dann_jax import checkpoint, cli, configs, experiment
 from dann_jax.data.pipeline import PairedPositions, StreamInput, TrainingData
 from dann_jax.data.sources import ArraySource
-from dann_jax.loop import train_loop
+from dann_jax.loop import Stopped, train_loop
 from dann_jax.models import build_model
 from dann_jax.settings import TrainSettings
 from dann_jax.step import create_train_state
@@ -225,3 +226,56 @@ def test_a_non_finite_loss_stops_training_and_the_last_checkpoint_stays(tmp_path
     saved, loop = checkpoint.restore(checkpoint.manager(tmp_path / "checkpoints"), state)
     assert int(saved.step) == 5 and loop == {"next_index": 5, "unlogged_metrics": {}}
     assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(saved.params))
+
+
+def test_a_run_stopped_on_request_saves_and_resumes_to_the_uninterrupted_result(tmp_path):
+    """`should_stop` (Ctrl-C in `dann train`) saves the state at the step reached."""
+    config = configs.load("moons")
+    config.steps, config.log_every, config.checkpoint_every = 400, 50, 0
+    whole = experiment.run(config, tmp_path / "whole", progress=False)
+    asked = []
+
+    def after_three_dispatches():
+        asked.append(None)
+        return len(asked) > 3
+
+    with pytest.raises(Stopped, match="stopped at step 150 of source_only") as stopped:
+        experiment.run(
+            config, tmp_path / "stopped", progress=False, should_stop=after_three_dispatches
+        )
+    assert stopped.value.step == 150
+    assert sorted(
+        p.name for p in (tmp_path / "stopped" / "checkpoints" / "source_only").iterdir()
+    ) == ["150"]
+    resumed = experiment.run(config, tmp_path / "stopped", progress=False)
+    for method in whole:
+        assert resumed[method]["target_accuracy"] == whole[method]["target_accuracy"]
+    metrics = [
+        (folder / "metrics.jsonl").read_text()
+        for folder in (tmp_path / "whole", tmp_path / "stopped")
+    ]
+    assert metrics[0] == metrics[1]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_stops_dann_train_with_one_line_and_a_checkpoint(tmp_path, stop):
+    workdir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dann_jax.cli", "train", "--noprogress", "--config.steps=100000",
+         "--config.log_every=20", "--config.checkpoint_every=0", f"--workdir={workdir}"],
+        env={**os.environ, "JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not (workdir / "metrics.jsonl").is_file() or not (workdir / "metrics.jsonl").read_text():
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "no record appeared"
+        time.sleep(0.1)
+    process.send_signal(stop)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + stop
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    step = int(re.search(r"stopped at step (\d+) of source_only", last).group(1))
+    assert "run the same command to resume" in last
+    assert (workdir / "checkpoints" / "source_only" / str(step)).is_dir()

@@ -7,6 +7,7 @@ takes any config file, e.g. a copy of one of these. Every config starts from
 
 from __future__ import annotations
 
+import importlib.util
 from importlib import resources
 from pathlib import Path
 
@@ -23,47 +24,89 @@ NAMES = (
 )
 
 
+# Every key of an experiment config: its default (the paper's value where the paper
+# gives one) and what it means. Configs override some; `dann train --help` lists them.
+KEYS = {
+    "name": ("experiment", "the run's name; run folders default to runs/<name>-<time>"),
+    "dataset": (
+        "digits_to_blended_digits",
+        "an offline dataset (digits_to_blended_digits, moons), mnist_local or tfds",
+    ),
+    "source": ("", "dataset=tfds: the source's TFDS name, e.g. mnist"),
+    "target": ("", "dataset=tfds: the target's TFDS name, e.g. mnist_m"),
+    "data_dir": ("", "prepared TFDS datasets; empty: $TFDS_DATA_DIR or ~/tensorflow_datasets"),
+    "train_split": ("train", "dataset=tfds: the training split of both domains"),
+    "test_split": ("test", "dataset=tfds: the test split of both domains"),
+    "input_shape": ((28, 28, 3), "dataset=tfds: images are resized and made RGB to this"),
+    "mean_sample": (10_000, "dataset=tfds: records per domain behind the input mean"),
+    "model": ("mnist", "the network: mnist, svhn, gtsrb or shallow"),
+    "method": ("source_only,dann", "comma-separated: source_only, dann, train_on_target"),
+    "steps": (1000, "SGD steps per method; the schedules reach p = 1 there"),
+    "batch_size": (128, "the global batch: half source, half target"),
+    "seed": (0, "seeds the data split, initialisation and batch order"),
+    "learning_rate": (0.01, "mu_0"),
+    "anneal_learning_rate": (True, "mu_p = mu_0 / (1 + 10 p) ** 0.75; False: mu_0 throughout"),
+    "momentum": (0.9, "SGD momentum"),
+    "adaptation": ("annealed", "lambda_p = 2 / (1 + exp(-gamma p)) - 1, or constant: 1"),
+    "gamma": (10.0, "the steepness of the annealed lambda_p"),
+    "domain_loss_weight": (
+        1.0,
+        "weight of the domain loss (a joint-batch mean; 2 gives JMLR's sum of two means)",
+    ),
+    "log_every": (50, "steps per record in metrics.jsonl (and per progress-bar update)"),
+    "input_mode": ("auto", "device (data on the device, lax.scan), stream, or auto"),
+    "steps_per_dispatch": (50, "steps per lax.scan in device mode"),
+    "parallel": ("auto", "shard_map (auto: when there are several devices), pmap or none"),
+    "checkpoint_every": (500, "steps between checkpoints, any number; 0: only the final state"),
+    "keep_checkpoints": (3, "the latest checkpoints kept per method"),
+    "tensorboard": (False, "also write TensorBoard event files (tensorboardX, no TensorFlow)"),
+    "compilation_cache": (
+        "auto",
+        "JAX's persistent compilation cache: auto ($XDG_CACHE_HOME or ~/.cache, then "
+        "dann_jax/jax), a folder, or empty (off)",
+    ),
+    "paper_target_accuracy": ({}, "the paper's target accuracy per method, beside ours"),
+}
+
+
 def base_config() -> ml_collections.ConfigDict:
-    """Every key an experiment config has, at the paper's values; configs override some.
+    """Every key an experiment config has (:data:`KEYS`), at its default.
 
     The training keys (``steps`` to ``checkpoint_every``) are the fields of
     :class:`dann_jax.settings.TrainSettings`, by the same names.
     """
-    config = ml_collections.ConfigDict()
-    config.name = "experiment"
-    # dann_jax.data.offline.LOADERS, "mnist_local" (its config adds the file paths) or "tfds":
-    config.dataset = "digits_to_blended_digits"
-    config.source = ""  # with dataset="tfds": the source's TFDS name, e.g. "mnist"
-    config.target = ""  # ... and the target's, e.g. "mnist_m"
-    config.data_dir = ""  # prepared TFDS datasets; "" = $TFDS_DATA_DIR or ~/tensorflow_datasets
-    config.train_split = "train"
-    config.test_split = "test"
-    config.input_shape = (28, 28, 3)  # TFDS images are resized / made RGB to this
-    config.mean_sample = 10_000  # TFDS: records per domain behind the input mean
-    config.model = "mnist"  # "mnist", "svhn", "gtsrb" or "shallow"
-    config.method = "source_only,dann"  # comma-separated; also "train_on_target"
-    config.steps = 1000
-    config.batch_size = 128  # half source, half target
-    config.seed = 0  # seeds the data, initialisation and batch order
-    config.learning_rate = 0.01  # mu_0
-    config.anneal_learning_rate = True  # mu_p = mu_0 / (1 + 10 p) ** 0.75, else mu_0
-    config.momentum = 0.9
-    config.adaptation = "annealed"  # lambda_p = 2 / (1 + exp(-gamma p)) - 1, or "constant" 1
-    config.gamma = 10.0
-    config.domain_loss_weight = 1.0  # of the joint-batch mean; 2 gives JMLR's sum of two means
-    config.log_every = 50
-    config.input_mode = "auto"  # "device" (data on the device, lax.scan), "stream" or "auto"
-    config.steps_per_dispatch = 50  # steps per lax.scan in "device" mode
-    config.parallel = "auto"  # "shard_map" over all devices when there are several, "pmap", "none"
-    config.checkpoint_every = 0  # steps between checkpoints (any, 0: only the final state)
-    config.keep_checkpoints = 3  # the latest checkpoints kept per method
-    config.tensorboard = False  # also write TensorBoard event files (tensorboardX, no TensorFlow)
-    # JAX's persistent compilation cache for `dann train`: "auto" (the user's cache
-    # folder, $XDG_CACHE_HOME or ~/.cache, then dann_jax/jax), a folder, or "" (off).
-    config.compilation_cache = "auto"
-    # The paper's target accuracy per method, shown beside ours in the results tables.
-    config.paper_target_accuracy = ml_collections.ConfigDict()
-    return config
+    return ml_collections.ConfigDict({name: default for name, (default, _) in KEYS.items()})
+
+
+def describe(config: ml_collections.ConfigDict) -> str:
+    """The keys of ``config``, a line each: ``--config.KEY=VALUE`` and what it means."""
+    names = [name for name in KEYS if name in config]
+    names += sorted(name for name in config if name not in KEYS)
+    lines = []
+    for name in names:
+        value = config[name]
+        value = value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
+        meaning = KEYS[name][1] if name in KEYS else "a key of this config (see its file)"
+        lines.append(f"  --config.{name}={value}\n      {meaning}")
+    return "\n".join(lines)
+
+
+def load(name_or_path: str | Path) -> ml_collections.ConfigDict:
+    """The config of a packaged config's name or of a config file (its ``get_config()``).
+
+    Raises:
+      ValueError: there is no such file or packaged config.
+    """
+    path = config_file(name_or_path)
+    if not path.is_file():
+        raise ValueError(
+            f"config file {path} not found; pass --config=FILE or the name of a packaged "
+            f"config: {', '.join(NAMES)}."
+        )
+    spec = importlib.util.spec_from_file_location(f"dann_jax_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
 
 
 def config_file(name_or_path: str | Path) -> Path:
