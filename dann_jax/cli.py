@@ -28,6 +28,7 @@ from ml_collections import config_flags
 
 import dann_jax
 from dann_jax import configs, experiment, parallel
+from dann_jax.data import prepare as preparing
 from dann_jax.data import tfds_sources
 from dann_jax.loop import Stopped
 
@@ -311,7 +312,7 @@ def prepare(argv: list[str]) -> int:
     if len(names) != 1:
         return _error("prepare", "name one dataset, e.g. dann prepare mnist.", hint=True)
     try:
-        folder = tfds_sources.prepare(names[0], flag_values.data_dir, flag_values.manual_dir)
+        folder = preparing.prepare(names[0], flag_values.data_dir, flag_values.manual_dir)
     except (ImportError, ValueError) as error:
         return _error("prepare", str(error))
     print(f"Prepared {names[0]} in {folder}")

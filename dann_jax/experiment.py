@@ -145,15 +145,14 @@ def load_data(config: ml_collections.ConfigDict, progress: bool = True) -> Exper
             num_classes=int(source.labels.max()) + 1,
         )
         return ExperimentData(training, domains.source_test, domains.target_test, domains)
-    data_dir = config.data_dir or None
-    source_train, target_train, source_test, target_test = (
-        tfds_sources.data_source(name, split, data_dir)
-        for name, split in (
+    source_train, target_train, source_test, target_test = tfds_sources.data_sources(
+        [
             (config.source, config.train_split),
             (config.target, config.train_split),
             (config.source, config.test_split),
             (config.target, config.test_split),
-        )
+        ],
+        config.data_dir or None,
     )
     conform = Preprocess(tuple(config.input_shape), np.zeros(())).conform
 

@@ -1,13 +1,17 @@
 """The input pipeline: pairing, seeds, per-process shards, resumable state, preprocessing, TFDS."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
 from dann_jax import cli
+from dann_jax.data import prepare as preparing
 from dann_jax.data import tfds_sources
+from dann_jax.data.builders import mnist_m
 from dann_jax.data.pipeline import DeviceData, PairedPositions, PairedStream
 from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import ArraySource, materialize, sampled_channel_mean
@@ -182,7 +186,7 @@ def test_paper_configs_train_end_to_end_through_the_pipeline(tmp_path, config, i
     assert all(0.0 <= row["target_accuracy"] <= 1.0 for row in results.values())
 
 
-def test_a_missing_dataset_gets_one_error_naming_it_the_folder_and_the_fix(tmp_path, capsys):
+def test_missing_datasets_get_one_error_naming_them_all_the_folder_and_the_fix(tmp_path, capsys):
     workdir = tmp_path / "run"
     status = cli.main(
         [
@@ -193,14 +197,68 @@ def test_a_missing_dataset_gets_one_error_naming_it_the_folder_and_the_fix(tmp_p
         ]
     )
     assert status == 2
-    error = capsys.readouterr().err
-    assert "dataset 'mnist' (split 'train') is not prepared" in error
+    captured = capsys.readouterr()
+    error = captured.err
+    assert "'mnist' (split 'train'), 'mnist_m' (split 'train') are not prepared" in error
     assert str(tmp_path / "empty") in error
-    assert f"dann prepare mnist --data_dir={tmp_path / 'empty'}" in error
-    assert "Traceback" not in error
+    for name in ("mnist", "mnist_m"):
+        assert f"dann prepare {name} --data_dir={tmp_path / 'empty'}" in error
+    assert len(error.strip().splitlines()) == 1  # no traceback, no TFDS warning lines
+    assert "WARNING" not in captured.out + error
     assert not workdir.exists()
 
 
-def test_prepare_without_a_known_name_says_which_exist(capsys):
-    assert cli.main(["prepare", "nosuch"]) == 2
-    assert "unknown dataset 'nosuch'" in capsys.readouterr().err
+def test_prepare_of_an_unknown_name_says_which_exist_at_once():
+    """One line, before TensorFlow (and its log lines) loads."""
+    process = subprocess.run(
+        [sys.executable, "-m", "dann_jax.cli", "prepare", "nosuch"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert process.returncode == 2
+    assert process.stderr.strip().splitlines() == [process.stderr.strip()]  # one line
+    assert "unknown dataset 'nosuch'" in process.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "manual", "named"),
+    [
+        (
+            "mnist_m",
+            True,
+            [
+                "train-images-idx3-ubyte.gz",
+                "BSR_bsds500.tgz",
+                "https://storage.googleapis.com/cvdf-datasets/mnist/",
+            ],
+        ),
+        ("gtsrb", False, ["GTSRB_Final_Training_Images.zip", "no --manual_dir given"]),
+        ("syn_signs", True, ["synthetic_data.zip", "http://graphics.cs.msu.ru/en/node/1337"]),
+        ("mnist", True, ["TFDS catalog", "storage.googleapis.com", "--config.data_dir"]),
+    ],
+)
+def test_prepare_offline_fails_at_once_naming_the_files_and_writes_nothing(
+    tmp_path, monkeypatch, capsys, name, manual, named
+):
+    monkeypatch.setattr(preparing, "_reachable", lambda url: False)  # as if offline
+    manual_dir = tmp_path / "manual"
+    manual_dir.mkdir()
+    arguments = ["prepare", name, f"--data_dir={tmp_path / 'data'}"]
+    arguments += [f"--manual_dir={manual_dir}"] if manual else []
+    assert cli.main(arguments) == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1
+    for words in named:
+        assert words in error
+    assert not (tmp_path / "data").exists()
+
+
+def test_prepare_takes_a_manual_dir_holding_every_file_without_asking_the_network(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(preparing, "_reachable", lambda url: False)
+    for name in mnist_m.FILES.values():
+        (tmp_path / name).touch()
+    preparing.check_available("mnist_m", tmp_path)  # raises nothing
+    (tmp_path / "BSR_bsds500.tgz").unlink()
+    with pytest.raises(ValueError, match=r"lacks BSR_bsds500\.tgz"):
+        preparing.check_available("mnist_m", tmp_path)

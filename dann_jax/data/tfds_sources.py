@@ -2,15 +2,17 @@
 
 Reading goes through ``tfds.data_source`` (ArrayRecord files, random access,
 no TensorFlow import). Preparing a dataset (download, build ArrayRecord files)
-is TFDS's own job and needs TensorFlow: ``pip install 'dann_jax[prepare]'``,
-then ``dann prepare NAME`` on a machine with internet (or with the archives in
-a manual folder). A dataset that is not prepared gets one error naming it, the
-folder searched and the command that prepares it.
+is TFDS's own job and needs TensorFlow (:mod:`dann_jax.data.prepare`). Datasets
+that are not prepared get one error naming them all, the folder searched and
+the commands that prepare them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import tensorflow_datasets as tfds
@@ -31,7 +33,8 @@ def default_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     return Path(data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets").expanduser()
 
 
-def _register_own_builders(name: str) -> None:
+def register_own_builders(name: str) -> None:
+    """Registers our builders with TFDS when ``name`` is one of them."""
     if name.split(":")[0].split("/")[0] in OWN_BUILDERS:
         import dann_jax.data.builders  # noqa: F401  (registers the builders with TFDS)
 
@@ -42,33 +45,69 @@ def prepare_command(name: str, data_dir: str | os.PathLike | None = None) -> str
     return f"dann prepare {name}{folder}"
 
 
+@contextlib.contextmanager
+def _quiet_tfds() -> Iterator[None]:
+    """Silences TFDS's warnings while it looks for prepared data (e.g. "Variant folder ...
+    has no dataset_info.json" for a dataset that is simply not there)."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def data_sources(
+    requests: Sequence[tuple[str, str]], data_dir: str | os.PathLike | None = None
+) -> list[RandomAccessSource]:
+    """Prepared TFDS splits as random-access sources of ``{"image", "label", ...}`` records.
+
+    Args:
+      requests: (name, split) pairs: a TFDS name, e.g. "mnist", "svhn_cropped", or one
+        of ours ("mnist_m", ...), and a split, e.g. "train", "test", "train[:90%]".
+      data_dir: where the prepared datasets live (default: :func:`default_data_dir`).
+
+    Returns:
+      One source per request, in order.
+
+    Raises:
+      DatasetUnavailable: some are not prepared there (datasets are never downloaded
+        while training); the message names them all and how to prepare them.
+    """
+    sources, missing = [], {}
+    for name, split in requests:
+        register_own_builders(name)
+        try:
+            with _quiet_tfds():
+                sources.append(
+                    tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+                )
+        except Exception as error:  # TFDS raises many kinds here; the cause goes into the message.
+            cause = (
+                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            )
+            missing.setdefault(name, (split, cause))
+    if not missing:
+        return sources
+    folder = default_data_dir(data_dir)
+    names = ", ".join(f"{name!r} (split {split!r})" for name, (split, _) in missing.items())
+    commands = " and ".join(f"`{prepare_command(name, data_dir)}`" for name in missing)
+    copies = ", ".join(str(folder / name.split(":")[0]) for name in missing)
+    causes = "; ".join(f"{name}: {cause}" for name, (_, cause) in missing.items())
+    raise DatasetUnavailable(
+        f"{names} {'is' if len(missing) == 1 else 'are'} not prepared as ArrayRecord files in "
+        f"{folder}, and datasets are never downloaded while training. On a machine with "
+        f"internet run {commands} (TensorFlow needed: pip install 'dann_jax[prepare]'), then "
+        f"copy {copies} here or point --config.data_dir at the folder. (TFDS said: {causes})"
+    )
+
+
 def data_source(
     name: str, split: str, data_dir: str | os.PathLike | None = None
 ) -> RandomAccessSource:
-    """A prepared TFDS split as a random-access source of ``{"image", "label", ...}`` records.
-
-    Args:
-      name: a TFDS name, e.g. "mnist", "svhn_cropped", or one of ours ("mnist_m", ...).
-      split: e.g. "train", "test", "train[:90%]".
-      data_dir: where the prepared dataset lives (default: :func:`default_data_dir`).
-
-    Raises:
-      DatasetUnavailable: not prepared there (never downloads); the message says
-        how to prepare it.
-    """
-    _register_own_builders(name)
-    try:
-        return tfds.data_source(name, split=split, data_dir=data_dir, download=False)
-    except Exception as error:  # TFDS raises many kinds here; the cause goes into the message.
-        folder = default_data_dir(data_dir)
-        cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DatasetUnavailable(
-            f"dataset {name!r} (split {split!r}) is not prepared as ArrayRecord files in "
-            f"{folder}, and datasets are never downloaded while training. On a machine with "
-            f"internet run `{prepare_command(name, data_dir)}` (TensorFlow needed: pip install "
-            f"'dann_jax[prepare]'), then copy {folder / name.split(':')[0]} here or point "
-            f"--config.data_dir at it. (TFDS said: {cause})"
-        ) from None
+    """One prepared TFDS split (see :func:`data_sources`)."""
+    return data_sources([(name, split)], data_dir)[0]
 
 
 def num_classes(source: RandomAccessSource) -> int:
@@ -77,41 +116,3 @@ def num_classes(source: RandomAccessSource) -> int:
     if info is not None and "label" in info.features:
         return int(info.features["label"].num_classes)
     return int(max(source[i]["label"] for i in range(len(source)))) + 1
-
-
-def prepare(
-    name: str,
-    data_dir: str | os.PathLike | None = None,
-    manual_dir: str | os.PathLike | None = None,
-) -> Path:
-    """Downloads and prepares ``name`` as ArrayRecord files; returns its folder.
-
-    Args:
-      name: a TFDS name (e.g. "mnist") or one of ours, with an optional config
-        ("syn_digits/small").
-      data_dir: where to write (default: :func:`default_data_dir`).
-      manual_dir: a folder already holding the dataset's archives, for
-        machines without internet.
-
-    Raises:
-      ImportError: TensorFlow, which TFDS needs to prepare, is missing.
-      ValueError: ``name`` is no TFDS dataset.
-    """
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
-        raise ImportError(
-            f"preparing {name!r} needs TensorFlow (TFDS's requirement): "
-            "pip install 'dann_jax[prepare]'. Reading a prepared dataset does not."
-        ) from None
-    _register_own_builders(name)
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
-        raise ValueError(
-            f"unknown dataset {name!r}; ours are {OWN_BUILDERS}, the paper's from the TFDS "
-            f"catalog {CATALOG}."
-        ) from None
-    config = tfds.download.DownloadConfig(manual_dir=str(manual_dir) if manual_dir else None)
-    builder.download_and_prepare(file_format="array_record", download_config=config)
-    return Path(builder.data_dir)
