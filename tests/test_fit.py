@@ -89,6 +89,9 @@ GOOD_LABELS = np.arange(6) % 2
         ({"target_images": np.full((6, 28, 28, 3), np.inf, np.float32)}, "NaN or infinite"),
         ({"source_images": np.zeros((6, 8, 8, 3), np.float32)}, "at least 16x16"),
         ({"source_images": np.zeros((6, 28, 28, 3), bool)}, "dtype bool"),
+        # Float images on the 0..255 scale once trained silently to chance.
+        ({"source_images": np.full((6, 28, 28, 3), 200.0, np.float32)}, r"must lie in \[0, 1\]"),
+        ({"target_images": np.full((6, 28, 28, 3), -0.5, np.float32)}, r"values in \[-0.5, -0.5\]"),
         ({"model": "shallow"}, r"feature vectors of shape \(N, D\)"),
         ({"model": "vgg"}, "Unknown model 'vgg'"),
         ({"method": "coral"}, "Unknown method 'coral'"),
@@ -116,6 +119,16 @@ def test_predict_rejects_inputs_of_another_shape(rng):
     )
     with pytest.raises(ValueError, match=r"trained on \(2,\)"):
         trained.predict(np.zeros((3, 5), np.float32))
+
+
+def test_predict_says_how_to_fix_a_single_image_or_colour_for_a_grey_network(rng):
+    grey = rng.integers(0, 256, size=(8, 16, 16, 1), dtype=np.uint8)
+    trained = dann_jax.fit(grey, np.arange(8) % 2, grey, steps=1, batch_size=16, progress=False)
+    with pytest.raises(ValueError, match=r"add a batch axis with image\[None\]"):
+        trained.predict(grey[0])
+    with pytest.raises(ValueError, match="make them grey first"):
+        trained.predict(np.repeat(grey, 3, axis=-1))
+    assert trained.predict(grey[:1]).shape == (1,)
 
 
 def test_auto_input_mode_keeps_data_that_fits_on_the_device():

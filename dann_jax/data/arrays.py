@@ -16,6 +16,8 @@ import numpy as np
 # and two 2x2 poolings must leave at least one pixel.
 MIN_IMAGE_SIDE = {"mnist": 16}
 INPUT_RANK = {"mnist": 4, "svhn": 4, "gtsrb": 4, "shallow": 2}
+# How far float images may stray outside [0, 1] (rounding of the user's own scaling).
+FLOAT_IMAGE_SLACK = 1e-3
 
 
 def _describe_rank(model: str) -> str:
@@ -24,8 +26,21 @@ def _describe_rank(model: str) -> str:
     return "feature vectors of shape (N, D)"
 
 
+def _rank_hint(inputs: np.ndarray, model: str) -> str:
+    """How to fix images given without their batch or channel axis."""
+    if INPUT_RANK[model] != 4 or inputs.ndim != 3:
+        return "."
+    if inputs.shape[-1] in (1, 3):
+        return (
+            "; for one image add a batch axis with image[None] (grey images without a "
+            "channel axis take one with images[..., None])."
+        )
+    return "; add a channel axis to grey images with images[..., None]."
+
+
 def check_inputs(name: str, inputs: np.ndarray, model: str) -> None:
-    """Raises ValueError unless ``inputs`` suit ``model``: rank, size, dtype, finite values."""
+    """Raises ValueError unless ``inputs`` suit ``model``: rank, size, dtype, finite values,
+    and, for images, floats in [0, 1] (uint8 in [0, 255] are scaled to it)."""
     if inputs.dtype.kind not in "uif" or inputs.dtype == np.bool_:
         raise ValueError(
             f"{name} has dtype {inputs.dtype}; pass uint8 images in [0, 255] or floats, "
@@ -34,24 +49,19 @@ def check_inputs(name: str, inputs: np.ndarray, model: str) -> None:
     if inputs.ndim != INPUT_RANK[model]:
         raise ValueError(
             f"{name} has shape {inputs.shape}, but model={model!r} takes "
-            f"{_describe_rank(model)}"
-            + (
-                "; add a channel axis to grey images with images[..., None]."
-                if model == "mnist" and inputs.ndim == 3
-                else "."
-            )
+            f"{_describe_rank(model)}{_rank_hint(inputs, model)}"
         )
     if inputs.shape[0] == 0:
         raise ValueError(f"{name} is empty: every domain needs at least one example.")
-    if model == "mnist":
+    if INPUT_RANK[model] == 4:
         height, width, channels = inputs.shape[1:]
         if channels not in (1, 3):
             raise ValueError(
-                f"{name} has {channels} channels (shape {inputs.shape}); the MNIST network "
+                f"{name} has {channels} channels (shape {inputs.shape}); the {model} network "
                 "takes grey (C=1) or RGB (C=3) images in NHWC layout: move the channel axis "
                 "last with np.moveaxis(images, 1, -1) if it comes first."
             )
-        if min(height, width) < MIN_IMAGE_SIDE["mnist"]:
+        if min(height, width) < MIN_IMAGE_SIDE.get(model, 1):
             raise ValueError(
                 f"{name} images are {height}x{width}; the MNIST network needs at least "
                 f"{MIN_IMAGE_SIDE['mnist']}x{MIN_IMAGE_SIDE['mnist']} (the paper uses 28x28): "
@@ -63,6 +73,15 @@ def check_inputs(name: str, inputs: np.ndarray, model: str) -> None:
             f"{name} holds {bad} NaN or infinite values; drop or repair those examples, "
             "e.g. np.nan_to_num."
         )
+    if INPUT_RANK[model] == 4 and inputs.dtype.kind == "f":
+        low, high = float(inputs.min()), float(inputs.max())
+        if low < -FLOAT_IMAGE_SLACK or high > 1 + FLOAT_IMAGE_SLACK:
+            raise ValueError(
+                f"{name} are float images with values in [{low:g}, {high:g}], but float images "
+                "must lie in [0, 1] (uint8 images in [0, 255] are scaled to it, and the "
+                f"per-channel mean is subtracted here): pass {name} / 255.0 for images in "
+                "0..255, or uint8."
+            )
 
 
 def check_labels(labels: np.ndarray, num_examples: int, num_classes: int | None) -> int:

@@ -42,9 +42,14 @@ class Preprocess:
             ).astype(np.float32)
         if images.shape[-1] == 1 and channels == 3:
             images = np.repeat(images, 3, axis=-1)
+        if images.shape[-1] == 3 and channels == 1:
+            raise ValueError(
+                f"the images are RGB but the network takes grey images {tuple(self.shape)}: "
+                "make them grey first, e.g. images.mean(axis=-1, keepdims=True)."
+            )
         if images.shape[1:] != tuple(self.shape):
             raise ValueError(
-                f"images of shape {images.shape[1:]} cannot be made {self.shape}; "
+                f"images of shape {images.shape[1:]} cannot be made {tuple(self.shape)}; "
                 "give images with 1 or 3 channels."
             )
         return images

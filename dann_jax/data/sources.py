@@ -77,10 +77,12 @@ def materialize(
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Every record of ``source``, preprocessed: inputs (N, ...) float32 and labels (N,)
-    int32 (None for an unlabelled :class:`ArraySource`)."""
+    int32 (None for an unlabelled :class:`ArraySource`). A progress bar shows when the
+    reading takes more than two seconds."""
     images, labels = [], []
     starts = range(0, len(source), chunk)
-    for start in tqdm(starts, desc=description, disable=not progress, unit="chunk"):
+    bar = tqdm(starts, desc=description, disable=not progress, unit="chunk", delay=2)
+    for start in bar:
         batch = read(source, np.arange(start, min(start + chunk, len(source))))
         images.append(preprocess(batch["image"]))
         labels.append(batch.get("label"))
