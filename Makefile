@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 INSTALLED_DEV := $(VENV)/.installed-dev
 
-.PHONY: install demo moons test lint format
+.PHONY: install demo moons test lint format docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +39,7 @@ format: $(INSTALLED_DEV)
 
 test: lint
 	$(BIN)/python -m pytest
+
+docs: $(INSTALLED_DEV)  ## the documentation site, warnings as errors, into docs/_build/html
+	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
+	@echo "Documentation: docs/_build/html/index.html"

@@ -120,7 +120,9 @@ class StepSettings:
 class TrainSettings(StepSettings):
     """Everything a training run is set by: the step's settings and the loop's.
 
-    Attributes (besides :class:`StepSettings`'):
+    Its attributes are :class:`StepSettings`' and these.
+
+    Attributes:
       batch_size: global batch, even: batch_size // 2 source + batch_size // 2 target.
       seed: seeds initialisation and batch order.
       input_mode: "stream" (each step's rows read and preprocessed on the host),

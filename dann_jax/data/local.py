@@ -100,8 +100,8 @@ def mnist_to_blended_mnist(
     and target halves, each split, stratified, into train and test parts. Of the
     10,000-digit MNIST test set the defaults make source 4,000 train / 1,000 test
     and target 4,000 train / 1,000 test. Source images are the grey digits in three
-    channels; each target image is |binarised digit - a random crop of a random
-    photo| (``blend_with_photos``), as MNIST-M was built from the BSDS500 train photos.
+    channels; each target image is ``|binarised digit - random photo crop|``
+    (``blend_with_photos``), as MNIST-M was built from the BSDS500 train photos.
 
     Args:
       images_path: idx images (N, 28, 28) uint8, gzipped or not (config.mnist_images).

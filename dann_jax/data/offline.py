@@ -54,7 +54,7 @@ def shipped_photos() -> list[np.ndarray]:
 def blend_with_photos(
     digits: np.ndarray, photos: list[np.ndarray], rng: np.random.Generator
 ) -> np.ndarray:
-    """The MNIST-M recipe: |binarised digit - random photo patch| per pixel and channel.
+    """The MNIST-M recipe: ``|binarised digit - random photo patch|`` per pixel and channel.
 
     Args:
       digits: grey digits (N, H, W) float32 in [0, 1].

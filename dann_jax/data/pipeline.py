@@ -60,7 +60,7 @@ class TrainingData:
         return tuple(self.preprocess.shape)
 
     def example(self) -> np.ndarray:
-        """A zero batch (1, *input_shape) float32 that fixes the network's shapes."""
+        """A zero batch ``(1, *input_shape)`` float32 that fixes the network's shapes."""
         return np.zeros((1, *self.input_shape), np.float32)
 
     def device_bytes(self) -> int:

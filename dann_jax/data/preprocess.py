@@ -23,7 +23,7 @@ class Preprocess:
     mean: np.ndarray
 
     def conform(self, images: np.ndarray) -> np.ndarray:
-        """uint8 or float (N, h, w[, c]) -> float32 (N, *shape) in [0, 1], before centring.
+        """uint8 or float (N, h, w[, c]) -> float32 ``(N, *shape)`` in [0, 1], before centring.
 
         uint8 is scaled by 1/255; other sizes are resized bilinearly; grey
         becomes RGB by repeating its channel.
@@ -55,5 +55,5 @@ class Preprocess:
         return images
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        """uint8 or float images (N, h, w[, c]) -> float32 network inputs (N, *shape)."""
+        """uint8 or float images (N, h, w[, c]) -> float32 network inputs ``(N, *shape)``."""
         return self.conform(images) - self.mean
