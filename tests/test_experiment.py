@@ -4,13 +4,14 @@ import json
 
 import pytest
 
-from dann_jax import experiment
-from dann_jax.configs import default
+from dann_jax import configs, experiment
 
 
-def default_config():
-    config = default.get_config()
-    config.steps, config.log_every, config.steps_per_dispatch = 20, 10, 10
+def small_config():
+    """The moons toy, briefly: each seed draws its own points (CI time: the default's
+    MNIST network and t-SNE of 630 test images took a minute here)."""
+    config = configs.load("moons")
+    config.steps, config.log_every, config.steps_per_dispatch = 200, 100, 100
     config.method = "dann,train_on_target"
     config.parallel, config.input_mode = "none", "device"
     return config
@@ -21,7 +22,7 @@ def records(workdir):
 
 
 def test_seeds_in_one_program_give_each_seed_its_own_run(tmp_path):
-    config = default_config()
+    config = small_config()
     together = experiment.run_seeds(config, [0, 1], tmp_path / "together", progress=False)
     for seed in (0, 1):
         folder = tmp_path / "together" / f"seed{seed}"
@@ -42,7 +43,7 @@ def test_seeds_in_one_program_give_each_seed_its_own_run(tmp_path):
 
 
 def test_seeds_in_one_program_refuse_folders_that_hold_runs(tmp_path):
-    config = default_config()
+    config = small_config()
     (tmp_path / "seed1").mkdir(parents=True)
     (tmp_path / "seed1" / "metrics.jsonl").write_text("precious\n")
     with pytest.raises(ValueError, match="holds a run already"):
@@ -51,11 +52,11 @@ def test_seeds_in_one_program_refuse_folders_that_hold_runs(tmp_path):
 
 
 def test_a_configs_settings_are_checked_per_method_and_train_on_target_is_source_only():
-    config = default_config()
+    config = small_config()
     settings = experiment.settings_of(config)
     assert list(settings) == ["dann", "train_on_target"]
     assert settings["dann"].method == "dann" and settings["train_on_target"].method == "source_only"
-    assert settings["dann"].steps == 20 and settings["dann"].parallel == "none"
+    assert settings["dann"].steps == 200 and settings["dann"].parallel == "none"
     config.model = "vgg"
     with pytest.raises(ValueError, match="Unknown model 'vgg'"):
         experiment.settings_of(config)
