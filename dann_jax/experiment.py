@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -47,8 +48,21 @@ from dann_jax.trained import TrainedDANN
 METHODS = (*TRAIN_METHODS, "train_on_target")
 
 
+def _commit() -> str:
+    """The git commit of the dann_jax checkout in use ("+changes" if it has uncommitted
+    changes), or "" outside a checkout."""
+    root = Path(dann_jax.__file__).resolve().parents[1]
+
+    def git(*arguments: str) -> str:
+        process = subprocess.run(["git", "-C", str(root), *arguments], capture_output=True, text=True)
+        return process.stdout.strip() if process.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    return commit + ("+changes" if commit and git("status", "--porcelain", "--", "dann_jax") else "")
+
+
 def describe_machine() -> dict:
-    """Where and how a result was measured: device, CPU, date, versions, command line."""
+    """Where and how a result was measured: device, CPU, date, versions, commit, command line."""
     device = jax.devices()[0]
     processor = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
@@ -65,6 +79,7 @@ def describe_machine() -> dict:
             "jax": jax.__version__,
             "python": platform.python_version(),
         },
+        "commit": _commit(),
         "command": " ".join(["python", *sys.argv]),
     }
 

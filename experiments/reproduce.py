@@ -77,7 +77,8 @@ def main(argv: list[str]) -> None:
         f"# {config.name}: mean ± std over seeds {', '.join(map(str, seeds))}\n\n"
         f"{run_folder.results_table(summary, config.paper_target_accuracy.to_dict())}\n\n"
         f"Machine: {machine['device']} ({machine['processor']}, {machine['cpu_count']} CPU "
-        f"cores); {machine['date']}; jax {jax.__version__}, dann_jax {dann_jax.__version__}.\n"
+        f"cores); {machine['date']}; jax {jax.__version__}, dann_jax {dann_jax.__version__}, "
+        f"commit {machine['commit']}.\n"
         f"Command: `{machine['command']}`\n"
     )
     (output / f"{config.name}.md").write_text(markdown)
