@@ -54,11 +54,13 @@ def _commit() -> str:
     root = Path(dann_jax.__file__).resolve().parents[1]
 
     def git(*arguments: str) -> str:
-        process = subprocess.run(["git", "-C", str(root), *arguments], capture_output=True, text=True)
+        command = ["git", "-C", str(root), *arguments]
+        process = subprocess.run(command, capture_output=True, text=True)
         return process.stdout.strip() if process.returncode == 0 else ""
 
     commit = git("rev-parse", "--short", "HEAD")
-    return commit + ("+changes" if commit and git("status", "--porcelain", "--", "dann_jax") else "")
+    changed = commit and git("status", "--porcelain", "--", "dann_jax")
+    return commit + ("+changes" if changed else "")
 
 
 def describe_machine() -> dict:
