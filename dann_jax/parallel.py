@@ -310,7 +310,8 @@ def resolve(parallel: str) -> str:
 
 
 def check_batch_size(parallel: str, batch_size: int) -> None:
-    """Raises ValueError unless ``parallel`` is known and its devices can share the batch.
+    """Raises ValueError unless ``parallel`` is known, spans every process, and its
+    devices can share the batch.
 
     Args:
       parallel: one of :data:`PARALLELS`.
@@ -318,6 +319,12 @@ def check_batch_size(parallel: str, batch_size: int) -> None:
     """
     if resolve(parallel) != "none":
         check_shares(jax.device_count(), batch_size // 2, batch_size // 2)
+    elif jax.process_count() > 1:  # each process would train a model of its own
+        raise ValueError(
+            f"parallel={parallel!r} trains on one device, but this run has "
+            f"{jax.process_count()} processes; use parallel='auto' and a batch_size "
+            f"divisible by {2 * jax.device_count()}."
+        )
 
 
 @functools.cache

@@ -32,10 +32,14 @@ def host_data(rng):
     """Makes random training arrays, source and target drawn apart, from the test's ``rng``."""
 
     def make(size=24, shape=(2,)):
+        source = rng.normal(size=(size, *shape))
+        target = rng.normal(1.0, 1.0, size=(size, *shape))
+        if len(shape) == 3:  # images: floats in [0, 1], as fit requires of float images
+            source, target = (1 / (1 + np.exp(-x)) for x in (source, target))
         return {
-            "source_image": rng.normal(size=(size, *shape)).astype(np.float32),
+            "source_image": source.astype(np.float32),
             "source_label": rng.integers(2, size=size).astype(np.int32),
-            "target_image": rng.normal(1.0, 1.0, size=(size, *shape)).astype(np.float32),
+            "target_image": target.astype(np.float32),
         }
 
     return make

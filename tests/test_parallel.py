@@ -213,6 +213,8 @@ def cli_arguments(address, index, workdir, *overrides):
         "--config=moons",
         "--config.steps=20",
         "--config.log_every=10",
+        "--config.batch_size=32",  # shared by the 8 devices of the two processes
+        "--config.parallel=auto",
         f"--workdir={workdir}",
         f"--coordinator_address={address}",
         "--num_processes=2",
@@ -248,6 +250,20 @@ def test_processes_that_disagree_on_the_config_stop_with_a_clear_error(tmp_path)
         assert status == 2
         assert "the 2 processes disagree on the config" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_two_processes_refuse_a_single_device_launcher(tmp_path):
+    """parallel='none' would train one model per process; both say so and write nothing."""
+    address = free_address()
+    finished = run_two_processes(
+        lambda index: cli_arguments(
+            address, index, tmp_path / f"p{index}", "--config.parallel=none"
+        )
+    )
+    for status, _, err in finished:
+        assert status == 2, err[-3000:]
+        assert "parallel='none' trains on one device, but this run has 2 processes" in err
+    assert not any(tmp_path.iterdir())
 
 
 def test_two_processes_resume_a_stopped_run_like_one_never_stopped(tmp_path):

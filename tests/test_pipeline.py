@@ -205,7 +205,16 @@ def test_missing_datasets_get_one_error_naming_them_all_the_folder_and_the_fix(t
         assert f"dann prepare {name} --data_dir={tmp_path / 'empty'}" in error
     assert len(error.strip().splitlines()) == 1  # no traceback, no TFDS warning lines
     assert "WARNING" not in captured.out + error
+    assert "TFDS said" not in error  # nothing there: TFDS's guess would mislead
     assert not workdir.exists()
+
+
+def test_a_dataset_folder_that_cannot_be_read_gets_tfds_reason(tmp_path):
+    (tmp_path / "mnist" / "3.0.1").mkdir(parents=True)  # there, but nothing prepared in it
+    with pytest.raises(tfds_sources.DatasetUnavailable) as raised:
+        tfds_sources.data_sources([("mnist", "train"), ("mnist_m", "train")], tmp_path)
+    message = str(raised.value)
+    assert "(TFDS said: mnist: " in message and "mnist_m:" not in message.split("TFDS said")[1]
 
 
 def test_prepare_of_an_unknown_name_says_which_exist_at_once():

@@ -153,7 +153,7 @@ def test_overwrite_replaces_a_finished_run_and_keeps_other_files(tmp_path, capsy
     missing = ["--config=mnist_to_mnist_m"]
     missing += [f"--config.data_dir={tmp_path / 'nothing'}", f"--workdir={workdir}", "--overwrite"]
     assert cli.main(["train", "--noprogress", *missing]) == 2
-    assert "is not prepared" in capsys.readouterr().err
+    assert "are not prepared" in capsys.readouterr().err
     assert files_of(workdir) == before
 
     assert cli.main([*MOONS, f"--workdir={workdir}", "--overwrite"]) == 0

@@ -18,6 +18,7 @@ def get_config():
     config.dataset = "moons"
     config.model = "shallow"
     config.batch_size = 2  # one source and one target example per update
+    config.parallel = "none"  # a batch of two is not shared across devices
     config.steps = 150_000  # 500 passes over the 300 source points
     config.learning_rate = 0.05
     config.anneal_learning_rate = False

@@ -94,12 +94,18 @@ def data_sources(
     names = ", ".join(f"{name!r} (split {split!r})" for name, (split, _) in missing.items())
     commands = " and ".join(f"`{prepare_command(name, data_dir)}`" for name in missing)
     copies = ", ".join(str(folder / name.split(":")[0]) for name in missing)
-    causes = "; ".join(f"{name}: {cause}" for name, (_, cause) in missing.items())
+    # TFDS's words help only where something is there; for an absent folder they mislead.
+    causes = "; ".join(
+        f"{name}: {cause.removesuffix('Possible root causes:').strip()}"
+        for name, (_, cause) in missing.items()
+        if (folder / name.split(":")[0]).exists()
+    )
     raise DatasetUnavailable(
         f"{names} {'is' if len(missing) == 1 else 'are'} not prepared as ArrayRecord files in "
         f"{folder}, and datasets are never downloaded while training. On a machine with "
         f"internet run {commands} (TensorFlow needed: pip install 'dann_jax[prepare]'), then "
-        f"copy {copies} here or point --config.data_dir at the folder. (TFDS said: {causes})"
+        f"copy {copies} here or point --config.data_dir at the folder."
+        + (f" (TFDS said: {causes})" if causes else "")
     )
 
 
