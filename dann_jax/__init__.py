@@ -11,7 +11,14 @@ References:
 from dann_jax.fit import fit, fit_members, fit_seeds, fit_sources
 from dann_jax.grl import GradientReversal, NNXGradientReversal, grad_reverse
 from dann_jax.loop import train_loop
-from dann_jax.models import DANN, build_model
+from dann_jax.models import (
+    DANN,
+    DomainHead,
+    MLPHead,
+    build_model,
+    dann_network,
+    register_network,
+)
 from dann_jax.schedules import adaptation_factor, annealed_learning_rate
 from dann_jax.settings import StepSettings, TrainSettings
 from dann_jax.step import TrainState, create_train_state, eval_step, train_step, train_steps
@@ -21,7 +28,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DANN",
+    "DomainHead",
     "GradientReversal",
+    "MLPHead",
     "NNXGradientReversal",
     "StepSettings",
     "TrainSettings",
@@ -31,12 +40,14 @@ __all__ = [
     "annealed_learning_rate",
     "build_model",
     "create_train_state",
+    "dann_network",
     "eval_step",
     "fit",
     "fit_members",
     "fit_seeds",
     "fit_sources",
     "grad_reverse",
+    "register_network",
     "train_loop",
     "train_step",
     "train_steps",

@@ -37,7 +37,7 @@ from dann_jax.data.sources import (
 )
 from dann_jax.fit import fit_members, fit_sources
 from dann_jax.loop import Stopped
-from dann_jax.models import build_model, check_model_name
+from dann_jax.models import check_model, resolve_network
 from dann_jax.run_folder import MetricsWriter, RunFolder, results_table
 from dann_jax.settings import METHODS as TRAIN_METHODS
 from dann_jax.settings import TrainSettings
@@ -106,7 +106,7 @@ def settings_of(config: ml_collections.ConfigDict) -> dict[str, TrainSettings]:
       ValueError: a method, the model or a training value is invalid; the
         message names the key.
     """
-    check_model_name(config.model)
+    check_model(config.model)
     return {
         method: TrainSettings.from_config(
             config, "source_only" if method == "train_on_target" else method
@@ -229,7 +229,7 @@ def _restored(
     restore: Callable[[TrainState], tuple[TrainState, dict]],
 ) -> TrainedDANN:
     """A method's trained network from its checkpoint (``restore`` of a fresh state)."""
-    network = build_model(config.model, data.training.num_classes)
+    network = resolve_network(config.model, data.training.num_classes)
     state, _ = restore(create_train_state(network, data.training.example(), settings))
     return TrainedDANN(state, [], data.training.preprocess, config.model)
 

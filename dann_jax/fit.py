@@ -27,7 +27,7 @@ from dann_jax.data.pipeline import (
 from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import ArraySource
 from dann_jax.loop import UNLOGGED, Record, train_loop
-from dann_jax.models import build_model, check_model_name
+from dann_jax.models import Model, check_model, check_outputs, resolve_network
 from dann_jax.settings import TrainSettings
 from dann_jax.step import (
     TrainState,
@@ -44,7 +44,7 @@ def array_data(
     source_labels: np.ndarray,
     target_images: np.ndarray,
     *,
-    model: str,
+    model: Model,
     num_classes: int | None = None,
     input_mean: np.ndarray | None = None,
 ) -> TrainingData:
@@ -52,7 +52,7 @@ def array_data(
 
     Args:
       source_images, source_labels, target_images: as in :func:`fit`.
-      model: the network's name, which fixes the inputs' rank.
+      model: the network (see :func:`fit`); a paper network's name fixes the inputs' rank.
       num_classes: defaults to max(source_labels) + 1.
       input_mean: the per-channel mean (C,) to subtract; by default the mean over
         both domains' inputs (uint8 scaled to [0, 1]).
@@ -83,7 +83,7 @@ def fit(
     source_labels: np.ndarray,
     target_images: np.ndarray,
     *,
-    model: str = "mnist",
+    model: Model = "mnist",
     num_classes: int | None = None,
     on_log: Callable[[Record], None] | None = None,
     progress: bool = True,
@@ -97,8 +97,11 @@ def fit(
         [0, 255] or float.
       source_labels: (N_s,) integer class ids in [0, num_classes).
       target_images: unlabelled target inputs, (N_t, ...) like the source.
-      model: "mnist", "svhn", "gtsrb" (the paper's networks) or "shallow" (15
-        sigmoid units).
+      model: "mnist", "svhn", "gtsrb" (the paper's networks), "shallow" (15
+        sigmoid units), or the user's own network: a :class:`~dann_jax.models.DANN`
+        (e.g. ``dann_jax.dann_network(MyNet(), num_classes)``), a name given with
+        :func:`~dann_jax.models.register_network`, or an import path
+        ``"package.module:function"`` of a function ``num_classes -> DANN``.
       num_classes: defaults to max(source_labels) + 1.
       on_log: called with each history record as it is made.
       progress: show progress bars.
@@ -114,7 +117,7 @@ def fit(
       ValueError: inputs or settings are invalid; the message says how to fix them.
     """
     settings = TrainSettings(**settings)
-    check_model_name(model)
+    check_model(model)
     data = array_data(
         source_images, source_labels, target_images, model=model, num_classes=num_classes
     )
@@ -135,7 +138,7 @@ def fit_sources(
     data: TrainingData,
     settings: TrainSettings,
     *,
-    model: str = "mnist",
+    model: Model = "mnist",
     on_log: Callable[[Record], None] | None = None,
     on_checkpoint: Callable[[TrainState, Record], None] | None = None,
     restore: Callable[[TrainState], tuple[TrainState, Record]] | None = None,
@@ -169,7 +172,9 @@ def fit_sources(
       in this call).
     """
     parallel.check_batch_size(settings.parallel, settings.batch_size)
-    state = create_train_state(build_model(model, data.num_classes), data.example(), settings)
+    network = resolve_network(model, data.num_classes)
+    check_outputs(network, data.example(), data.num_classes)
+    state = create_train_state(network, data.example(), settings)
     unlogged = None
     if restore is not None:
         state, loop_state = restore(state)
@@ -193,7 +198,7 @@ def fit_seeds(
     target_images: Sequence[np.ndarray],
     *,
     seeds: Sequence[int],
-    model: str = "mnist",
+    model: Model = "mnist",
     num_classes: int | None = None,
     input_means: Sequence[np.ndarray] | None = None,
     on_log: Callable[[Record], None] | None = None,
@@ -223,7 +228,7 @@ def fit_seeds(
     if "seed" in settings:
         raise TypeError("fit_seeds takes seeds=[...], one per run, not seed=.")
     settings = TrainSettings(**settings)
-    check_model_name(model)
+    check_model(model)
     if not len(seeds) == len(source_images) == len(source_labels) == len(target_images):
         raise ValueError(
             f"got {len(seeds)} seeds but {len(source_images)} source, {len(source_labels)} "
@@ -260,7 +265,7 @@ def fit_members(
     settings: TrainSettings,
     *,
     seeds: Sequence[int],
-    model: str = "mnist",
+    model: Model = "mnist",
     on_log: Callable[[Record], None] | None = None,
     progress: bool = True,
 ) -> list[TrainedDANN]:
@@ -290,7 +295,9 @@ def fit_members(
     shapes = {tuple((k, v.shape) for k, v in data.arrays.items()) for data in device_data}
     if len(shapes) > 1:
         raise ValueError("every member's arrays must have the same shapes to be stacked.")
-    network = build_model(model, max(member.num_classes for member in members))
+    num_classes = max(member.num_classes for member in members)
+    network = resolve_network(model, num_classes)
+    check_outputs(network, members[0].example(), num_classes)
     state = create_train_states(network, members[0].example(), settings, seeds)
     stacked = {
         name: np.stack([data.arrays[name] for data in device_data])

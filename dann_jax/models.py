@@ -11,7 +11,8 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -148,16 +149,166 @@ class DANN(nn.Module):
         return self.label_head(features), self.domain_head(domain_input, adaptation_factor)
 
 
-def check_model_name(name: str) -> None:
-    """Raises ValueError unless ``name`` is one of :data:`MODEL_NAMES`."""
-    if name not in MODEL_NAMES:
-        raise ValueError(f"Unknown model {name!r}; choose one of {MODEL_NAMES}.")
+class Bottleneck(nn.Module):
+    """A feature extractor followed by a fully connected ReLU layer of ``units`` units:
+    (N, ...) -> (N, units), the bottleneck the paper puts after pretrained backbones."""
+
+    feature_extractor: nn.Module
+    units: int
+
+    @nn.compact
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        return nn.relu(nn.Dense(self.units)(self.feature_extractor(inputs)))
+
+
+def dann_network(
+    feature_extractor: nn.Module,
+    num_classes: int,
+    *,
+    bottleneck_units: int | None = None,
+    label_hidden_units: Sequence[int] = (),
+    domain_hidden_units: Sequence[int] = (1024, 1024),
+) -> DANN:
+    """The paper's heads around any feature extractor (a Flax linen module (N, ...) -> (N, F)).
+
+    Args:
+      feature_extractor: G_f, the user's module.
+      num_classes: the label head's outputs.
+      bottleneck_units: a fully connected ReLU layer of this width after G_f (the
+        paper's Office networks use 256), or None for none.
+      label_hidden_units: G_y's hidden layers before its linear output layer.
+      domain_hidden_units: G_d's hidden layers (the paper's 1024-1024 by default),
+        after the gradient reversal layer, before its one logit.
+    """
+    if bottleneck_units is not None:
+        feature_extractor = Bottleneck(feature_extractor, bottleneck_units)
+    return DANN(
+        feature_extractor=feature_extractor,
+        label_head=MLPHead(tuple(label_hidden_units), num_classes),
+        domain_head=DomainHead(tuple(domain_hidden_units)),
+    )
+
+
+NetworkFactory = Callable[[int], DANN]
+# Names given with @register_network: name -> (num_classes -> DANN).
+_REGISTERED: dict[str, NetworkFactory] = {}
+
+
+def register_network(name: str) -> Callable[[NetworkFactory], NetworkFactory]:
+    """Registers a function ``num_classes -> DANN`` under ``name``, so that
+    ``fit(model=name)`` and a config's ``model`` key can name it::
+
+        @dann_jax.register_network("tiny")
+        def tiny(num_classes):
+            return dann_jax.dann_network(MyNet(), num_classes)
+    """
+    if name in MODEL_NAMES or ":" in name:
+        raise ValueError(f"{name!r} cannot be registered: it names a packaged network or a path.")
+
+    def register(factory: NetworkFactory) -> NetworkFactory:
+        _REGISTERED[name] = factory
+        return factory
+
+    return register
+
+
+Model = str | DANN
+MODEL_FORMS = (
+    f"one of {MODEL_NAMES}, a name given with @dann_jax.register_network, an import path "
+    "'package.module:function' of a function num_classes -> DANN, or a dann_jax.DANN"
+)
+
+
+def _imported(path: str) -> NetworkFactory | DANN:
+    module_name, _, attribute = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(
+            f"model {path!r}: cannot import {attribute!r} from {module_name!r} ({error}); "
+            "is the package on the Python path?"
+        ) from None
+
+
+def _factory(model: Model) -> NetworkFactory | DANN:
+    if isinstance(model, DANN):
+        return model
+    if isinstance(model, nn.Module):
+        raise ValueError(
+            f"model is a {type(model).__name__}, not a dann_jax.DANN; give it the paper's "
+            f"heads with dann_jax.dann_network({type(model).__name__}(...), num_classes) "
+            "or build DANN(feature_extractor=..., label_head=..., domain_head=...)."
+        )
+    if not isinstance(model, str):
+        raise ValueError(f"Unknown model {model!r}; give {MODEL_FORMS}.")
+    if model in MODEL_NAMES:
+        return lambda num_classes: build_model(model, num_classes)
+    if model in _REGISTERED:
+        return _REGISTERED[model]
+    if ":" in model:
+        found = _imported(model)
+        if isinstance(found, DANN) or callable(found):
+            return found
+        raise ValueError(f"model {model!r} is a {type(found).__name__}; name a function or a DANN.")
+    registered = f" or registered {tuple(_REGISTERED)}" if _REGISTERED else ""
+    raise ValueError(
+        f"Unknown model {model!r}; choose one of {MODEL_NAMES}{registered}, or give {MODEL_FORMS}."
+    )
+
+
+def check_model(model: Model) -> None:
+    """Raises ValueError unless ``model`` names or is a network (see :func:`resolve_network`)."""
+    _factory(model)
+
+
+def resolve_network(model: Model, num_classes: int) -> DANN:
+    """The network ``model`` gives for ``num_classes`` classes.
+
+    Args:
+      model: a packaged name (:data:`MODEL_NAMES`), a name given with
+        :func:`register_network`, an import path ``"package.module:function"`` of a
+        function ``num_classes -> DANN`` (or of a DANN), or a :class:`DANN`.
+      num_classes: the label head's outputs (a given DANN must already have them).
+
+    Raises:
+      ValueError: ``model`` is none of these; the message says which forms exist.
+    """
+    found = _factory(model)
+    network = found if isinstance(found, DANN) else found(num_classes)
+    if not isinstance(network, DANN):
+        raise ValueError(
+            f"model {model!r} returned a {type(network).__name__}, not a dann_jax.DANN; return "
+            "dann_jax.dann_network(feature_extractor, num_classes) or a DANN(...)."
+        )
+    return network
+
+
+def check_outputs(network: DANN, example_inputs: jax.Array, num_classes: int) -> None:
+    """Raises ValueError unless ``network`` maps (N, ...) inputs to class logits
+    (N, num_classes) and domain logits (N,), found abstractly (nothing is computed)."""
+    count = example_inputs.shape[0]
+    outputs = jax.eval_shape(lambda: network.init_with_output(jax.random.key(0), example_inputs)[0])
+    shapes = jax.tree.map(lambda leaf: tuple(leaf.shape), outputs)
+    if (
+        not isinstance(outputs, tuple)
+        or len(outputs) != 2
+        or not all(hasattr(part, "shape") for part in outputs)
+        or outputs[0].shape != (count, num_classes)
+        or outputs[1].shape != (count,)
+    ):
+        raise ValueError(
+            f"the network maps inputs {tuple(example_inputs.shape)} to {shapes}, but a DANN "
+            f"must return (class_logits, domain_logits) of shapes ({count}, {num_classes}) "
+            f"and ({count},): check the label head's outputs ({num_classes} classes) and that "
+            "the domain head returns one logit per example."
+        )
 
 
 def build_model(name: str, num_classes: int) -> DANN:
     """The paper's network called ``name`` (one of :data:`MODEL_NAMES`) with ``num_classes``
     outputs."""
-    check_model_name(name)
+    if name not in MODEL_NAMES:
+        raise ValueError(f"Unknown model {name!r}; choose one of {MODEL_NAMES}.")
     if name == "mnist":
         return DANN(
             feature_extractor=MNISTFeatures(),

@@ -26,13 +26,13 @@ class TrainedDANN:
       state: the final :class:`~dann_jax.step.TrainState`.
       history: the log records of training (dicts of step and metrics).
       preprocess: raw inputs -> network inputs, as in training.
-      model: the network's name ("mnist", "svhn", "gtsrb" or "shallow").
+      model: the network as :func:`dann_jax.fit` was given it (a name or a DANN).
     """
 
     state: step.TrainState
     history: list[dict[str, Any]]
     preprocess: Preprocess
-    model: str
+    model: Any
 
     @property
     def params(self) -> Any:

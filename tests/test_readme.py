@@ -23,13 +23,14 @@ def run(block, namespace):
 
 def test_readme_examples_run_and_give_what_they_say():
     blocks = python_blocks(ROOT / "README.md")
-    assert len(blocks) == 3  # the quickstart, the GRL in a model, a VJP test
+    assert len(blocks) == 4  # the quickstart, the GRL in a model, your own network, a VJP test
     readme = {}
     for block in blocks:
         run(block, readme)
     assert readme["predicted"].shape == readme["domains"].target_test.labels.shape
     assert readme["class_logits"].shape == (8, 10)
     assert readme["domain_logits"].shape == (8,)
+    assert readme["mine"].params["feature_extractor"]["Dense_0"]["kernel"].shape == (2, 32)
 
 
 @pytest.mark.parametrize(

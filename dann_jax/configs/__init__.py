@@ -39,7 +39,10 @@ KEYS = {
     "test_split": ("test", "dataset=tfds: the test split of both domains"),
     "input_shape": ((28, 28, 3), "dataset=tfds: images are resized and made RGB to this"),
     "mean_sample": (10_000, "dataset=tfds: records per domain behind the input mean"),
-    "model": ("mnist", "the network: mnist, svhn, gtsrb or shallow"),
+    "model": (
+        "mnist",
+        "the network: mnist, svhn, gtsrb, shallow, a registered name, or package.module:function",
+    ),
     "method": ("source_only,dann", "comma-separated: source_only, dann, train_on_target"),
     "steps": (1000, "SGD steps per method; the schedules reach p = 1 there"),
     "batch_size": (128, "the global batch: half source, half target"),

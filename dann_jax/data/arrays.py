@@ -20,15 +20,25 @@ INPUT_RANK = {"mnist": 4, "svhn": 4, "gtsrb": 4, "shallow": 2}
 FLOAT_IMAGE_SLACK = 1e-3
 
 
-def _describe_rank(model: str) -> str:
+def _rank(model: Any, inputs: np.ndarray) -> int:
+    """The input rank ``model`` takes: fixed for the paper's networks; a user network
+    takes images (rank 4) or vectors (rank 2), as given."""
+    if isinstance(model, str) and model in INPUT_RANK:
+        return INPUT_RANK[model]
+    return inputs.ndim if inputs.ndim in (2, 4) else 4
+
+
+def _describe_rank(model: Any) -> str:
+    if not (isinstance(model, str) and model in INPUT_RANK):
+        return "images of shape (N, H, W, C) or feature vectors of shape (N, D)"
     if INPUT_RANK[model] == 4:
         return "images of shape (N, H, W, C)"
     return "feature vectors of shape (N, D)"
 
 
-def _rank_hint(inputs: np.ndarray, model: str) -> str:
+def _rank_hint(inputs: np.ndarray, model: Any) -> str:
     """How to fix images given without their batch or channel axis."""
-    if INPUT_RANK[model] != 4 or inputs.ndim != 3:
+    if _rank(model, inputs) != 4 or inputs.ndim != 3:
         return "."
     if inputs.shape[-1] in (1, 3):
         return (
@@ -38,22 +48,26 @@ def _rank_hint(inputs: np.ndarray, model: str) -> str:
     return "; add a channel axis to grey images with images[..., None]."
 
 
-def check_inputs(name: str, inputs: np.ndarray, model: str) -> None:
-    """Raises ValueError unless ``inputs`` suit ``model``: rank, size, dtype, finite values,
+def check_inputs(name: str, inputs: np.ndarray, model: Any) -> None:
+    """Raises ValueError unless ``inputs`` suit ``model`` (a paper network's name, or a
+    user network, which takes images or vectors): rank, size, dtype, finite values,
     and, for images, floats in [0, 1] (uint8 in [0, 255] are scaled to it)."""
+    paper_network = isinstance(model, str) and model in INPUT_RANK
+    rank = _rank(model, inputs)
     if inputs.dtype.kind not in "uif" or inputs.dtype == np.bool_:
         raise ValueError(
             f"{name} has dtype {inputs.dtype}; pass uint8 images in [0, 255] or floats, "
             f"e.g. {name}.astype(np.float32)."
         )
-    if inputs.ndim != INPUT_RANK[model]:
+    if inputs.ndim != rank:
+        shown = f"model={model!r}" if paper_network else "a user network"
         raise ValueError(
-            f"{name} has shape {inputs.shape}, but model={model!r} takes "
+            f"{name} has shape {inputs.shape}, but {shown} takes "
             f"{_describe_rank(model)}{_rank_hint(inputs, model)}"
         )
     if inputs.shape[0] == 0:
         raise ValueError(f"{name} is empty: every domain needs at least one example.")
-    if INPUT_RANK[model] == 4:
+    if rank == 4 and paper_network:
         height, width, channels = inputs.shape[1:]
         if channels not in (1, 3):
             raise ValueError(
@@ -73,7 +87,7 @@ def check_inputs(name: str, inputs: np.ndarray, model: str) -> None:
             f"{name} holds {bad} NaN or infinite values; drop or repair those examples, "
             "e.g. np.nan_to_num."
         )
-    if INPUT_RANK[model] == 4 and inputs.dtype.kind == "f":
+    if rank == 4 and inputs.dtype.kind == "f":
         low, high = float(inputs.min()), float(inputs.max())
         if low < -FLOAT_IMAGE_SLACK or high > 1 + FLOAT_IMAGE_SLACK:
             raise ValueError(
