@@ -140,3 +140,22 @@ def test_a_config_names_a_user_network_by_import_path(tmp_path, monkeypatch, cap
         == 2
     )
     assert "cannot import 'nothing' from 'my_nets'" in capsys.readouterr().err
+
+
+def test_fit_seeds_trains_a_user_network_per_seed(rng):
+    source, labels, target = moons(rng, size=32)
+    network = dann_jax.dann_network(TinyFeatures(), 2, domain_hidden_units=(4,))
+    runs = dann_jax.fit_seeds(
+        [source] * 2,
+        [labels] * 2,
+        [target] * 2,
+        seeds=[0, 1],
+        model=network,
+        steps=3,
+        batch_size=8,
+        log_every=3,
+        progress=False,
+    )
+    kernels = [run.params["feature_extractor"]["Dense_0"]["kernel"] for run in runs]
+    assert kernels[0].shape == (2, 8) and not np.allclose(kernels[0], kernels[1])
+    assert [run.predict(source).shape for run in runs] == [(32,), (32,)]
