@@ -274,8 +274,14 @@ def train(argv: list[str]) -> int:
     return 0
 
 
-def _parse(command: str, flag_values: flags.FlagValues, argv: list[str]) -> list[str] | int:
-    """The positional arguments of ``argv``, or the exit status of an error."""
+def _parse(
+    command: str, usage: str, flag_values: flags.FlagValues, argv: list[str]
+) -> list[str] | int:
+    """The positional arguments of ``argv``, or an exit status: 0 once the help is
+    printed, 2 after an error."""
+    if _wants_help(argv):
+        print(f"{usage}\nflags:\n{_flags_text(flag_values)}")
+        return 0
     try:
         return flag_values([f"dann {command}", *argv])[1:]
     except flags.Error as error:
@@ -285,10 +291,7 @@ def _parse(command: str, flag_values: flags.FlagValues, argv: list[str]) -> list
 def evaluate(argv: list[str]) -> int:
     """``dann evaluate --workdir DIR``: re-evaluates a run folder; returns the exit status."""
     flag_values = _evaluate_flags()
-    if _wants_help(argv):
-        print(f"{EVALUATE_USAGE}\nflags:\n{_flags_text(flag_values)}")
-        return 0
-    parsed = _parse("evaluate", flag_values, argv)
+    parsed = _parse("evaluate", EVALUATE_USAGE, flag_values, argv)
     if isinstance(parsed, int):
         return parsed
     if not flag_values.workdir:
@@ -303,10 +306,7 @@ def evaluate(argv: list[str]) -> int:
 def prepare(argv: list[str]) -> int:
     """``dann prepare NAME``: downloads and prepares a TFDS dataset; returns the exit status."""
     flag_values = _prepare_flags()
-    if _wants_help(argv):
-        print(f"{PREPARE_USAGE}\nflags:\n{_flags_text(flag_values)}")
-        return 0
-    names = _parse("prepare", flag_values, argv)
+    names = _parse("prepare", PREPARE_USAGE, flag_values, argv)
     if isinstance(names, int):
         return names
     if len(names) != 1:

@@ -35,7 +35,7 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from dann_jax import experiment
+from dann_jax import provenance
 from dann_jax.data.pipeline import DeviceData, StreamInput, TrainingData
 from dann_jax.data.sources import ArraySource
 from dann_jax.loop import train_loop
@@ -241,7 +241,7 @@ def main(argv: list[str]) -> None:
                 "seconds_per_repeat": seconds,
                 "vs_pytorch": statistics.median(reference) / median if reference else None,
             })  # fmt: skip
-    machine = experiment.describe_machine()
+    machine = provenance.describe_machine()
     machine["versions"] |= versions
     output = Path(FLAGS.output)
     output.mkdir(parents=True, exist_ok=True)

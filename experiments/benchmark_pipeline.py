@@ -23,7 +23,7 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from dann_jax import experiment, step
+from dann_jax import provenance, step
 from dann_jax.data import tfds_sources
 from dann_jax.data.pipeline import PairedStream
 from dann_jax.data.preprocess import Preprocess
@@ -92,7 +92,7 @@ def main(argv: list[str]) -> None:
             "images_per_s": median_rate(train_steps, images_per_run),
         }
     )
-    machine = experiment.describe_machine()
+    machine = provenance.describe_machine()
     lines = [
         f"| what ({FLAGS.batch_size // 2} + {FLAGS.batch_size // 2} per step) | images/s |",
         "|---|---|",

@@ -27,7 +27,7 @@ from absl import app, flags
 # experiments/ is on sys.path when this runs; its flags --steps and --output serve here too.
 from benchmark import jax_runner, make_data
 
-from dann_jax import experiment
+from dann_jax import provenance
 
 flags.DEFINE_integer("batch_size", 128, "Global batch (half source, half target).")
 flags.DEFINE_integer("top", 30, "Rows of the table.")
@@ -79,7 +79,7 @@ def main(argv):
         total[key] += float(event.get("dur", 0))
         count[key] += 1
         by_thread[thread] += float(event.get("dur", 0))
-    machine = experiment.describe_machine()
+    machine = provenance.describe_machine()
     lines = [
         f"# The on-device DANN step, kernel by kernel: {machine['device']}",
         "",

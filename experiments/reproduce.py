@@ -23,7 +23,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 import dann_jax
-from dann_jax import configs, experiment, run_folder
+from dann_jax import configs, experiment, provenance, run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 config_flags.DEFINE_config_file("config", str(configs.config_file("default")))
@@ -61,7 +61,7 @@ def main(argv: list[str]) -> None:
             config.seed = seed
             per_seed[seed] = experiment.run(config, runs / f"seed{seed}", progress=False)
     summary = summarise(per_seed)
-    machine = experiment.describe_machine()
+    machine = provenance.describe_machine()
     config.seed = seeds[0]
     output = Path(FLAGS.results)
     output.mkdir(parents=True, exist_ok=True)

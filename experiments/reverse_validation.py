@@ -19,7 +19,7 @@ from pathlib import Path
 from absl import app, flags
 from ml_collections import config_flags
 
-from dann_jax import configs, experiment, selection
+from dann_jax import configs, experiment, provenance, selection
 
 ROOT = Path(__file__).resolve().parents[1]
 config_flags.DEFINE_config_file("config", str(configs.config_file("default")))
@@ -51,7 +51,7 @@ def main(argv: list[str]) -> None:
         method="dann",
         progress=False,
     )
-    machine = experiment.describe_machine()
+    machine = provenance.describe_machine()
     lines = [
         "| candidate | reverse validation accuracy | source validation accuracy |",
         "|---|---|---|",

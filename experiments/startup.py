@@ -129,9 +129,9 @@ def main(argv: list[str]) -> None:
     compilations = json.loads(python(COMPILATIONS, source, environment))
     runs = train_twice(source, environment)
 
-    from dann_jax import experiment
+    from dann_jax import provenance
 
-    machine = experiment.describe_machine()
+    machine = provenance.describe_machine()
     record = {
         "machine": machine,
         "commit": commit,

@@ -47,7 +47,7 @@ from absl import app, flags
 # --dataset_size and --output serve here too.
 from benchmark import TOTAL_STEPS, make_data
 
-from dann_jax import experiment, layers, models, parallel, step
+from dann_jax import layers, models, parallel, provenance, step
 from dann_jax.data import arrays
 from dann_jax.data.pipeline import DeviceData
 from dann_jax.loop import train_loop
@@ -180,7 +180,7 @@ def main(argv):
         }
         first = first_seconds[variant]
         print(f"{variant:14s} {steps_per_second:9.1f} steps/s (first: {first:.1f} s)")
-    machine = experiment.describe_machine()
+    machine = provenance.describe_machine()
     output = Path(FLAGS.output)
     output.mkdir(parents=True, exist_ok=True)
     slug = machine["device"].lower().replace(" ", "-")

@@ -1,0 +1,52 @@
+"""Where and how a result was measured: the record every committed result file carries."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+import dann_jax
+
+
+def _commit() -> str:
+    """The git commit of the dann_jax checkout in use ("+changes" if it has uncommitted
+    changes), or "" outside a checkout."""
+    root = Path(dann_jax.__file__).resolve().parents[1]
+
+    def git(*arguments: str) -> str:
+        command = ["git", "-C", str(root), *arguments]
+        process = subprocess.run(command, capture_output=True, text=True)
+        return process.stdout.strip() if process.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    changed = commit and git("status", "--porcelain", "--", "dann_jax")
+    return commit + ("+changes" if changed else "")
+
+
+def describe_machine() -> dict:
+    """Where and how a result was measured: device, CPU, date, versions, commit, command line."""
+    device = jax.devices()[0]
+    processor = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        processor = names[0].split(":", 1)[1].strip() if names else processor
+    return {
+        "device": device.device_kind if device.platform != "cpu" else f"{os.cpu_count()} CPU cores",
+        "processor": processor,
+        "cpu_count": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d"),
+        "versions": {
+            "dann_jax": dann_jax.__version__,
+            "jax": jax.__version__,
+            "python": platform.python_version(),
+        },
+        "commit": _commit(),
+        "command": " ".join(["python", *sys.argv]),
+    }
