@@ -8,6 +8,7 @@ References:
   Ganin et al., "Domain-Adversarial Training of Neural Networks", JMLR 17(59), 2016.
 """
 
+from dann_jax import variables
 from dann_jax.fit import fit, fit_members, fit_seeds, fit_sources
 from dann_jax.grl import GradientReversal, NNXGradientReversal, grad_reverse
 from dann_jax.loop import train_loop
@@ -24,7 +25,7 @@ from dann_jax.settings import StepSettings, TrainSettings
 from dann_jax.step import TrainState, create_train_state, eval_step, train_step, train_steps
 from dann_jax.trained import TrainedDANN
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "DANN",
@@ -51,4 +52,5 @@ __all__ = [
     "train_loop",
     "train_step",
     "train_steps",
+    "variables",
 ]

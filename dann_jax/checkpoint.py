@@ -1,4 +1,5 @@
-"""Checkpoints with orbax: a run's train state (params, optimiser state, step) and
+"""Checkpoints with orbax: a run's train state (params, optimiser state, model state,
+key, step) and
 the loop's state (input position, metrics not yet logged), written atomically,
 the last few kept.
 
@@ -38,8 +39,14 @@ def manager(directory: str | Path, *, keep: int | None = 3) -> ocp.CheckpointMan
     return ocp.CheckpointManager(directory, options=options)
 
 
+# The layout of the saved train state; checkpoints of an earlier layout are refused
+# with a message rather than misread. 2: model state and key added (dann_jax 0.2).
+FORMAT = 2
+_STATE_FIELDS = ("params", "opt_state", "model_state", "rng", "step")
+
+
 def _arrays(state: TrainState) -> dict[str, Any]:
-    return {"params": state.params, "opt_state": state.opt_state, "step": state.step}
+    return {name: getattr(state, name) for name in _STATE_FIELDS}
 
 
 def _host_arrays(state: TrainState) -> dict[str, Any]:
@@ -62,7 +69,7 @@ def save(
         step,
         args=ocp.args.Composite(
             state=ocp.args.StandardSave(_host_arrays(state)),
-            loop=ocp.args.JsonSave(loop_state or {"next_index": step}),
+            loop=ocp.args.JsonSave({"next_index": step, **(loop_state or {}), "format": FORMAT}),
         ),
     )
     checkpoints.wait_until_finished()
@@ -86,6 +93,14 @@ def restore(
     step = checkpoints.latest_step() if step is None else step
     if step is None:
         raise FileNotFoundError(f"no checkpoint in {checkpoints.directory}.")
+    loop_only = ocp.args.Composite(loop=ocp.args.JsonRestore())
+    saved_format = (checkpoints.restore(step, args=loop_only)["loop"] or {}).get("format", 1)
+    if saved_format != FORMAT:
+        raise ValueError(
+            f"the checkpoint at step {step} in {checkpoints.directory} was written by an "
+            f"earlier dann_jax (checkpoint format {saved_format}, this one reads {FORMAT}); "
+            "start the run afresh (--overwrite) or resume it with the dann_jax that began it."
+        )
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _arrays(template))
     try:
         restored = checkpoints.restore(
@@ -99,11 +114,9 @@ def restore(
             f"the checkpoint at step {step} in {checkpoints.directory} does not fit this "
             f"config's network ({error}); is it from another run?"
         ) from None
-    arrays = restored["state"]
-    state = template.replace(
-        params=arrays["params"], opt_state=arrays["opt_state"], step=arrays["step"]
-    )
-    return state, dict(restored["loop"] or {})
+    loop_state = dict(restored["loop"] or {})
+    loop_state.pop("format", None)
+    return template.replace(**restored["state"]), loop_state
 
 
 def check_readable(directory: str | Path) -> None:

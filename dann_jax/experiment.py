@@ -60,10 +60,12 @@ def settings_of(config: ml_collections.ConfigDict) -> dict[str, TrainSettings]:
     as source_only (on the target's labels).
 
     Raises:
-      ValueError: a method, the model or a training value is invalid; the
-        message names the key.
+      ValueError: a method, the model, the init_variables file or a training
+        value is invalid; the message names the key.
     """
     check_model(config.model)
+    if config.get("init_variables") and not Path(config.init_variables).is_file():
+        raise ValueError(f"config: init_variables file {config.init_variables} not found.")
     return {
         method: TrainSettings.from_config(
             config, "source_only" if method == "train_on_target" else method
@@ -253,6 +255,7 @@ def _train(
             data.training_for(method),
             settings,
             model=config.model,
+            init_variables=config.get("init_variables") or None,
             on_log=functools.partial(log.write, method),
             on_checkpoint=(
                 None if checkpoints is None else functools.partial(checkpoint.save, checkpoints)
@@ -405,6 +408,7 @@ def run_seeds(
             method_settings,
             seeds=seeds,
             model=config.model,
+            init_variables=config.get("init_variables") or None,
             progress=progress,
         )
         seconds[method] = time.perf_counter() - start

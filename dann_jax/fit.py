@@ -9,13 +9,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
 from dann_jax import parallel
+from dann_jax import variables as variables_lib
 from dann_jax.data import arrays
 from dann_jax.data.pipeline import (
     DeviceData,
@@ -27,7 +29,7 @@ from dann_jax.data.pipeline import (
 from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import ArraySource
 from dann_jax.loop import UNLOGGED, Record, train_loop
-from dann_jax.models import Model, check_model, check_outputs, resolve_network
+from dann_jax.models import Model, check_model, check_outputs, default_settings, resolve_network
 from dann_jax.settings import TrainSettings
 from dann_jax.step import (
     TrainState,
@@ -37,6 +39,8 @@ from dann_jax.step import (
     train_steps,
 )
 from dann_jax.trained import TrainedDANN
+
+InitVariables = Mapping[str, Any] | str | Path | None
 
 
 def array_data(
@@ -85,6 +89,7 @@ def fit(
     *,
     model: Model = "mnist",
     num_classes: int | None = None,
+    init_variables: InitVariables = None,
     on_log: Callable[[Record], None] | None = None,
     progress: bool = True,
     **settings: Any,
@@ -103,11 +108,18 @@ def fit(
         :func:`~dann_jax.models.register_network`, or an import path
         ``"package.module:function"`` of a function ``num_classes -> DANN``.
       num_classes: defaults to max(source_labels) + 1.
+      init_variables: variables to start from, e.g. a pretrained feature
+        extractor's ``{"params": {"feature_extractor": ...}}``, or the path of an
+        ``.npz`` written by :func:`dann_jax.variables.save`; what they do not
+        cover is initialised afresh.
       on_log: called with each history record as it is made.
       progress: show progress bars.
       **settings: the fields of :class:`~dann_jax.settings.TrainSettings`:
-        ``steps`` (required), ``batch_size``, ``seed``, ``method``,
-        ``learning_rate``, ... The paper's values are the defaults.
+        ``steps``, ``batch_size``, ``seed``, ``method``, ``learning_rate``,
+        ``optimizer``, ``learning_rate_multipliers``, ``compute_dtype``, ... Those
+        not given are the network's (``model="shallow"``: the authors' toy
+        settings, :data:`dann_jax.models.NETWORK_SETTINGS`), else the paper's;
+        ``steps`` is required for every other network.
 
     Returns:
       A :class:`~dann_jax.trained.TrainedDANN` with ``.predict(images)``,
@@ -116,12 +128,19 @@ def fit(
     Raises:
       ValueError: inputs or settings are invalid; the message says how to fix them.
     """
-    settings = TrainSettings(**settings)
     check_model(model)
+    settings = TrainSettings(**(default_settings(model) | settings))
     data = array_data(
         source_images, source_labels, target_images, model=model, num_classes=num_classes
     )
-    return fit_sources(data, settings, model=model, on_log=on_log, progress=progress)
+    return fit_sources(
+        data,
+        settings,
+        model=model,
+        init_variables=init_variables,
+        on_log=on_log,
+        progress=progress,
+    )
 
 
 def training_input(data: TrainingData, settings: TrainSettings, *, progress: bool) -> TrainingInput:
@@ -139,6 +158,7 @@ def fit_sources(
     settings: TrainSettings,
     *,
     model: Model = "mnist",
+    init_variables: InitVariables = None,
     on_log: Callable[[Record], None] | None = None,
     on_checkpoint: Callable[[TrainState, Record], None] | None = None,
     restore: Callable[[TrainState], tuple[TrainState, Record]] | None = None,
@@ -154,7 +174,8 @@ def fit_sources(
     Args:
       data: the training domains, their preprocessing and class count.
       settings: the run's settings.
-      model: the network's name (see :func:`fit`).
+      model: the network (see :func:`fit`).
+      init_variables: variables to start from (see :func:`fit`).
       on_log: called with each history record as it is made.
       on_checkpoint: saves a state and the loop state beside it (see
         :func:`dann_jax.loop.train_loop`), e.g. with :func:`dann_jax.checkpoint.save`.
@@ -174,7 +195,9 @@ def fit_sources(
     parallel.check_batch_size(settings.parallel, settings.batch_size)
     network = resolve_network(model, data.num_classes)
     check_outputs(network, data.example(), data.num_classes)
-    state = create_train_state(network, data.example(), settings)
+    state = create_train_state(
+        network, data.example(), settings, variables_lib.read(init_variables)
+    )
     unlogged = None
     if restore is not None:
         state, loop_state = restore(state)
@@ -201,6 +224,7 @@ def fit_seeds(
     model: Model = "mnist",
     num_classes: int | None = None,
     input_means: Sequence[np.ndarray] | None = None,
+    init_variables: InitVariables = None,
     on_log: Callable[[Record], None] | None = None,
     progress: bool = True,
     **settings: Any,
@@ -219,6 +243,7 @@ def fit_seeds(
         records whose every metric is a list, one value per seed.
       input_means: per seed, the per-channel mean (C,) to subtract from the inputs;
         by default each seed's mean over its source and target arrays, as in :func:`fit`.
+      init_variables: every run's starting variables (see :func:`fit`).
       **settings: as in :func:`fit`, but ``seeds`` replaces ``seed``.
 
     Returns:
@@ -227,8 +252,8 @@ def fit_seeds(
     """
     if "seed" in settings:
         raise TypeError("fit_seeds takes seeds=[...], one per run, not seed=.")
-    settings = TrainSettings(**settings)
     check_model(model)
+    settings = TrainSettings(**(default_settings(model) | settings))
     if not len(seeds) == len(source_images) == len(source_labels) == len(target_images):
         raise ValueError(
             f"got {len(seeds)} seeds but {len(source_images)} source, {len(source_labels)} "
@@ -240,7 +265,13 @@ def fit_seeds(
         for *domains, mean in zip(source_images, source_labels, target_images, means, strict=True)
     ]
     return fit_members(
-        members, settings, seeds=seeds, model=model, on_log=on_log, progress=progress
+        members,
+        settings,
+        seeds=seeds,
+        model=model,
+        init_variables=init_variables,
+        on_log=on_log,
+        progress=progress,
     )
 
 
@@ -266,6 +297,7 @@ def fit_members(
     *,
     seeds: Sequence[int],
     model: Model = "mnist",
+    init_variables: InitVariables = None,
     on_log: Callable[[Record], None] | None = None,
     progress: bool = True,
 ) -> list[TrainedDANN]:
@@ -281,7 +313,7 @@ def fit_members(
         same sizes and input shape.
       settings: the runs' settings (``settings.seed`` is not used).
       seeds: one per member: its initialisation and batch order.
-      model, on_log, progress: as in :func:`fit_seeds`.
+      model, init_variables, on_log, progress: as in :func:`fit_seeds`.
 
     Returns:
       One :class:`~dann_jax.trained.TrainedDANN` per member, in order.
@@ -298,7 +330,9 @@ def fit_members(
     num_classes = max(member.num_classes for member in members)
     network = resolve_network(model, num_classes)
     check_outputs(network, members[0].example(), num_classes)
-    state = create_train_states(network, members[0].example(), settings, seeds)
+    state = create_train_states(
+        network, members[0].example(), settings, seeds, variables_lib.read(init_variables)
+    )
     stacked = {
         name: np.stack([data.arrays[name] for data in device_data])
         for name in device_data[0].arrays

@@ -12,7 +12,9 @@ References:
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -21,6 +23,35 @@ from dann_jax.grl import GradientReversal
 from dann_jax.layers import ConvReluPool
 
 MODEL_NAMES = ("mnist", "svhn", "gtsrb", "shallow")
+
+# The settings each packaged network is trained with where they differ from the
+# paper's digit settings (the defaults of dann_jax.TrainSettings); fit() and the
+# configs start from them. A user's network gets the paper's.
+NETWORK_SETTINGS = {
+    # The JMLR toy problem as the paper's authors trained it in their code
+    # (GRAAL-Research/domain_adversarial_neural_network, experiments_moons.py and
+    # DANN.py): plain SGD at a constant 0.05, one source and one target example per
+    # update, lambda = 6 weighting the sum of the two domains' losses (here a mean
+    # over the joint batch, so a weight of 12), 500 passes over 300 source points.
+    "shallow": {
+        "steps": 150_000,
+        "batch_size": 2,
+        "parallel": "none",  # a batch of two is not shared across devices
+        "learning_rate": 0.05,
+        "anneal_learning_rate": False,
+        "momentum": 0.0,
+        "adaptation": "constant",  # the reversal at -1 throughout; the weight is lambda
+        "domain_loss_weight": 12.0,
+        "log_every": 5000,
+        "steps_per_dispatch": 5000,
+    },
+}
+
+
+def default_settings(model: object) -> dict:
+    """The settings ``model`` is trained with by default (:data:`NETWORK_SETTINGS`):
+    keyword arguments for :class:`dann_jax.TrainSettings`, empty for the paper's."""
+    return dict(NETWORK_SETTINGS.get(model, {})) if isinstance(model, str) else {}
 
 
 class MNISTFeatures(nn.Module):
@@ -81,7 +112,11 @@ class GTSRBFeatures(nn.Module):
 
 
 class ShallowFeatures(nn.Module):
-    """G_f of the JMLR toy problem: one hidden layer of sigmoid units, (N, D) -> (N, 15)."""
+    """G_f of the JMLR toy problem: one hidden layer of sigmoid units, (N, D) -> (N, 15).
+
+    ``model="shallow"`` trains with the authors' toy settings by default
+    (:data:`NETWORK_SETTINGS`: batch 2, constant learning rate 0.05 without
+    momentum, lambda = 1, domain-loss weight 12, 150,000 steps)."""
 
     hidden_units: int = 15
 
@@ -119,8 +154,30 @@ class DomainHead(nn.Module):
         return MLPHead(self.hidden_units, outputs=1)(reversed_features)[:, 0]
 
 
+def takes_train(part: nn.Module) -> bool:
+    """Whether ``part.__call__`` takes a ``train`` keyword (training mode: BatchNorm's
+    batch statistics, dropout)."""
+    return "train" in inspect.signature(type(part).__call__).parameters
+
+
+def call_part(part: nn.Module, *args: Any, train: bool) -> Any:
+    """``part(*args)``, with ``train=train`` when the part takes it."""
+    return part(*args, train=train) if takes_train(part) else part(*args)
+
+
+def _check_train(train: Any) -> None:
+    if not isinstance(train, bool):
+        raise ValueError(f"train must be True or False, got {train!r}.")
+
+
 class DANN(nn.Module):
-    """Feature extractor feeding a label head and, through the GRL, a domain head."""
+    """Feature extractor feeding a label head and, through the GRL, a domain head.
+
+    Any part whose ``__call__`` takes a ``train`` keyword gets ``train=True`` in
+    training and ``train=False`` in evaluation and feature extraction (e.g.
+    ``nn.BatchNorm(use_running_average=not train)``, ``nn.Dropout(rate,
+    deterministic=not train)``).
+    """
 
     feature_extractor: nn.Module
     label_head: nn.Module
@@ -132,21 +189,33 @@ class DANN(nn.Module):
         adaptation_factor: float | jax.Array = 1.0,
         *,
         domain_gradient: bool = True,
+        train: bool = False,
     ) -> tuple[jax.Array, jax.Array]:
         """Class and domain logits.
 
         Args:
-          inputs: images (N, H, W, C) or feature vectors (N, D), float32.
+          inputs: images (N, H, W, C) or feature vectors (N, D), float32 (or the
+            compute dtype).
           adaptation_factor: lambda, the scale of the reversed gradient.
           domain_gradient: False trains the domain head on detached features:
             the source-only baseline, whose features never see the domain loss.
+          train: training mode, passed to the parts that take it.
 
         Returns:
           ``(class_logits, domain_logits)`` of shapes (N, classes) and (N,).
         """
-        features = self.feature_extractor(inputs)
+        _check_train(train)
+        features = call_part(self.feature_extractor, inputs, train=train)
         domain_input = features if domain_gradient else jax.lax.stop_gradient(features)
-        return self.label_head(features), self.domain_head(domain_input, adaptation_factor)
+        return (
+            call_part(self.label_head, features, train=train),
+            call_part(self.domain_head, domain_input, adaptation_factor, train=train),
+        )
+
+    def features(self, inputs: jax.Array, *, train: bool = False) -> jax.Array:
+        """The feature extractor's output (N, F)."""
+        _check_train(train)
+        return call_part(self.feature_extractor, inputs, train=train)
 
 
 class Bottleneck(nn.Module):
@@ -157,8 +226,9 @@ class Bottleneck(nn.Module):
     units: int
 
     @nn.compact
-    def __call__(self, inputs: jax.Array) -> jax.Array:
-        return nn.relu(nn.Dense(self.units)(self.feature_extractor(inputs)))
+    def __call__(self, inputs: jax.Array, *, train: bool = False) -> jax.Array:
+        features = call_part(self.feature_extractor, inputs, train=train)
+        return nn.relu(nn.Dense(self.units)(features))
 
 
 def dann_network(
@@ -283,25 +353,51 @@ def resolve_network(model: Model, num_classes: int) -> DANN:
     return network
 
 
+def _check_train_parameters(network: DANN) -> None:
+    """Raises ValueError unless every part's ``train`` parameter (if any) takes a bool keyword."""
+    for name in ("feature_extractor", "label_head", "domain_head"):
+        part = getattr(network, name)
+        parameter = inspect.signature(type(part).__call__).parameters.get("train")
+        if parameter is None:
+            continue
+        keyword = parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+        annotation = parameter.annotation
+        if not keyword or annotation not in (parameter.empty, bool, "bool"):
+            raise ValueError(
+                f"{name} ({type(part).__name__}) declares {parameter}, but dann_jax passes "
+                "train=True in training and train=False in evaluation: declare it as a "
+                "keyword `train: bool`."
+            )
+
+
 def check_outputs(network: DANN, example_inputs: jax.Array, num_classes: int) -> None:
     """Raises ValueError unless ``network`` maps (N, ...) inputs to class logits
-    (N, num_classes) and domain logits (N,), found abstractly (nothing is computed)."""
+    (N, num_classes) and domain logits (N,) in evaluation and in training (with
+    batch statistics and dropout), found abstractly (nothing is computed), and its
+    parts take ``train`` as a bool keyword."""
+    _check_train_parameters(network)
     count = example_inputs.shape[0]
-    outputs = jax.eval_shape(lambda: network.init_with_output(jax.random.key(0), example_inputs)[0])
-    shapes = jax.tree.map(lambda leaf: tuple(leaf.shape), outputs)
-    if (
-        not isinstance(outputs, tuple)
-        or len(outputs) != 2
-        or not all(hasattr(part, "shape") for part in outputs)
-        or outputs[0].shape != (count, num_classes)
-        or outputs[1].shape != (count,)
-    ):
-        raise ValueError(
-            f"the network maps inputs {tuple(example_inputs.shape)} to {shapes}, but a DANN "
-            f"must return (class_logits, domain_logits) of shapes ({count}, {num_classes}) "
-            f"and ({count},): check the label head's outputs ({num_classes} classes) and that "
-            "the domain head returns one logit per example."
+    key = jax.random.key(0)
+    for train in (False, True):
+        outputs = jax.eval_shape(
+            lambda train=train: network.init_with_output(
+                {"params": key, "dropout": key}, example_inputs, train=train
+            )[0]
         )
+        shapes = jax.tree.map(lambda leaf: tuple(leaf.shape), outputs)
+        if (
+            not isinstance(outputs, tuple)
+            or len(outputs) != 2
+            or not all(hasattr(part, "shape") for part in outputs)
+            or outputs[0].shape != (count, num_classes)
+            or outputs[1].shape != (count,)
+        ):
+            raise ValueError(
+                f"the network maps inputs {tuple(example_inputs.shape)} to {shapes} (train="
+                f"{train}), but a DANN must return (class_logits, domain_logits) of shapes "
+                f"({count}, {num_classes}) and ({count},): check the label head's outputs "
+                f"({num_classes} classes) and that the domain head returns one logit per example."
+            )
 
 
 def build_model(name: str, num_classes: int) -> DANN:

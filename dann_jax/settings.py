@@ -18,15 +18,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
+import jax.numpy as jnp
 import optax
 
-from dann_jax import parallel, schedules
+from dann_jax import optimizers, parallel, schedules
 
 METHODS = ("dann", "source_only")
 ADAPTATIONS = ("annealed", "constant")
 INPUT_MODES = ("auto", "stream", "device")
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -63,6 +66,13 @@ class StepSettings:
       gamma: the steepness of the annealed lambda_p (paper: 10).
       domain_loss_weight: the domain loss's weight in the total loss (paper: 1;
         the loss is the mean over the joint batch, see :func:`dann_jax.train_step`).
+      optimizer: "sgd" (paper), "nesterov" or "adamw" (see :mod:`dann_jax.optimizers`).
+      weight_decay: L2 on the gradient for SGD, decoupled decay for AdamW (0: none).
+      learning_rate_multipliers: {part: multiplier}, a part being a path in the
+        params ("feature_extractor", "feature_extractor/feature_extractor", ...);
+        0 freezes the part. Stored as sorted pairs (hashable).
+      compute_dtype: "float32", or "bfloat16": the forward and backward passes in
+        bfloat16 with float32 params, optimiser state and losses.
     """
 
     steps: int
@@ -73,6 +83,10 @@ class StepSettings:
     adaptation: str = "annealed"
     gamma: float = 10.0
     domain_loss_weight: float = 1.0
+    optimizer: str = "sgd"
+    weight_decay: float = 0.0
+    learning_rate_multipliers: optimizers.Multipliers = ()
+    compute_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         _check_integer("steps", self.steps, 1)
@@ -86,6 +100,27 @@ class StepSettings:
         _check_number("momentum", self.momentum, 0.0, 1.0)
         _check_number("gamma", self.gamma, 0.0)
         _check_number("domain_loss_weight", self.domain_loss_weight, 0.0)
+        _check_choice("optimizer", self.optimizer, optimizers.OPTIMIZERS)
+        _check_number("weight_decay", self.weight_decay, 0.0)
+        _check_choice("compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
+        multipliers = self.learning_rate_multipliers
+        pairs = multipliers.items() if isinstance(multipliers, Mapping) else multipliers
+        try:
+            pairs = list(pairs)
+            valid = all(len(pair) == 2 for pair in pairs)
+        except TypeError:
+            valid = False
+        if not valid:
+            raise ValueError(
+                "learning_rate_multipliers must map parts to multipliers, e.g. "
+                f"{{'feature_extractor': 0.1}}, got {multipliers!r}."
+            )
+        for part, multiplier in pairs:
+            if not isinstance(part, str) or not part:
+                raise ValueError(f"learning_rate_multipliers: {part!r} is not a part's name.")
+            _check_number(f"learning_rate_multipliers[{part!r}]", multiplier, 0.0)
+        normalized = optimizers.normalize_multipliers(tuple(pairs))
+        object.__setattr__(self, "learning_rate_multipliers", normalized)
 
     @property
     def domain_gradient(self) -> bool:
@@ -104,10 +139,17 @@ class StepSettings:
             return schedules.annealed_learning_rate(self.steps, self.learning_rate)
         return optax.constant_schedule(self.learning_rate)
 
-    def optimizer(self) -> optax.GradientTransformation:
-        """The update direction: SGD's momentum trace. The train step scales it by
-        -mu(state.step), so the applied rate follows the state's step."""
-        return optax.trace(decay=self.momentum)
+    def update_direction(self) -> optax.GradientTransformation:
+        """The update direction (optimiser, weight decay, per-part multipliers). The
+        train step scales it by -mu(state.step), so the applied rate follows the
+        state's step."""
+        base = optimizers.direction(self.optimizer, self.momentum, self.weight_decay)
+        return optimizers.with_multipliers(base, self.learning_rate_multipliers)
+
+    @property
+    def dtype(self) -> jnp.dtype:
+        """The compute dtype."""
+        return jnp.dtype(self.compute_dtype)
 
     def step_settings(self) -> StepSettings:
         """These settings as :class:`StepSettings` alone (a :class:`TrainSettings`
@@ -173,8 +215,11 @@ class TrainSettings(StepSettings):
         values = {
             field.name: config[field.name]
             for field in dataclasses.fields(cls)
-            if field.name != "method"
+            if field.name != "method" and field.name in config
         }
+        multipliers = values.get("learning_rate_multipliers")
+        if hasattr(multipliers, "to_dict"):
+            values["learning_rate_multipliers"] = multipliers.to_dict()
         try:
             return cls(method=method, **values)
         except ValueError as error:

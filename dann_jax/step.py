@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from dann_jax import global_batch, optimizers
+from dann_jax import variables as variables_lib
 from dann_jax.data import arrays
 from dann_jax.models import DANN
 from dann_jax.settings import StepSettings, TrainSettings
@@ -27,12 +29,18 @@ Metrics = dict[str, jax.Array]
 
 
 class TrainState(struct.PyTreeNode):
-    """Step count, params and optimiser state, with the network and step settings.
+    """Step count, params, optimiser state, model state and key, with the network and
+    step settings.
 
     Attributes:
       step: () int32, the number of steps taken.
       params: the network's parameters (a pytree of float32 arrays).
       opt_state: the optimiser's state (SGD's momentum trace).
+      model_state: the network's other variable collections, e.g.
+        ``{"batch_stats": ...}`` of BatchNorm layers; ``{}`` when it has none.
+      rng: (2,) uint32, the run's key data (``jax.random.key_data``): the key of
+        step k's dropout is ``fold_in(key, k)``, the same under every launcher
+        and after a resume.
       network: the :class:`~dann_jax.models.DANN` (static).
       settings: the :class:`~dann_jax.settings.StepSettings` (static).
     """
@@ -40,6 +48,8 @@ class TrainState(struct.PyTreeNode):
     step: jax.Array
     params: Any
     opt_state: optax.OptState
+    model_state: Any
+    rng: jax.Array
     network: DANN = struct.field(pytree_node=False)
     settings: StepSettings = struct.field(pytree_node=False)
 
@@ -50,8 +60,13 @@ class TrainState(struct.PyTreeNode):
 
     @property
     def tx(self) -> optax.GradientTransformation:
-        """The optimiser's update direction (see :meth:`StepSettings.optimizer`)."""
-        return self.settings.optimizer()
+        """The optimiser's update direction (see :meth:`StepSettings.update_direction`)."""
+        return self.settings.update_direction()
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        """Params and model state, as ``network.apply`` takes them."""
+        return {"params": self.params, **self.model_state}
 
     def adaptation_factor(self, step: jax.Array) -> jax.Array:
         """lambda at ``step``: the GRL's scale (float32 scalar)."""
@@ -61,8 +76,9 @@ class TrainState(struct.PyTreeNode):
         """mu at ``step``: the learning rate the update of that step applies."""
         return self.settings.learning_rate_schedule()(step)
 
-    def apply_gradients(self, *, grads: Any) -> TrainState:
-        """One SGD step: the optimiser's direction scaled by -mu(state.step)."""
+    def apply_gradients(self, *, grads: Any, model_state: Any | None = None) -> TrainState:
+        """One step: the optimiser's direction scaled by -mu(state.step); the model
+        state replaced by ``model_state`` when given."""
         updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
         step_size = -self.learning_rate(self.step)
         updates = jax.tree.map(
@@ -72,25 +88,50 @@ class TrainState(struct.PyTreeNode):
             step=self.step + 1,
             params=optax.apply_updates(self.params, updates),
             opt_state=opt_state,
+            model_state=self.model_state if model_state is None else model_state,
         )
 
 
 def _initial_arrays(
-    network: DANN, settings: StepSettings, key: jax.Array, example_inputs: jax.Array
-) -> tuple[Any, optax.OptState]:
-    params = network.init(key, example_inputs)["params"]
-    return params, settings.optimizer().init(params)
+    network: DANN,
+    settings: StepSettings,
+    seed_key: jax.Array,
+    example_inputs: jax.Array,
+    init_variables: Any,
+) -> tuple[Any, Any, optax.OptState, jax.Array]:
+    fresh = network.init(seed_key, example_inputs, train=False)
+    variables = variables_lib.merge(fresh, init_variables)
+    params = variables.pop("params")
+    key_data = jax.random.key_data(jax.random.fold_in(seed_key, 1))
+    return params, variables, settings.update_direction().init(params), key_data
 
 
 # Compiled once per network, settings and input shape (not op by op).
 _init = jax.jit(_initial_arrays, static_argnums=(0, 1))
 _init_stacked = jax.jit(
-    jax.vmap(_initial_arrays, in_axes=(None, None, 0, None)), static_argnums=(0, 1)
+    jax.vmap(_initial_arrays, in_axes=(None, None, 0, None, None)), static_argnums=(0, 1)
 )
 
 
+def _state(network: DANN, settings: StepSettings, step: jax.Array, arrays: tuple) -> TrainState:
+    params, model_state, opt_state, rng = arrays
+    optimizers.check_parts(settings.learning_rate_multipliers, params)
+    return TrainState(
+        step=step,
+        params=params,
+        opt_state=opt_state,
+        model_state=model_state,
+        rng=rng,
+        network=network,
+        settings=settings,
+    )
+
+
 def create_train_state(
-    network: DANN, example_inputs: jax.Array, settings: TrainSettings
+    network: DANN,
+    example_inputs: jax.Array,
+    settings: TrainSettings,
+    init_variables: Any = None,
 ) -> TrainState:
     """A fresh state (step 0) for ``network``, initialised with ``settings.seed``.
 
@@ -98,33 +139,48 @@ def create_train_state(
       network: the DANN to train.
       example_inputs: a batch (N, ...) float32 fixing the input shape.
       settings: the run's settings; the state keeps their step part.
+      init_variables: variables to start from instead of fresh ones, e.g. a
+        pretrained feature extractor's: ``{"params": {"feature_extractor": ...}}``
+        (see :func:`dann_jax.variables.merge`).
+
+    Raises:
+      ValueError: ``init_variables`` do not fit the network, or a learning-rate
+        multiplier names a part the network lacks.
     """
     step_settings = settings.step_settings()
-    params, opt_state = _init(
-        network, step_settings, jax.random.key(settings.seed), jnp.asarray(example_inputs)
+    variables_lib.check_fit(network, example_inputs, init_variables)
+    arrays = _init(
+        network,
+        step_settings,
+        jax.random.key(settings.seed),
+        jnp.asarray(example_inputs),
+        init_variables,
     )
-    return TrainState(
-        step=jnp.zeros((), jnp.int32),
-        params=params,
-        opt_state=opt_state,
-        network=network,
-        settings=step_settings,
-    )
+    return _state(network, step_settings, jnp.zeros((), jnp.int32), arrays)
 
 
 def create_train_states(
-    network: DANN, example_inputs: jax.Array, settings: TrainSettings, seeds: Sequence[int]
+    network: DANN,
+    example_inputs: jax.Array,
+    settings: TrainSettings,
+    seeds: Sequence[int],
+    init_variables: Any = None,
 ) -> TrainState:
     """One fresh state per seed, stacked along a leading axis (S, ...) of every array."""
     step_settings = settings.step_settings()
+    variables_lib.check_fit(network, example_inputs, init_variables)
     keys = jnp.stack([jax.random.key(seed) for seed in seeds])
-    params, opt_state = _init_stacked(network, step_settings, keys, jnp.asarray(example_inputs))
-    return TrainState(
-        step=jnp.zeros(len(seeds), jnp.int32),
-        params=params,
-        opt_state=opt_state,
-        network=network,
-        settings=step_settings,
+    arrays = _init_stacked(
+        network, step_settings, keys, jnp.asarray(example_inputs), init_variables
+    )
+    return _state(network, step_settings, jnp.zeros(len(seeds), jnp.int32), arrays)
+
+
+def _in_dtype(tree: Any, dtype: jnp.dtype) -> Any:
+    """The floating arrays of ``tree`` cast to ``dtype``."""
+    return jax.tree.map(
+        lambda leaf: leaf.astype(dtype) if jnp.issubdtype(leaf.dtype, jnp.floating) else leaf,
+        tree,
     )
 
 
@@ -135,24 +191,32 @@ def train_step(
     axis_name: str | None = None,
     single_pass: bool | None = None,
 ) -> tuple[TrainState, Metrics]:
-    """One SGD step on label loss (source) + weighted domain loss (source and target).
+    """One step on label loss (source) + weighted domain loss (source and target).
 
     The label loss is the softmax cross-entropy's mean over the source half; the
     domain loss is the logistic loss's mean over the joint batch (source 0,
     target 1). The JMLR paper's equations sum the two domains' means instead,
     twice this for equal halves: set ``domain_loss_weight=2`` for that form.
 
+    The network runs with ``train=True``. A network with model state (BatchNorm)
+    sees source and target in one forward pass, so its batch statistics cover
+    both domains; the source-only baseline's statistics come from the source
+    alone (its target pass only trains the domain head). Under a parallel
+    launcher, BatchNorm and dropout act on the global batch
+    (:mod:`dann_jax.global_batch`) and the model state is averaged over devices.
+
     Args:
       state: the TrainState.
       batch: ``source_image`` (B_s, ...) float32, ``source_label`` (B_s,) int32,
         ``target_image`` (B_t, ...) float32.
       axis_name: when the step runs per device under pmap or shard_map, the
-        mapped axis: gradients and metrics are averaged over it.
+        mapped axis: gradients, model state and metrics are averaged over it.
       single_pass: DANN's forward pass over both domains' images at once (True)
         or one pass per domain (False): the same function, computed in other
         kernels. None picks the faster (BENCHMARKS.md): one pass on
-        accelerators, two on CPUs. The source-only baseline always takes two
-        (its target features need no backward pass).
+        accelerators, two on CPUs; always one for a network with model state.
+        The source-only baseline always takes two (its target features need no
+        backward pass).
 
     Returns:
       The new state and a flat dict of float32 scalars: loss, label_loss,
@@ -161,22 +225,47 @@ def train_step(
     domain_gradient = state.settings.domain_gradient
     # The source-only baseline reports lambda = 0: no domain gradient reaches its features.
     lambda_ = state.adaptation_factor(state.step) if domain_gradient else jnp.zeros(())
+    dtype = state.settings.dtype
+    dropout_key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+    source_count = batch["source_image"].shape[0]
+    source_rows, target_rows, global_rows = global_batch.rows(
+        source_count, batch["target_image"].shape[0], axis_name
+    )
+    collections = list(state.model_state)
 
     def loss_fn(params):
-        def logits(images):
-            return state.network.apply(
-                {"params": params}, images, lambda_, domain_gradient=domain_gradient
-            )
+        variables = {"params": _in_dtype(params, dtype), **state.model_state}
 
-        source_count = batch["source_image"].shape[0]
-        one_pass = jax.default_backend() != "cpu" if single_pass is None else single_pass
+        def logits(images, rows):
+            with global_batch.layers(axis_name, rows, global_rows):
+                outputs, updated = state.network.apply(
+                    variables,
+                    images.astype(dtype),
+                    lambda_,
+                    domain_gradient=domain_gradient,
+                    train=True,
+                    rngs={"dropout": dropout_key},
+                    mutable=collections,
+                )
+            return _in_dtype(outputs, jnp.float32), updated
+
+        if single_pass is None:
+            one_pass = jax.default_backend() != "cpu" or bool(collections)
+        else:
+            one_pass = single_pass
         if domain_gradient and one_pass:
             both = jnp.concatenate([batch["source_image"], batch["target_image"]])
-            class_logits, domain_logits = logits(both)
+            (class_logits, domain_logits), model_state = logits(
+                both, jnp.concatenate([source_rows, target_rows])
+            )
             source_logits = class_logits[:source_count]
         else:
-            source_logits, source_domain_logits = logits(batch["source_image"])
-            _, target_domain_logits = logits(batch["target_image"])
+            (source_logits, source_domain_logits), model_state = logits(
+                batch["source_image"], source_rows
+            )
+            # The target's batch statistics are not kept: the source-only baseline's
+            # come from the source alone.
+            (_, target_domain_logits), _ = logits(batch["target_image"], target_rows)
             domain_logits = jnp.concatenate([source_domain_logits, target_domain_logits])
         label_loss = optax.softmax_cross_entropy_with_integer_labels(
             source_logits, batch["source_label"]
@@ -193,14 +282,17 @@ def train_step(
             "source_accuracy": (source_logits.argmax(-1) == batch["source_label"]).mean(),
             "domain_accuracy": ((domain_logits > 0) == (domain_labels > 0.5)).mean(),
         }
-        return loss, metrics
+        return loss, (metrics, model_state)
 
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
+    grads, (metrics, model_state) = jax.grad(loss_fn, has_aux=True)(state.params)
+    model_state = jax.tree.map(
+        lambda new, old: new.astype(old.dtype), model_state, state.model_state
+    )
     metrics |= {"lambda": lambda_, "learning_rate": state.learning_rate(state.step)}
     metrics = {name: jnp.asarray(value, jnp.float32) for name, value in metrics.items()}
     if axis_name is not None:
-        grads, metrics = jax.lax.pmean((grads, metrics), axis_name)
-    return state.apply_gradients(grads=grads), metrics
+        grads, model_state, metrics = jax.lax.pmean((grads, model_state, metrics), axis_name)
+    return state.apply_gradients(grads=grads, model_state=model_state), metrics
 
 
 def train_steps(
@@ -233,20 +325,21 @@ def train_steps(
     return jax.lax.scan(body, state, (source_indices, target_indices))
 
 
-def logits(network: nn.Module, params: Any, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Class logits (N, classes) and domain logits (N,) for float32 inputs (N, ...)."""
-    return network.apply({"params": params}, inputs)
+def logits(network: nn.Module, variables: Any, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Class logits (N, classes) and domain logits (N,) in evaluation mode (``train=False``)
+    for float32 inputs (N, ...); ``variables`` are ``{"params": ..., **model_state}``."""
+    return network.apply(variables, inputs)
 
 
 def _extract_features(network: DANN, inputs: jax.Array) -> jax.Array:
-    return network.feature_extractor(inputs)
+    return network.features(inputs)
 
 
-def features(network: nn.Module, params: Any, inputs: jax.Array) -> jax.Array:
-    """The feature extractor's output (N, F) for float32 inputs (N, ...)."""
-    return network.apply({"params": params}, inputs, method=_extract_features)
+def features(network: nn.Module, variables: Any, inputs: jax.Array) -> jax.Array:
+    """The feature extractor's output (N, F) in evaluation mode for float32 inputs (N, ...)."""
+    return network.apply(variables, inputs, method=_extract_features)
 
 
 def eval_step(state: TrainState, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Class logits (N, classes) and domain logits (N,) for float32 inputs (N, ...)."""
-    return logits(state.network, state.params, inputs)
+    return logits(state.network, state.variables, inputs)

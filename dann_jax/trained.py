@@ -50,7 +50,7 @@ class TrainedDANN:
         return tuple(self.preprocess.shape)
 
     def _apply(self, function: Callable, inputs: np.ndarray, batch_size: int) -> Any:
-        """``function(network, params, chunk)`` over raw ``inputs`` in chunks of one
+        """``function(network, variables, chunk)`` over raw ``inputs`` in chunks of one
         shape (the last padded, so it compiles once), results concatenated."""
         inputs = np.asarray(inputs)
         arrays.check_inputs("inputs", inputs, self.model)
@@ -66,7 +66,7 @@ class TrainedDANN:
             chunk = inputs[start : start + batch_size]
             padded = np.pad(chunk, [(0, batch_size - len(chunk))] + [(0, 0)] * (chunk.ndim - 1))
             count = len(chunk)
-            result = jax.device_get(function(self.state.network, self.state.params, padded))
+            result = jax.device_get(function(self.state.network, self.state.variables, padded))
             outputs.append(jax.tree.map(lambda value: value[:count], result))  # noqa: B023
         return jax.tree.map(lambda *parts: np.concatenate(parts), *outputs)
 

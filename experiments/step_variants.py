@@ -94,7 +94,7 @@ class FlatOptimizerState(step.TrainState):
 
     @property
     def tx(self):
-        return optax.flatten(self.settings.optimizer())
+        return optax.flatten(self.settings.update_direction())
 
 
 def scanned(train_step, unroll: int = 1):

@@ -12,6 +12,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+import stateful_network
 
 from dann_jax import checkpoint, cli, configs, experiment
 from dann_jax.data.pipeline import PairedPositions, StreamInput, TrainingData
@@ -23,12 +24,15 @@ from dann_jax.step import create_train_state
 
 ROOT = Path(__file__).resolve().parents[1]
 # Checkpoints every 75 steps, records every 50: the cadences need not divide each other.
+# The network has BatchNorm (its statistics are checkpointed) and dropout (keyed by step).
 ARGUMENTS = [
     "-m",
     "dann_jax.cli",
     "train",
     "--noprogress",
     "--config=moons",
+    "--config.model=stateful_network:make_network",
+    "--config.batch_size=8",
     "--config.steps=600",
     "--config.log_every=50",
     "--config.checkpoint_every=75",
@@ -45,6 +49,9 @@ def shallow_state(classes=2, steps=1):
 
 def start(workdir):
     environment = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "1"}
+    environment["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
+    )
     return subprocess.Popen(
         [sys.executable, *ARGUMENTS, f"--workdir={workdir}"],
         cwd=ROOT,
@@ -55,10 +62,12 @@ def start(workdir):
     )
 
 
-def final_params(workdir, method):
-    template = shallow_state()
+def final_variables(workdir, method):
+    template = create_train_state(
+        stateful_network.make_network(2), np.zeros((1, 2), np.float32), TrainSettings(steps=1)
+    )
     state, _ = checkpoint.restore(checkpoint.manager(workdir / "checkpoints" / method), template)
-    return jax.device_get(state.params)
+    return jax.device_get(state.variables)
 
 
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
@@ -86,8 +95,8 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
 
     for name in ("source_only", "dann"):
         for got, want in zip(
-            jax.tree.leaves(final_params(killed, name)),
-            jax.tree.leaves(final_params(whole, name)),
+            jax.tree.leaves(final_variables(killed, name)),
+            jax.tree.leaves(final_variables(whole, name)),
             strict=True,
         ):
             np.testing.assert_array_equal(got, want)  # bit for bit: XLA:CPU is deterministic

@@ -53,11 +53,14 @@ def test_a_bad_value_gets_one_error_naming_it(changes, message):
 def test_settings_from_a_config_read_every_field_by_its_name():
     config = base_config()
     config.steps, config.seed, config.checkpoint_every = 123, 4, 7
+    config.learning_rate_multipliers.feature_extractor = 0.1
     settings = TrainSettings.from_config(config, "dann")
     for field in dataclasses.fields(TrainSettings):
-        if field.name != "method":
+        if field.name not in ("method", "learning_rate_multipliers"):
             assert getattr(settings, field.name) == config[field.name], field.name
     assert settings.method == "dann"
+    # Stored as sorted pairs, without the multipliers of 1 that change nothing.
+    assert settings.learning_rate_multipliers == (("feature_extractor", 0.1),)
     config.batch_size = 7
     with pytest.raises(ValueError, match="config: batch_size must be an even integer"):
         TrainSettings.from_config(config, "dann")

@@ -56,6 +56,18 @@ KEYS = {
         1.0,
         "weight of the domain loss (a joint-batch mean; 2 gives JMLR's sum of two means)",
     ),
+    "optimizer": ("sgd", "sgd (momentum; paper), nesterov, or adamw"),
+    "weight_decay": (0.0, "sgd: L2 on the gradient; adamw: decoupled decay; 0: none"),
+    "learning_rate_multipliers": (
+        {"feature_extractor": 1.0, "label_head": 1.0, "domain_head": 1.0},
+        "each part's learning rate as a multiple of mu (0 freezes it); config files may "
+        "name deeper parts, e.g. feature_extractor/feature_extractor",
+    ),
+    "compute_dtype": ("float32", "float32, or bfloat16 with float32 params and losses"),
+    "init_variables": (
+        "",
+        "an .npz of variables to start from (dann_jax.variables.save); empty: fresh",
+    ),
     "log_every": (50, "steps per record in metrics.jsonl (and per progress-bar update)"),
     "input_mode": ("auto", "device (data on the device, lax.scan), stream, or auto"),
     "steps_per_dispatch": (50, "steps per lax.scan in device mode"),
