@@ -193,6 +193,35 @@ def _restored(
     return TrainedDANN(state, [], data.training.preprocess, config.model)
 
 
+def _checkpointed(
+    folder: RunFolder,
+    method: str,
+    settings: TrainSettings,
+    config: ml_collections.ConfigDict,
+    data: ExperimentData,
+) -> TrainedDANN:
+    """``method``'s trained network from its latest checkpoint in ``folder``."""
+    if not (folder.file("checkpoints") / method).is_dir():
+        raise ValueError(f"{folder.path} has no checkpoint of {method} (checkpoints/{method}).")
+    restore = functools.partial(checkpoint.restore, folder.checkpoints(method, keep=None))
+    return _restored(settings, config, data, restore)
+
+
+def load_trained(workdir: str | Path, method: str, *, progress: bool = False) -> TrainedDANN:
+    """A finished run's trained ``method`` (its latest checkpoint), ready to predict.
+
+    Raises:
+      ValueError: ``workdir`` holds no run, or no checkpoint of ``method``.
+    """
+    folder = RunFolder(Path(workdir))
+    config = folder.config()
+    settings = settings_of(config)
+    if method not in settings:
+        raise ValueError(f"{workdir} trained {list(settings)}, not {method}.")
+    data = load_data(config, progress=progress)
+    return _checkpointed(folder, method, settings[method], config, data)
+
+
 def evaluate_run(workdir: Path, *, progress: bool = True) -> dict[str, dict[str, float]]:
     """Re-evaluates a finished run folder from its config and checkpoints.
 
@@ -209,10 +238,7 @@ def evaluate_run(workdir: Path, *, progress: bool = True) -> dict[str, dict[str,
     histories = folder.records()
     trained_by_method = {}
     for method, settings in settings_of(config).items():
-        if not (folder.file("checkpoints") / method).is_dir():
-            raise ValueError(f"{workdir} has no checkpoint of {method} (checkpoints/{method}).")
-        restore = functools.partial(checkpoint.restore, folder.checkpoints(method, keep=None))
-        trained_by_method[method] = _restored(settings, config, data, restore)
+        trained_by_method[method] = _checkpointed(folder, method, settings, config, data)
         trained_by_method[method].history[:] = histories.get(method, [])
     scores = evaluate_methods(trained_by_method, data, config.seed, folder)
     folder.write_json("eval.json", scores)

@@ -4,11 +4,12 @@ import json
 import textwrap
 
 import flax.linen as nn
+import jax
 import numpy as np
 import pytest
 
 import dann_jax
-from dann_jax import cli
+from dann_jax import cli, experiment
 
 
 class TinyFeatures(nn.Module):
@@ -134,6 +135,20 @@ def test_a_config_names_a_user_network_by_import_path(tmp_path, monkeypatch, cap
     assert set(results) == {"source_only", "dann"}
     assert json.loads((workdir / "config.json").read_text())["model"] == "my_nets:make_network"
     assert cli.main(["evaluate", f"--workdir={workdir}", "--noprogress"]) == 0
+    # Starting variables and a frozen part, by config keys.
+    state = experiment.load_trained(workdir, "dann").state
+    dann_jax.variables.save(tmp_path / "start.npz", state.variables)
+    frozen = tmp_path / "frozen"
+    start = [f"--config.init_variables={tmp_path / 'start.npz'}", "--config.method=dann"]
+    start += ["--config.learning_rate_multipliers.feature_extractor=0", "--config.optimizer=adamw"]
+    assert cli.main([*arguments[:-1], *start, f"--workdir={frozen}"]) == 0
+    after = experiment.load_trained(frozen, "dann").state
+    for got, want in zip(
+        jax.tree.leaves(after.params["feature_extractor"]),
+        jax.tree.leaves(state.params["feature_extractor"]),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, want)
     capsys.readouterr()
     assert (
         cli.main([*arguments[:3], "--config.model=my_nets:nothing", f"--workdir={tmp_path / 'x'}"])
