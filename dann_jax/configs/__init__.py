@@ -60,8 +60,9 @@ KEYS = {
     "weight_decay": (0.0, "sgd: L2 on the gradient; adamw: decoupled decay; 0: none"),
     "learning_rate_multipliers": (
         {"feature_extractor": 1.0, "label_head": 1.0, "domain_head": 1.0},
-        "each part's learning rate as a multiple of mu (0 freezes it); config files may "
-        "name deeper parts, e.g. feature_extractor/feature_extractor",
+        "each part's learning rate as a multiple of mu, 0 freezing it "
+        "(--config.learning_rate_multipliers.feature_extractor=0.1); config files may name "
+        "deeper parts, e.g. feature_extractor/feature_extractor",
     ),
     "compute_dtype": ("float32", "float32, or bfloat16 with float32 params and losses"),
     "init_variables": (
