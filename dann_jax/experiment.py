@@ -30,7 +30,7 @@ from dann_jax.data.sources import (
     materialize,
     sampled_channel_mean,
 )
-from dann_jax.fit import fit_members, fit_sources
+from dann_jax.fit import fit_members, fit_sources, network_example
 from dann_jax.loop import Stopped
 from dann_jax.models import check_model, resolve_network
 from dann_jax.run_folder import MetricsWriter, RunFolder, results_table
@@ -189,7 +189,8 @@ def _restored(
 ) -> TrainedDANN:
     """A method's trained network from its checkpoint (``restore`` of a fresh state)."""
     network = resolve_network(config.model, data.training.num_classes)
-    state, _ = restore(create_train_state(network, data.training.example(), settings))
+    example = network_example(data.training, settings)
+    state, _ = restore(create_train_state(network, example, settings))
     return TrainedDANN(state, [], data.training.preprocess, config.model)
 
 

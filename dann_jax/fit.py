@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from dann_jax import parallel
+from dann_jax import augment, parallel
 from dann_jax import variables as variables_lib
 from dann_jax.data import arrays
 from dann_jax.data.pipeline import (
@@ -143,6 +143,17 @@ def fit(
     )
 
 
+def network_example(data: TrainingData, settings: TrainSettings) -> np.ndarray:
+    """A zero batch (1, ...) float32 of the network's inputs: the stored inputs' shape,
+    or their ``settings.crop_size`` square.
+
+    Raises:
+      ValueError: the crop does not fit the stored inputs.
+    """
+    augment.check_crop(data.input_shape, settings.crop_size)
+    return np.zeros((1, *settings.input_shape(data.input_shape)), np.float32)
+
+
 def training_input(data: TrainingData, settings: TrainSettings, *, progress: bool) -> TrainingInput:
     """The input mode ``settings.input_mode`` names ("auto": device when the data fits)."""
     mode = settings.input_mode
@@ -194,10 +205,9 @@ def fit_sources(
     """
     parallel.check_batch_size(settings.parallel, settings.batch_size)
     network = resolve_network(model, data.num_classes)
-    check_outputs(network, data.example(), data.num_classes)
-    state = create_train_state(
-        network, data.example(), settings, variables_lib.read(init_variables)
-    )
+    example = network_example(data, settings)
+    check_outputs(network, example, data.num_classes)
+    state = create_train_state(network, example, settings, variables_lib.read(init_variables))
     unlogged = None
     if restore is not None:
         state, loop_state = restore(state)
@@ -329,9 +339,10 @@ def fit_members(
         raise ValueError("every member's arrays must have the same shapes to be stacked.")
     num_classes = max(member.num_classes for member in members)
     network = resolve_network(model, num_classes)
-    check_outputs(network, members[0].example(), num_classes)
+    example = network_example(members[0], settings)
+    check_outputs(network, example, num_classes)
     state = create_train_states(
-        network, members[0].example(), settings, seeds, variables_lib.read(init_variables)
+        network, example, settings, seeds, variables_lib.read(init_variables)
     )
     stacked = {
         name: np.stack([data.arrays[name] for data in device_data])

@@ -24,7 +24,7 @@ from typing import Any
 import jax.numpy as jnp
 import optax
 
-from dann_jax import optimizers, parallel, schedules
+from dann_jax import augment, optimizers, parallel, schedules
 
 METHODS = ("dann", "source_only")
 ADAPTATIONS = ("annealed", "constant")
@@ -73,6 +73,11 @@ class StepSettings:
         0 freezes the part. Stored as sorted pairs (hashable).
       compute_dtype: "float32", or "bfloat16": the forward and backward passes in
         bfloat16 with float32 params, optimiser state and losses.
+      crop_size: the network sees ``crop_size`` squares of the stored images
+        (0: the stored images as they are); evaluation takes the centre square.
+      augmentation: how training draws its squares: "crop_flip" (uniform crop,
+        flip), "resized_crop_flip" (random-resized crop, flip) or "none" (the
+        centre square); see :mod:`dann_jax.augment`.
     """
 
     steps: int
@@ -87,6 +92,8 @@ class StepSettings:
     weight_decay: float = 0.0
     learning_rate_multipliers: optimizers.Multipliers = ()
     compute_dtype: str = "float32"
+    crop_size: int = 0
+    augmentation: str = "none"
 
     def __post_init__(self) -> None:
         _check_integer("steps", self.steps, 1)
@@ -103,6 +110,12 @@ class StepSettings:
         _check_choice("optimizer", self.optimizer, optimizers.OPTIMIZERS)
         _check_number("weight_decay", self.weight_decay, 0.0)
         _check_choice("compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
+        _check_integer("crop_size", self.crop_size, 0)
+        _check_choice("augmentation", self.augmentation, augment.AUGMENTATIONS)
+        if self.augmentation != "none" and not self.crop_size:
+            raise ValueError(
+                f"augmentation={self.augmentation!r} draws crops: set crop_size, e.g. 224."
+            )
         multipliers = self.learning_rate_multipliers
         pairs = multipliers.items() if isinstance(multipliers, Mapping) else multipliers
         try:
@@ -145,6 +158,12 @@ class StepSettings:
         state's step."""
         base = optimizers.direction(self.optimizer, self.momentum, self.weight_decay)
         return optimizers.with_multipliers(base, self.learning_rate_multipliers)
+
+    def input_shape(self, stored_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The network's input shape for stored inputs of ``stored_shape`` (the crop's)."""
+        if not self.crop_size:
+            return tuple(stored_shape)
+        return (self.crop_size, self.crop_size, *stored_shape[2:])
 
     @property
     def dtype(self) -> jnp.dtype:

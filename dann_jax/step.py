@@ -9,6 +9,7 @@ equal networks and settings reuse one compiled step.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,13 +19,15 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from dann_jax import global_batch, optimizers
+from dann_jax import augment, global_batch, optimizers
 from dann_jax import variables as variables_lib
 from dann_jax.data import arrays
 from dann_jax.models import DANN
 from dann_jax.settings import StepSettings, TrainSettings
 
 Batch = Mapping[str, Any]
+# Folded into a step's dropout key to give its augmentation key.
+_AUGMENTATION_STREAM = 1
 Metrics = dict[str, jax.Array]
 
 
@@ -204,6 +207,8 @@ def train_step(
     alone (its target pass only trains the domain head). Under a parallel
     launcher, BatchNorm and dropout act on the global batch
     (:mod:`dann_jax.global_batch`) and the model state is averaged over devices.
+    With ``settings.crop_size``, each stored image first becomes its training
+    view, drawn on the device (:mod:`dann_jax.augment`).
 
     Args:
       state: the TrainState.
@@ -232,6 +237,18 @@ def train_step(
         source_count, batch["target_image"].shape[0], axis_name
     )
     collections = list(state.model_state)
+    source_images, target_images = batch["source_image"], batch["target_image"]
+    if state.settings.crop_size:
+        views = functools.partial(
+            augment.training_views,
+            key=jax.random.fold_in(dropout_key, _AUGMENTATION_STREAM),
+            augmentation=state.settings.augmentation,
+            size=state.settings.crop_size,
+        )
+        source_images, target_images = (
+            views(source_images, rows=source_rows),
+            views(target_images, rows=target_rows),
+        )
 
     def loss_fn(params):
         variables = {"params": _in_dtype(params, dtype), **state.model_state}
@@ -254,18 +271,16 @@ def train_step(
         else:
             one_pass = single_pass
         if domain_gradient and one_pass:
-            both = jnp.concatenate([batch["source_image"], batch["target_image"]])
+            both = jnp.concatenate([source_images, target_images])
             (class_logits, domain_logits), model_state = logits(
                 both, jnp.concatenate([source_rows, target_rows])
             )
             source_logits = class_logits[:source_count]
         else:
-            (source_logits, source_domain_logits), model_state = logits(
-                batch["source_image"], source_rows
-            )
+            (source_logits, source_domain_logits), model_state = logits(source_images, source_rows)
             # The target's batch statistics are not kept: the source-only baseline's
             # come from the source alone.
-            (_, target_domain_logits), _ = logits(batch["target_image"], target_rows)
+            (_, target_domain_logits), _ = logits(target_images, target_rows)
             domain_logits = jnp.concatenate([source_domain_logits, target_domain_logits])
         label_loss = optax.softmax_cross_entropy_with_integer_labels(
             source_logits, batch["source_label"]

@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from dann_jax import step
+from dann_jax import augment, step
 from dann_jax.data import arrays
 from dann_jax.data.preprocess import Preprocess
 
@@ -46,7 +46,8 @@ class TrainedDANN:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """The shape of one network input, e.g. (28, 28, 3)."""
+        """The shape of one stored input, e.g. (28, 28, 3) (the network sees its centre
+        ``crop_size`` square when the settings have one)."""
         return tuple(self.preprocess.shape)
 
     def _apply(self, function: Callable, inputs: np.ndarray, batch_size: int) -> Any:
@@ -60,7 +61,9 @@ class TrainedDANN:
                 f"inputs examples have shape {inputs.shape[1:]} but the network was trained "
                 f"on {self.input_shape}; preprocess them the same way."
             )
-        inputs = inputs - self.input_mean
+        inputs = self.preprocess.normalize(inputs)
+        if self.state.settings.crop_size:
+            inputs = augment.centre_crop(inputs, self.state.settings.crop_size)
         outputs = []
         for start in range(0, len(inputs), batch_size):
             chunk = inputs[start : start + batch_size]

@@ -69,6 +69,20 @@ KEYS = {
         "",
         "an .npz of variables to start from (dann_jax.variables.save); empty: fresh",
     ),
+    "pretrained": (
+        "",
+        "model=resnet50 or alexnet: ImageNet weights for the backbone, 'torchvision' "
+        "(downloaded by torch) or a torchvision .pth file; empty: none",
+    ),
+    "input_normalization": (
+        "dataset",
+        "dataset: subtract the domains' per-channel mean; imagenet: ImageNet's mean and std",
+    ),
+    "crop_size": (0, "the network sees crop_size squares of the stored images; 0: whole"),
+    "augmentation": (
+        "none",
+        "training crops: crop_flip, resized_crop_flip, or none (the centre square)",
+    ),
     "log_every": (50, "steps per record in metrics.jsonl (and per progress-bar update)"),
     "input_mode": ("auto", "device (data on the device, lax.scan), stream, or auto"),
     "steps_per_dispatch": (50, "steps per lax.scan in device mode"),

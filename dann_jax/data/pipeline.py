@@ -56,12 +56,8 @@ class TrainingData:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """One network input's shape, e.g. (28, 28, 3)."""
+        """One stored input's shape, e.g. (28, 28, 3) (see ``fit.network_example``)."""
         return tuple(self.preprocess.shape)
-
-    def example(self) -> np.ndarray:
-        """A zero batch ``(1, *input_shape)`` float32 that fixes the network's shapes."""
-        return np.zeros((1, *self.input_shape), np.float32)
 
     def device_bytes(self) -> int:
         """The float32 inputs' size when both domains are read whole."""

@@ -3,9 +3,11 @@
 Preparing is TFDS's job and needs TensorFlow. Before TFDS starts (and TensorFlow
 loads), :func:`check_available` makes sure the dataset's files can be had: from
 the manual dir, which must hold all of them, or from their download addresses,
-which must answer within seconds. Otherwise one error names the files to put in
-``--manual_dir`` and where to get them, and nothing is written. A download that
-fails part-way leaves no partial files behind.
+which must answer within seconds. Datasets with no public download address
+(``syn_signs``, ``office31``, ``office_home``) come from their archive in the
+manual dir only, unchanged or extracted there. Otherwise one error names the
+files to put in ``--manual_dir`` and where to get them, and nothing is written.
+A download that fails part-way leaves no partial files behind.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import socket
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 
 import tensorflow_datasets as tfds
 
@@ -59,6 +62,19 @@ def _manual_files(base: str) -> Mapping[str, str] | None:
     return {builder.FILES[key]: url for key, url in builder.URLS.items()}
 
 
+def _archive_builder(base: str) -> ModuleType | None:
+    """The module of our builders that read an archive in the manual dir only, one config
+    per domain: it names the ``ARCHIVE``, the ``CONFIGS``, ``has_source(manual_dir, config)``
+    and the ``MANUAL_DOWNLOAD_INSTRUCTIONS``."""
+    if base == "office31":
+        from dann_jax.data.builders import office31 as builder
+    elif base == "office_home":
+        from dann_jax.data.builders import office_home as builder
+    else:
+        return None
+    return builder
+
+
 def check_available(name: str, manual_dir: str | os.PathLike | None) -> None:
     """Raises ValueError, within seconds and writing nothing, when ``name``'s files are
     neither all in ``manual_dir`` nor reachable for download; the message names them.
@@ -79,6 +95,19 @@ def check_available(name: str, manual_dir: str | os.PathLike | None) -> None:
         raise ValueError(
             f"syn_signs is prepared from its archive only ({where}): "
             + syn_signs.SynSigns.MANUAL_DOWNLOAD_INSTRUCTIONS
+        )
+    builder = _archive_builder(base)
+    if builder is not None:
+        configs = [config.name for config in builder.CONFIGS]
+        config = name.split(":")[0].partition("/")[2] or configs[0]
+        if config not in configs:
+            raise ValueError(f"{base} has the configs {', '.join(configs)}, not {config!r}.")
+        if manual and builder.has_source(manual, config):
+            return
+        lacks = f"{where} holds neither {builder.ARCHIVE} nor its extracted folder"
+        raise ValueError(
+            f"{name} cannot be prepared: {lacks if manual else where}. "
+            + builder.MANUAL_DOWNLOAD_INSTRUCTIONS
         )
     if base in CATALOG_SOURCES:
         url = CATALOG_SOURCES[base]

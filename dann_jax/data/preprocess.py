@@ -11,16 +11,20 @@ from dann_jax.data import arrays
 
 @dataclasses.dataclass(frozen=True)
 class Preprocess:
-    """Raw images to the network's inputs: float32 in [0, 1], resized, channels, minus mean.
+    """Raw images to the network's inputs: float32 in [0, 1], resized, channels, minus mean
+    (and divided by a standard deviation, for networks pretrained so).
 
     Attributes:
       shape: one input's shape, e.g. (28, 28, 3); a vector shape (D,) only
         scales and centres.
-      mean: per-channel mean (C,) float32, computed on the training splits.
+      mean: per-channel mean (C,) float32, computed on the training splits (or
+        ImageNet's, for a pretrained backbone).
+      std: per-channel standard deviation (C,) float32 to divide by, or None.
     """
 
     shape: tuple[int, ...]
     mean: np.ndarray
+    std: np.ndarray | None = None
 
     def conform(self, images: np.ndarray) -> np.ndarray:
         """uint8 or float (N, h, w[, c]) -> float32 ``(N, *shape)`` in [0, 1], before centring.
@@ -54,6 +58,11 @@ class Preprocess:
             )
         return images
 
+    def normalize(self, images: np.ndarray) -> np.ndarray:
+        """Conformed images minus the mean (divided by the std when there is one)."""
+        centred = images - self.mean
+        return centred if self.std is None else centred / self.std
+
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """uint8 or float images (N, h, w[, c]) -> float32 network inputs ``(N, *shape)``."""
-        return self.conform(images) - self.mean
+        return self.normalize(self.conform(images))

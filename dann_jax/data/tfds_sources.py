@@ -21,7 +21,7 @@ from dann_jax.data.sources import RandomAccessSource
 
 # From the TFDS catalog, and built by dann_jax.data.builders.
 CATALOG = ("mnist", "svhn_cropped", "cifar10", "stl10")
-OWN_BUILDERS = ("mnist_m", "syn_digits", "gtsrb", "syn_signs")
+OWN_BUILDERS = ("mnist_m", "syn_digits", "gtsrb", "syn_signs", "office31", "office_home")
 
 
 class DatasetUnavailable(ValueError):

@@ -1,0 +1,50 @@
+"""ImageNet-pretrained backbones: torchvision's ResNet-50 and AlexNet in Flax linen.
+
+The modules reproduce torchvision's layers exactly, so torchvision's ImageNet
+weights, converted by :func:`load_torchvision` (or :func:`convert` for a
+``state_dict`` at hand), give PyTorch's outputs. Without a classifier they are
+DANN feature extractors (the paper's Office experiments start from an
+ImageNet-trained network)::
+
+    from dann_jax import backbones, dann_network
+
+    extractor = backbones.backbone("resnet50")
+    variables = backbones.load_torchvision("resnet50")  # needs PyTorch
+    network = dann_network(extractor, num_classes=31, bottleneck_units=256)
+
+    # The backbone sits under the bottleneck: feature_extractor/feature_extractor.
+    init_variables = {
+        collection: {"feature_extractor": {"feature_extractor": tree}}
+        for collection, tree in variables.items()
+    }
+
+``init_variables`` then goes to :func:`dann_jax.fit`. Inputs are NHWC RGB in [0, 1], normalised by
+:data:`IMAGENET_MEAN` and :data:`IMAGENET_STD`. Importing this package does not
+import PyTorch.
+"""
+
+from dann_jax.backbones.alexnet import AlexNet, adaptive_avg_pool
+from dann_jax.backbones.resnet import BottleneckBlock, ResNet50
+from dann_jax.backbones.torchvision import (
+    BACKBONES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    IMAGENET_WEIGHTS,
+    backbone,
+    convert,
+    load_torchvision,
+)
+
+__all__ = [
+    "BACKBONES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "IMAGENET_WEIGHTS",
+    "AlexNet",
+    "BottleneckBlock",
+    "ResNet50",
+    "adaptive_avg_pool",
+    "backbone",
+    "convert",
+    "load_torchvision",
+]
