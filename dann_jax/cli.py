@@ -51,7 +51,8 @@ TRAIN_USAGE = (
 """
     + textwrap.fill(
         "Trains the config's methods and writes the results into a run folder. A config "
-        f"is a file or the name of a packaged one: {', '.join(configs.NAMES)} (default: "
+        f"is a file or the name of a packaged one: {', '.join(configs.NAMES)}, "
+        f"{configs.FAMILIES} (default: "
         f"{DEFAULT_CONFIG}, offline). Ctrl-C or SIGTERM saves the training state; the same "
         "command then resumes the run. Many hosts: start one process per host with the same "
         "config; --distributed lets JAX find the cluster (Cloud TPU, Slurm, Open MPI), or "
@@ -218,18 +219,19 @@ def _stop_on_signals() -> Iterator[_StopRequest]:
 
 def train(argv: list[str]) -> int:
     """``dann train``: parses flags, runs the experiment; returns the exit status."""
-    argv, config_file = configs.with_config_file(argv, DEFAULT_CONFIG)
+    argv, config_name = configs.with_config_file(argv, DEFAULT_CONFIG)
+    config_file = configs.config_file(config_name)
     if not config_file.is_file():
         return _error(
             "train",
             f"config file {config_file} not found; pass --config=FILE or the name of a "
-            f"packaged config: {', '.join(configs.NAMES)}.",
+            f"packaged config: {', '.join(configs.NAMES)}, {configs.FAMILIES}.",
         )
     if _wants_help(argv):
         print(TRAIN_USAGE)
         print(f"flags:\n{_flags_text(_train_flags(['dann train']))}\n")
-        print(f"config keys of {config_file.stem}, with their values there:")
-        print(configs.describe(configs.load(config_file)))
+        print(f"config keys of {Path(config_name).stem}, with their values there:")
+        print(configs.describe(configs.load(config_name)))
         return 0
     argv = ["dann train", *argv]
     try:

@@ -13,14 +13,15 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
 
-from dann_jax import checkpoint, metrics, parallel, plots
+from dann_jax import backbones, checkpoint, metrics, parallel, plots
 from dann_jax.configs import base_config  # noqa: F401  (config files of earlier versions import it here)
-from dann_jax.data import arrays, local, tfds_sources
+from dann_jax.data import arrays, folders, local, tfds_sources
 from dann_jax.data.offline import Domains, Split, load_domains
 from dann_jax.data.pipeline import TrainingData
 from dann_jax.data.preprocess import Preprocess
@@ -32,7 +33,7 @@ from dann_jax.data.sources import (
 )
 from dann_jax.fit import fit_members, fit_sources, network_example
 from dann_jax.loop import Stopped
-from dann_jax.models import check_model, resolve_network
+from dann_jax.models import BACKBONE_NAMES, check_model, resolve_network
 from dann_jax.run_folder import MetricsWriter, RunFolder, results_table
 from dann_jax.settings import METHODS as TRAIN_METHODS
 from dann_jax.settings import TrainSettings
@@ -66,6 +67,14 @@ def settings_of(config: ml_collections.ConfigDict) -> dict[str, TrainSettings]:
     check_model(config.model)
     if config.get("init_variables") and not Path(config.init_variables).is_file():
         raise ValueError(f"config: init_variables file {config.init_variables} not found.")
+    pretrained = config.get("pretrained")
+    if pretrained and config.model not in BACKBONE_NAMES:
+        raise ValueError(
+            f"config: pretrained weights are for model={BACKBONE_NAMES}, not {config.model!r}."
+        )
+    if pretrained not in ("", "torchvision", None) and not Path(pretrained).is_file():
+        raise ValueError(f"config: pretrained file {pretrained} not found.")
+
     return {
         method: TrainSettings.from_config(
             config, "source_only" if method == "train_on_target" else method
@@ -121,26 +130,50 @@ def load_data(config: ml_collections.ConfigDict, progress: bool = True) -> Exper
             num_classes=int(source.labels.max()) + 1,
         )
         return ExperimentData(training, domains.source_test, domains.target_test, domains)
-    source_train, target_train, source_test, target_test = tfds_sources.data_sources(
-        [
-            (config.source, config.train_split),
-            (config.target, config.train_split),
-            (config.source, config.test_split),
-            (config.target, config.test_split),
-        ],
-        config.data_dir or None,
-    )
-    conform = Preprocess(tuple(config.input_shape), np.zeros(())).conform
+    shape = tuple(config.input_shape)
+    if config.dataset == "image_folder":
+        source_train, target_train, _ = folders.folder_domains(
+            config.data_dir, config.source, config.target, size=shape[:2]
+        )
+        if not target_train.labelled and "train_on_target" in methods_of(config):
+            raise ValueError(
+                f"config: train_on_target needs the target's labels; {config.target} has no "
+                "class folders. Drop it from method."
+            )
+        # The transductive protocol: every domain is trained on and evaluated whole.
+        source_test, target_test = source_train, target_train
+    else:
+        sources = tfds_sources.data_sources(
+            [
+                (config.source, config.train_split),
+                (config.target, config.train_split),
+                (config.source, config.test_split),
+                (config.target, config.test_split),
+            ],
+            config.data_dir or None,
+        )
+        source_train, target_train, source_test, target_test = (
+            tfds_sources.fixed_size(source, shape) for source in sources
+        )
+    conform = Preprocess(shape, np.zeros(())).conform
 
     def test_split(source: RandomAccessSource, name: str) -> Split:
         inputs, labels = materialize(source, conform, description=name, progress=progress)
         return Split(inputs, labels)
 
-    mean = sampled_channel_mean([source_train, target_train], conform, config.mean_sample)
+    if config.get("input_normalization", "dataset") == "imagenet":
+        preprocess = Preprocess(
+            shape,
+            np.asarray(backbones.IMAGENET_MEAN, np.float32),
+            np.asarray(backbones.IMAGENET_STD, np.float32),
+        )
+    else:
+        mean = sampled_channel_mean([source_train, target_train], conform, config.mean_sample)
+        preprocess = Preprocess(shape, mean)
     training = TrainingData(
         source_train,
         target_train,
-        Preprocess(tuple(config.input_shape), mean),
+        preprocess,
         num_classes=tfds_sources.num_classes(source_train),
     )
     return ExperimentData(
@@ -148,6 +181,15 @@ def load_data(config: ml_collections.ConfigDict, progress: bool = True) -> Exper
         test_split(source_test, f"{config.source} {config.test_split}"),
         test_split(target_test, f"{config.target} {config.test_split}"),
     )
+
+
+def _init_variables(config: ml_collections.ConfigDict) -> Any:
+    """What the config's networks start from: the backbone's ImageNet weights
+    (``pretrained``), an ``init_variables`` file, or None (fresh)."""
+    if config.get("pretrained"):
+        path = None if config.pretrained == "torchvision" else config.pretrained
+        return backbones.under_bottleneck(backbones.load_torchvision(config.model, path))
+    return config.get("init_variables") or None
 
 
 def evaluate_methods(
@@ -282,7 +324,7 @@ def _train(
             data.training_for(method),
             settings,
             model=config.model,
-            init_variables=config.get("init_variables") or None,
+            init_variables=_init_variables(config),
             on_log=functools.partial(log.write, method),
             on_checkpoint=(
                 None if checkpoints is None else functools.partial(checkpoint.save, checkpoints)
@@ -435,7 +477,7 @@ def run_seeds(
             method_settings,
             seeds=seeds,
             model=config.model,
-            init_variables=config.get("init_variables") or None,
+            init_variables=_init_variables(config),
             progress=progress,
         )
         seconds[method] = time.perf_counter() - start

@@ -38,15 +38,20 @@ def domain_accuracy(source_domain_logits: np.ndarray, target_domain_logits: np.n
 def evaluate(trained: TrainedDANN, source_test: Split, target_test: Split) -> dict[str, float]:
     """Source and target test accuracy and domain accuracy over both test splits.
 
-    One forward pass per split gives both the class and the domain logits.
+    One forward pass per split gives both the class and the domain logits. An
+    unlabelled target (labels all negative, e.g. an image folder without class
+    folders) has no target accuracy.
     """
     source_class, source_domain = trained.logits(source_test.inputs)
     target_class, target_domain = trained.logits(target_test.inputs)
-    return {
+    scores = {
         "source_accuracy": accuracy(source_class.argmax(-1), source_test.labels),
         "target_accuracy": accuracy(target_class.argmax(-1), target_test.labels),
         "domain_accuracy": domain_accuracy(source_domain, target_domain),
     }
+    if np.all(np.asarray(target_test.labels) < 0):
+        del scores["target_accuracy"]
+    return scores
 
 
 # Regularisation strengths tried by the proxy A-distance's linear SVM.

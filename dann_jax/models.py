@@ -22,7 +22,8 @@ import jax
 from dann_jax.grl import GradientReversal
 from dann_jax.layers import ConvReluPool
 
-MODEL_NAMES = ("mnist", "svhn", "gtsrb", "shallow")
+MODEL_NAMES = ("mnist", "svhn", "gtsrb", "shallow", "resnet50", "alexnet")
+BACKBONE_NAMES = ("resnet50", "alexnet")
 
 # The settings each packaged network is trained with where they differ from the
 # paper's digit settings (the defaults of dann_jax.TrainSettings); fit() and the
@@ -46,6 +47,16 @@ NETWORK_SETTINGS = {
         "steps_per_dispatch": 5000,
     },
 }
+# The Office protocol for the ImageNet backbones (ICML 2015 section 5.2; tllib): 32 + 32
+# images, the backbone (under the bottleneck) at a tenth of the new layers' rate, 224
+# squares cropped from 256 and flipped; the paper's mu_p and lambda_p.
+_OFFICE_SETTINGS = {
+    "batch_size": 64,
+    "learning_rate_multipliers": {"feature_extractor/feature_extractor": 0.1},
+    "crop_size": 224,
+    "augmentation": "crop_flip",
+}
+NETWORK_SETTINGS |= {name: _OFFICE_SETTINGS for name in BACKBONE_NAMES}
 
 
 def default_settings(model: object) -> dict:
@@ -402,9 +413,15 @@ def check_outputs(network: DANN, example_inputs: jax.Array, num_classes: int) ->
 
 def build_model(name: str, num_classes: int) -> DANN:
     """The paper's network called ``name`` (one of :data:`MODEL_NAMES`) with ``num_classes``
-    outputs."""
+    outputs. "resnet50" and "alexnet" are the ImageNet backbones of
+    :mod:`dann_jax.backbones` under the paper's Office head: a 256-unit bottleneck,
+    a linear label head, the domain head 1024-1024-1."""
     if name not in MODEL_NAMES:
         raise ValueError(f"Unknown model {name!r}; choose one of {MODEL_NAMES}.")
+    if name in BACKBONE_NAMES:
+        from dann_jax import backbones  # the backbones load only when asked for
+
+        return dann_network(backbones.backbone(name), num_classes, bottleneck_units=256)
     if name == "mnist":
         return DANN(
             feature_extractor=MNISTFeatures(),

@@ -13,10 +13,7 @@ ImageNet-trained network)::
     network = dann_network(extractor, num_classes=31, bottleneck_units=256)
 
     # The backbone sits under the bottleneck: feature_extractor/feature_extractor.
-    init_variables = {
-        collection: {"feature_extractor": {"feature_extractor": tree}}
-        for collection, tree in variables.items()
-    }
+    init_variables = backbones.under_bottleneck(variables)
 
 ``init_variables`` then goes to :func:`dann_jax.fit`. Inputs are NHWC RGB in [0, 1], normalised by
 :data:`IMAGENET_MEAN` and :data:`IMAGENET_STD`. Importing this package does not
@@ -33,6 +30,7 @@ from dann_jax.backbones.torchvision import (
     backbone,
     convert,
     load_torchvision,
+    under_bottleneck,
 )
 
 __all__ = [
@@ -47,4 +45,5 @@ __all__ = [
     "backbone",
     "convert",
     "load_torchvision",
+    "under_bottleneck",
 ]

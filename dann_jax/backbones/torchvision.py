@@ -279,3 +279,13 @@ def load_torchvision(
             "load it with include_top=False."
         )
     return variables
+
+
+def under_bottleneck(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """A backbone's variables placed where a DANN with a bottleneck keeps them
+    (``feature_extractor/feature_extractor``: :func:`dann_jax.dann_network` with
+    ``bottleneck_units``, and ``model="resnet50"`` / ``"alexnet"``), as ``init_variables``."""
+    return {
+        collection: {"feature_extractor": {"feature_extractor": tree}}
+        for collection, tree in variables.items()
+    }

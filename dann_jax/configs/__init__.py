@@ -13,6 +13,8 @@ from pathlib import Path
 
 import ml_collections
 
+from dann_jax.configs import office
+
 NAMES = (
     "default",
     "moons",
@@ -30,10 +32,11 @@ KEYS = {
     "name": ("experiment", "the run's name; run folders default to runs/<name>-<time>"),
     "dataset": (
         "digits_to_blended_digits",
-        "an offline dataset (digits_to_blended_digits, moons), mnist_local or tfds",
+        "an offline dataset (digits_to_blended_digits, moons), mnist_local, tfds, or "
+        "image_folder (data_dir/<domain>/<class>/*.jpg; source and target name domains)",
     ),
-    "source": ("", "dataset=tfds: the source's TFDS name, e.g. mnist"),
-    "target": ("", "dataset=tfds: the target's TFDS name, e.g. mnist_m"),
+    "source": ("", "the source's TFDS name (e.g. mnist) or image folder (e.g. amazon)"),
+    "target": ("", "the target's TFDS name (e.g. mnist_m) or image folder"),
     "data_dir": ("", "prepared TFDS datasets; empty: $TFDS_DATA_DIR or ~/tensorflow_datasets"),
     "train_split": ("train", "dataset=tfds: the training split of both domains"),
     "test_split": ("test", "dataset=tfds: the test split of both domains"),
@@ -121,44 +124,67 @@ def describe(config: ml_collections.ConfigDict) -> str:
     return "\n".join(lines)
 
 
+# Configs made by one function from a name (config_flags' FILE:ARGUMENT form).
+GENERATED = {name: "office" for name in office.NAMES}
+FAMILIES = "office31_<source>_<target>, office_home_<source>_<target>"
+
+
+def _file_and_argument(name_or_path: str | Path) -> tuple[Path, str | None]:
+    """The config file a name or path gives, and the argument its ``get_config`` takes."""
+    text = str(name_or_path)
+    if text in NAMES:
+        return Path(str(resources.files(__name__) / f"{text}.py")), None
+    if text in GENERATED:
+        return Path(str(resources.files(__name__) / f"{GENERATED[text]}.py")), text
+    path, separator, argument = text.rpartition(":")
+    if separator and path.endswith(".py"):
+        return Path(path), argument
+    return Path(text), None
+
+
 def load(name_or_path: str | Path) -> ml_collections.ConfigDict:
-    """The config of a packaged config's name or of a config file (its ``get_config()``).
+    """The config of a packaged config's name or of a config file (its ``get_config()``,
+    or ``get_config(ARGUMENT)`` for ``FILE.py:ARGUMENT``).
 
     Raises:
       ValueError: there is no such file or packaged config.
     """
-    path = config_file(name_or_path)
+    path, argument = _file_and_argument(name_or_path)
     if not path.is_file():
         raise ValueError(
             f"config file {path} not found; pass --config=FILE or the name of a packaged "
-            f"config: {', '.join(NAMES)}."
+            f"config: {', '.join(NAMES)}, {FAMILIES}."
         )
     spec = importlib.util.spec_from_file_location(f"dann_jax_config_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.get_config()
+    return module.get_config() if argument is None else module.get_config(argument)
 
 
 def config_file(name_or_path: str | Path) -> Path:
-    """The file of a packaged config called ``name_or_path`` (see :data:`NAMES`), or
-    ``name_or_path`` itself when it names no packaged config."""
-    if str(name_or_path) in NAMES:
-        return Path(str(resources.files(__name__) / f"{name_or_path}.py"))
-    return Path(name_or_path)
+    """The file of a packaged config called ``name_or_path`` (see :data:`NAMES` and
+    :data:`GENERATED`), or the file ``name_or_path`` names."""
+    return _file_and_argument(name_or_path)[0]
 
 
-def with_config_file(argv: list[str], default: str = "default") -> tuple[list[str], Path]:
-    """``argv`` with a packaged config's name after ``--config`` made its file, and the
-    config file it names (``default``'s when there is no ``--config``), for
-    ``ml_collections.config_flags``, which takes files only."""
+def config_argument(name_or_path: str | Path) -> str:
+    """What ``--config`` gives ``ml_collections.config_flags``: a file, or FILE:ARGUMENT."""
+    path, argument = _file_and_argument(name_or_path)
+    return str(path) if argument is None else f"{path}:{argument}"
+
+
+def with_config_file(argv: list[str], default: str = "default") -> tuple[list[str], str]:
+    """``argv`` with a packaged config's name after ``--config`` made its file (or
+    FILE:ARGUMENT), for ``ml_collections.config_flags``, which takes files only, and the
+    config it names (``default`` when there is no ``--config``), for :func:`load`."""
     argv = list(argv)
     for index, argument in enumerate(argv):
         if argument.startswith("--config="):
-            path = config_file(argument.split("=", 1)[1])
-            argv[index] = f"--config={path}"
-            return argv, path
+            name = argument.split("=", 1)[1]
+            argv[index] = f"--config={config_argument(name)}"
+            return argv, name
         if argument == "--config" and index + 1 < len(argv):
-            path = config_file(argv[index + 1])
-            argv[index + 1] = str(path)
-            return argv, path
-    return argv, config_file(default)
+            name = argv[index + 1]
+            argv[index + 1] = config_argument(name)
+            return argv, name
+    return argv, default

@@ -14,8 +14,8 @@ import numpy as np
 
 # The smallest image side the MNIST network accepts: two 5x5 valid convolutions
 # and two 2x2 poolings must leave at least one pixel.
-MIN_IMAGE_SIDE = {"mnist": 16}
-INPUT_RANK = {"mnist": 4, "svhn": 4, "gtsrb": 4, "shallow": 2}
+MIN_IMAGE_SIDE = {"mnist": 16, "resnet50": 32, "alexnet": 63}
+INPUT_RANK = {"mnist": 4, "svhn": 4, "gtsrb": 4, "shallow": 2, "resnet50": 4, "alexnet": 4}
 # How far float images may stray outside [0, 1] (rounding of the user's own scaling).
 FLOAT_IMAGE_SLACK = 1e-3
 
@@ -77,9 +77,8 @@ def check_inputs(name: str, inputs: np.ndarray, model: Any) -> None:
             )
         if min(height, width) < MIN_IMAGE_SIDE.get(model, 1):
             raise ValueError(
-                f"{name} images are {height}x{width}; the MNIST network needs at least "
-                f"{MIN_IMAGE_SIDE['mnist']}x{MIN_IMAGE_SIDE['mnist']} (the paper uses 28x28): "
-                "resize them first."
+                f"{name} images are {height}x{width}; the {model} network needs at least "
+                f"{MIN_IMAGE_SIDE[model]}x{MIN_IMAGE_SIDE[model]}: resize them first."
             )
     if inputs.dtype.kind == "f" and not np.isfinite(inputs).all():
         bad = int(np.size(inputs) - np.isfinite(inputs).sum())

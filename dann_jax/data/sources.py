@@ -56,6 +56,46 @@ class ArraySource:
         return batch
 
 
+@dataclasses.dataclass(frozen=True)
+class ResizedSource:
+    """A source whose images are resized to ``size`` as they are read (bilinear, as
+    torchvision's ``Resize``), for datasets kept at full size (Office): a batch's
+    records then share one shape.
+
+    Attributes:
+      source: records ``{"image": (h, w, c) uint8, ...}`` of any sizes.
+      size: (height, width) of every image read.
+    """
+
+    source: RandomAccessSource
+    size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def _resized(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        from PIL import Image  # only full-size datasets need it
+
+        image = np.asarray(record["image"])
+        if image.shape[:2] != tuple(self.size):
+            grey = image.ndim == 3 and image.shape[-1] == 1
+            picture = Image.fromarray(image[..., 0] if grey else image)
+            height, width = self.size
+            image = np.asarray(picture.resize((width, height), Image.Resampling.BILINEAR))
+            image = image[..., None] if grey else image
+        return {**record, "image": image}
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self._resized(self.source[index])
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        try:
+            records = self.source.__getitems__(indices)
+        except (AttributeError, TypeError):
+            records = [self.source[index] for index in indices]
+        return [self._resized(record) for record in records]
+
+
 def read(source: RandomAccessSource, positions: np.ndarray) -> Batch:
     """The records of ``source`` at ``positions``, stacked into arrays with a leading (b,)."""
     if isinstance(source, ArraySource):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from dann_jax.data.sources import RandomAccessSource
+from dann_jax.data.sources import RandomAccessSource, ResizedSource
 
 # From the TFDS catalog, and built by dann_jax.data.builders.
 CATALOG = ("mnist", "svhn_cropped", "cifar10", "stl10")
@@ -114,6 +114,16 @@ def data_source(
 ) -> RandomAccessSource:
     """One prepared TFDS split (see :func:`data_sources`)."""
     return data_sources([(name, split)], data_dir)[0]
+
+
+def fixed_size(source: RandomAccessSource, shape: Sequence[int]) -> RandomAccessSource:
+    """``source``, its images resized to ``shape``'s height and width as they are read
+    when its dataset keeps images of varying sizes (Office's); else ``source`` itself."""
+    info = getattr(source, "dataset_info", None)
+    image = info.features["image"] if info is not None and "image" in info.features else None
+    if image is None or None not in image.shape[:2]:
+        return source
+    return ResizedSource(source, (int(shape[0]), int(shape[1])))
 
 
 def num_classes(source: RandomAccessSource) -> int:

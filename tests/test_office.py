@@ -1,0 +1,66 @@
+"""The Office configs end to end under tfds.testing.mock_data, with small images and
+reduced-depth backbones; pretrained backbones placed under the bottleneck."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from dann_jax import backbones, cli, configs, experiment
+
+
+@pytest.mark.parametrize(
+    ("config", "model", "shape", "crop"),
+    [
+        ("office31_amazon_webcam", "small_backbones:resnet", "(40, 40, 3)", 32),
+        ("office_home_real_world_art", "small_backbones:resnet", "(40, 40, 3)", 32),
+        ("office31_alexnet_dslr_webcam", "small_backbones:alexnet", "(72, 72, 3)", 64),
+    ],
+)
+def test_office_configs_train_end_to_end(tmp_path, config, model, shape, crop):
+    workdir = tmp_path / "run"
+    with tfds.testing.mock_data(num_examples=12):
+        status = cli.main(
+            [
+                "train", "--noprogress", f"--config={config}", f"--config.model={model}",
+                f"--config.input_shape={shape}", f"--config.crop_size={crop}",
+                "--config.pretrained=", "--config.steps=2", "--config.log_every=2",
+                "--config.batch_size=8", "--config.input_mode=stream",
+                "--config.parallel=none", "--config.method=dann", f"--workdir={workdir}",
+            ]
+        )  # fmt: skip
+    assert status == 0
+    results = json.loads((workdir / "results.json").read_text())
+    assert 0.0 <= results["dann"]["target_accuracy"] <= 1.0
+    saved = json.loads((workdir / "config.json").read_text())
+    assert saved["augmentation"] == "crop_flip" and saved["input_normalization"] == "imagenet"
+
+
+def test_every_pair_has_a_config_with_the_protocol():
+    assert len(configs.office.NAMES) == 6 + 12 + 3
+    config = configs.load("office_home_clipart_product")
+    assert (config.source, config.target) == ("office_home/clipart", "office_home/product")
+    assert config.test_split == config.train_split == "train"  # transductive
+    assert config.batch_size == 64 and config.crop_size == 224 and config.model == "resnet50"
+    assert config.learning_rate_multipliers["feature_extractor/feature_extractor"] == 0.1
+    assert configs.load("office31_alexnet_amazon_webcam").paper_target_accuracy.dann == 0.730
+    with pytest.raises(ValueError, match="Unknown Office config"):
+        configs.office.get_config("office31_amazon_amazon")
+
+
+def test_pretrained_weights_go_under_the_bottleneck(monkeypatch):
+    config = configs.load("office31_amazon_webcam")
+    fake = {"params": {"conv1": {"kernel": np.ones(2)}}, "batch_stats": {"bn1": {"mean": 0}}}
+    asked = []
+    monkeypatch.setattr(backbones, "load_torchvision", lambda *a: asked.append(a) or fake)
+    variables = experiment._init_variables(config)
+    assert asked == [("resnet50", None)]
+    assert variables["params"]["feature_extractor"]["feature_extractor"] == fake["params"]
+    assert variables["batch_stats"]["feature_extractor"]["feature_extractor"]["bn1"] == {"mean": 0}
+    config.pretrained = "/no/such/weights.pth"
+    with pytest.raises(ValueError, match=r"pretrained file /no/such/weights\.pth not found"):
+        experiment.settings_of(config)
+    config.pretrained, config.model = "torchvision", "mnist"
+    with pytest.raises(ValueError, match="pretrained weights are for model="):
+        experiment.settings_of(config)
