@@ -109,12 +109,14 @@ class ExperimentData:
 
 
 def load_data(config: ml_collections.ConfigDict, progress: bool = True) -> ExperimentData:
-    """The config's domains: an offline dataset in memory, or two prepared TFDS datasets.
+    """The config's domains: an offline dataset in memory, two prepared TFDS datasets, or
+    two image folders.
 
     Raises:
       DatasetUnavailable: a TFDS dataset is not prepared (the message says how to).
+      ValueError: the image folders are not as :mod:`dann_jax.data.folders` reads them.
     """
-    if config.dataset != "tfds":
+    if config.dataset not in ("tfds", "image_folder"):
         if config.dataset == "mnist_local":
             domains = local.mnist_to_blended_mnist(
                 config.mnist_images, config.mnist_labels, config.photos_dir, config.seed
@@ -132,9 +134,10 @@ def load_data(config: ml_collections.ConfigDict, progress: bool = True) -> Exper
         return ExperimentData(training, domains.source_test, domains.target_test, domains)
     shape = tuple(config.input_shape)
     if config.dataset == "image_folder":
-        source_train, target_train, _ = folders.folder_domains(
+        source_train, target_train, classes = folders.folder_domains(
             config.data_dir, config.source, config.target, size=shape[:2]
         )
+        num_classes = len(classes)
         if not target_train.labelled and "train_on_target" in methods_of(config):
             raise ValueError(
                 f"config: train_on_target needs the target's labels; {config.target} has no "
@@ -155,6 +158,7 @@ def load_data(config: ml_collections.ConfigDict, progress: bool = True) -> Exper
         source_train, target_train, source_test, target_test = (
             tfds_sources.fixed_size(source, shape) for source in sources
         )
+        num_classes = tfds_sources.num_classes(source_train)
     conform = Preprocess(shape, np.zeros(())).conform
 
     def test_split(source: RandomAccessSource, name: str) -> Split:
@@ -174,7 +178,7 @@ def load_data(config: ml_collections.ConfigDict, progress: bool = True) -> Exper
         source_train,
         target_train,
         preprocess,
-        num_classes=tfds_sources.num_classes(source_train),
+        num_classes=num_classes,
     )
     return ExperimentData(
         training,

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from PIL import Image
 
 from dann_jax import backbones, cli, configs, experiment
 
@@ -64,3 +65,31 @@ def test_pretrained_weights_go_under_the_bottleneck(monkeypatch):
     config.pretrained, config.model = "torchvision", "mnist"
     with pytest.raises(ValueError, match="pretrained weights are for model="):
         experiment.settings_of(config)
+
+
+def write_images(folder, count, rng):
+    folder.mkdir(parents=True)
+    for index in range(count):
+        side = int(rng.integers(12, 30))
+        pixels = rng.integers(0, 256, size=(side, side + 3, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{index}.jpg")
+
+
+def test_image_folders_train_end_to_end_with_an_unlabelled_target(tmp_path, rng):
+    for name in ("cat", "dog"):
+        write_images(tmp_path / "data" / "paintings" / name, 6, rng)
+    write_images(tmp_path / "data" / "photos", 8, rng)  # no class folders: unlabelled
+    workdir = tmp_path / "run"
+    arguments = [
+        "train", "--noprogress", f"--config.data_dir={tmp_path / 'data'}",
+        "--config.dataset=image_folder", "--config.source=paintings", "--config.target=photos",
+        "--config.input_shape=(20, 20, 3)", "--config.crop_size=16",
+        "--config.augmentation=crop_flip", "--config.steps=2", "--config.log_every=2",
+        "--config.batch_size=8", "--config.parallel=none",
+    ]  # fmt: skip
+    assert cli.main([*arguments, "--config.method=dann", f"--workdir={workdir}"]) == 0
+    results = json.loads((workdir / "results.json").read_text())
+    assert "target_accuracy" not in results["dann"]  # no labels to score on
+    assert 0.0 <= results["dann"]["source_accuracy"] <= 1.0
+    refused = [*arguments, "--config.method=train_on_target", f"--workdir={tmp_path / 'x'}"]
+    assert cli.main(refused) == 2
