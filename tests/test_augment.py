@@ -8,6 +8,9 @@ import pytest
 
 import dann_jax
 from dann_jax import augment, step
+from dann_jax.data.pipeline import DeviceData
+from dann_jax.loop import train_loop
+from dann_jax.settings import TrainSettings
 
 
 def images(rng, count=4, side=10):
@@ -107,3 +110,24 @@ def test_bad_crops_get_one_clear_error(host_data, settings, message):
             data["source_image"], data["source_label"], data["target_image"], model=network,
             steps=1, batch_size=8, parallel="none", progress=False, **settings,
         )  # fmt: skip
+
+
+def test_a_resumed_run_draws_the_views_it_would_have_drawn(host_data):
+    """Two steps, then two more from the state reached, equal four steps at once."""
+    data = host_data(size=32, shape=(12, 12, 3))
+    network = dann_jax.dann_network(ConvNet(), 2, domain_hidden_units=(4,))
+    settings = TrainSettings(
+        steps=4, batch_size=16, crop_size=8, augmentation="resized_crop_flip", parallel="none",
+        log_every=2, steps_per_dispatch=2,
+    )  # fmt: skip
+    inputs = DeviceData.create(data, settings.batch_size, settings.seed)
+
+    def fresh():
+        return step.create_train_state(network, np.zeros((1, 8, 8, 3), np.float32), settings)
+
+    whole, _ = train_loop(fresh(), inputs, settings=settings, progress=False)
+    half, _ = train_loop(fresh(), inputs, settings=settings, steps=2, progress=False)
+    resumed, _ = train_loop(half, inputs, settings=settings, progress=False)
+    pairs = zip(jax.tree.leaves(resumed.params), jax.tree.leaves(whole.params), strict=True)
+    for got, want in pairs:
+        np.testing.assert_array_equal(got, want)

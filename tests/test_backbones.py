@@ -234,6 +234,15 @@ def test_load_torchvision_downloads_torchvisions_imagenet_weights(torch_alexnet,
     assert set(variables["params"]) == {f"conv{i}" for i in range(1, 6)} | {"fc6", "fc7"}
 
 
+def test_a_failed_download_says_to_give_a_file(monkeypatch):
+    def offline(url, **options):
+        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(ValueError, match=r"could not be downloaded.*--config.pretrained=FILE"):
+        backbones.load_torchvision("resnet50")
+
+
 def test_a_checkpoint_of_another_network_is_refused_by_name(torch_alexnet, resnet50_file):
     with pytest.raises(
         ValueError, match=r"missing key.*'conv1.weight'.*checkpoint of torchvision's resnet50\?"

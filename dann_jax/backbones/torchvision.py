@@ -243,16 +243,24 @@ def load_torchvision(
 
     Raises:
       ImportError: PyTorch is not installed.
-      ValueError: an unknown name; ``path`` does not exist or holds no state_dict;
+      ValueError: an unknown name; the download failed; ``path`` does not exist or
+        holds no state_dict;
         the checkpoint does not fit the network (see :func:`convert`), or lacks
         the classifier that include_top asks for.
     """
     _check_name(name)
     torch = _import_torch()
     if path is None:
-        state_dict = torch.hub.load_state_dict_from_url(
-            IMAGENET_WEIGHTS[name], map_location="cpu", check_hash=True, weights_only=True
-        )
+        try:
+            state_dict = torch.hub.load_state_dict_from_url(
+                IMAGENET_WEIGHTS[name], map_location="cpu", check_hash=True, weights_only=True
+            )
+        except OSError as error:  # no connection, or a refused or failed download
+            raise ValueError(
+                f"torchvision's {name} weights could not be downloaded from "
+                f"{IMAGENET_WEIGHTS[name]} ({error}); on a machine without internet, fetch "
+                "that file elsewhere and give its path (--config.pretrained=FILE)."
+            ) from None
     else:
         path = Path(path)
         if not path.is_file():
