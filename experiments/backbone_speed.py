@@ -34,6 +34,7 @@ FLAGS = flags.FLAGS
 
 def main(argv: list[str]) -> None:
     del argv
+    machine = provenance.describe_machine()  # the code as it was when the run began
     settings = TrainSettings(steps=20_000, **NETWORK_SETTINGS[FLAGS.backbone], parallel="none")
     half = settings.batch_size // 2
     rng = np.random.default_rng(0)
@@ -64,12 +65,11 @@ def main(argv: list[str]) -> None:
         "step_seconds": seconds,
         "steps_per_second": 1 / median,
         "images_per_second": settings.batch_size / median,
-        "machine": provenance.describe_machine(),
+        "machine": machine,
     }
     device = record["machine"]["device"].lower().replace(" ", "-")
     out = ROOT / "experiments" / "results" / f"backbone-speed-{FLAGS.backbone}-{device}"
     out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-    machine = record["machine"]
     lines = [
         f"# DANN step with {FLAGS.backbone}, {half} + {half} images (256 stored, 224 crops)",
         "",

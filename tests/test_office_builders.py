@@ -16,7 +16,7 @@ from PIL import Image
 
 from dann_jax import cli
 from dann_jax.data import prepare as preparing
-from dann_jax.data.builders import office31, office_home
+from dann_jax.data.builders import common, office31, office_home
 
 DUMMY = pathlib.Path(__file__).parent / "dummy_data"
 # Each tree is what its archive extracts to: <domain>/images/<class>/*.jpg for Office-31,
@@ -175,14 +175,14 @@ def test_folders_of_unknown_classes_are_an_error_other_files_ignored_counts_chec
     (images / "mug/Thumbs.db").write_bytes(b"not one of the images")
     (images / "mug/.frame_0001.jpg").write_bytes(b"macOS metadata")
     with caplog.at_level("WARNING"):
-        examples = list(office31.folder_examples(images, "amazon/images", office31.CLASS_NAMES, 9))
+        examples = list(common.folder_examples(images, "amazon/images", office31.CLASS_NAMES, 9))
     assert [key for key, _ in examples] == sorted(
         path.relative_to(OFFICE31).as_posix() for path in OFFICE31.glob("amazon/images/*/*.jpg")
     )
     assert "holds 5 images, the official domain 9" in caplog.text
     (images / "caltech_bike").mkdir()
     with pytest.raises(ValueError, match="no known class: caltech_bike"):
-        list(office31.folder_examples(images, "amazon/images", office31.CLASS_NAMES, 5))
+        list(common.folder_examples(images, "amazon/images", office31.CLASS_NAMES, 5))
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,18 @@
-"""What the builders share: fetching archives (download or manual dir), features and info."""
+"""What the builders share: fetching archives (download or manual dir), features and info,
+and the Office builders' domains of class folders of full-size images."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import io
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
+from PIL import Image
 
 
 def fetch(
@@ -59,3 +65,103 @@ def image_dataset_info(
         homepage=homepage,
         citation=citation,
     )
+
+
+# Files of other kinds in a class folder (e.g. Thumbs.db) are no images of the dataset.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+@dataclasses.dataclass(eq=False)
+class DomainConfig(tfds.core.BuilderConfig):
+    """One domain of an Office dataset: its folder in the archive and its official size."""
+
+    folder: str = ""
+    num_images: int = 0
+
+
+def domain_dataset_info(
+    builder: tfds.core.DatasetBuilder,
+    description: str,
+    class_names: Sequence[str],
+    homepage: str,
+    citation: str,
+) -> tfds.core.DatasetInfo:
+    """The ``_info`` of the Office builders: ``image`` uint8 (H, W, 3) of any size, ``label``
+    named by ``class_names`` and ``file_name``; supervised as (image, label)."""
+    return tfds.core.DatasetInfo(
+        builder=builder,
+        description=description,
+        features=tfds.features.FeaturesDict(
+            {
+                "image": tfds.features.Image(shape=(None, None, 3), dtype=np.uint8),
+                "label": tfds.features.ClassLabel(names=list(class_names)),
+                "file_name": tfds.features.Text(),
+            }
+        ),
+        supervised_keys=("image", "label"),
+        homepage=homepage,
+        citation=citation,
+    )
+
+
+def checked_image(path: epath.Path) -> bytes | np.ndarray:
+    """The image at ``path``, decoded to check it: its bytes where it is an RGB JPEG, else the
+    pixels converted to RGB, (H, W, 3) uint8.
+
+    Raises:
+      OSError, SyntaxError, ValueError: Pillow cannot decode it (truncated, not an image...).
+    """
+    data = path.read_bytes()
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        if image.format == "JPEG" and image.mode == "RGB":
+            return data
+        return np.asarray(image.convert("RGB"))
+
+
+def folder_examples(
+    images_dir: epath.Path, prefix: str, class_names: Sequence[str], num_images: int
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yields (file name, example) for each image of the class folders of ``images_dir``.
+
+    Args:
+      images_dir: the folder of one domain's class folders.
+      prefix: the path of ``images_dir`` inside the archive, which starts each ``file_name``.
+      class_names: all classes, sorted; an image's label is the index of its folder's name.
+      num_images: the domain's official size; another count is logged as a warning.
+
+    Raises:
+      ValueError: a folder is no class of ``class_names``, or images are corrupt (raised after
+        the others were read, naming them all).
+    """
+    folders = sorted(path for path in images_dir.iterdir() if path.is_dir())
+    unknown = [folder.name for folder in folders if folder.name not in class_names]
+    if unknown:
+        raise ValueError(f"{images_dir} holds folders of no known class: {', '.join(unknown)}.")
+    corrupt, count = [], 0
+    for folder in folders:
+        label = class_names.index(folder.name)
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            file_name = f"{prefix}/{folder.name}/{path.name}"
+            try:
+                image = checked_image(path)
+            except (OSError, SyntaxError, ValueError) as error:
+                corrupt.append(f"{file_name} ({error})")
+                continue
+            count += 1
+            yield file_name, {"image": image, "label": label, "file_name": file_name}
+    if corrupt:
+        raise ValueError(
+            f"{len(corrupt)} corrupt image(s) in {images_dir}, which Pillow cannot decode: "
+            f"{'; '.join(corrupt)}. The archive or its extraction is damaged: put a fresh copy "
+            "in the manual dir and prepare again (nothing was prepared)."
+        )
+    if count != num_images:
+        logging.getLogger(__name__).warning(
+            "%s holds %s images, the official domain %s: is the archive complete?",
+            images_dir,
+            f"{count:,}",
+            f"{num_images:,}",
+        )

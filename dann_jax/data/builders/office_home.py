@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import tensorflow_datasets as tfds
 from etils import epath
 
-from dann_jax.data.builders import office31
+from dann_jax.data.builders import common
 
 ARCHIVE = "OfficeHomeDataset_10072016.zip"
 ROOT = "OfficeHomeDataset_10072016"
@@ -117,25 +117,25 @@ _CITATION = """\
 }"""
 
 CONFIGS = (
-    office31.DomainConfig(
+    common.DomainConfig(
         name="art",
         description="Art: 2,427 sketches, paintings and other artistic depictions.",
         folder="Art",
         num_images=2_427,
     ),
-    office31.DomainConfig(
+    common.DomainConfig(
         name="clipart",
         description="Clipart: 4,365 clipart images.",
         folder="Clipart",
         num_images=4_365,
     ),
-    office31.DomainConfig(
+    common.DomainConfig(
         name="product",
         description="Product: 4,439 product images without background.",
         folder="Product",
         num_images=4_439,
     ),
-    office31.DomainConfig(
+    common.DomainConfig(
         name="real_world",
         description="Real World: 4,357 photos taken with a camera.",
         folder="Real World",
@@ -156,11 +156,11 @@ class OfficeHome(tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "Initial release."}
-    BUILDER_CONFIGS: ClassVar[list[office31.DomainConfig]] = list(CONFIGS)
+    BUILDER_CONFIGS: ClassVar[list[common.DomainConfig]] = list(CONFIGS)
     MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return office31.dataset_info(self, __doc__, CLASS_NAMES, HOMEPAGE, _CITATION)
+        return common.domain_dataset_info(self, __doc__, CLASS_NAMES, HOMEPAGE, _CITATION)
 
     def _split_generators(
         self, dl_manager: tfds.download.DownloadManager
@@ -180,6 +180,6 @@ class OfficeHome(tfds.core.GeneratorBasedBuilder):
         """Yields ("OfficeHomeDataset_10072016/<Domain>/<Class>/<file>", {"image", "label",
         "file_name"})."""
         config = self.builder_config
-        yield from office31.folder_examples(
+        yield from common.folder_examples(
             images_dir, f"{ROOT}/{config.folder}", CLASS_NAMES, config.num_images
         )
