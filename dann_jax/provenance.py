@@ -50,3 +50,12 @@ def describe_machine() -> dict:
         "commit": _commit(),
         "command": " ".join(["python", *sys.argv]),
     }
+
+
+def summary(machine: dict) -> str:
+    """One line of :func:`describe_machine`'s record for a result table's footer."""
+    versions = machine["versions"]
+    return (
+        f"Machine: {machine['device']} ({machine['processor']}); {machine['date']}; "
+        f"jax {versions['jax']}, dann_jax {versions['dann_jax']}, commit {machine['commit']}."
+    )

@@ -77,9 +77,7 @@ def main(argv: list[str]) -> None:
         "|---|---|---|---|",
         f"| {first:.1f} | {median:.2f} | {1 / median:.3f} | {settings.batch_size / median:.1f} |",
         "",
-        f"Machine: {machine['device']} ({machine['processor']}); {machine['date']}; "
-        f"jax {machine['versions']['jax']}, dann_jax {machine['versions']['dann_jax']}, "
-        f"commit {machine['commit']}. Timed steps: {', '.join(f'{s:.2f}' for s in seconds)} s.",
+        f"{provenance.summary(machine)} Timed steps: {', '.join(f'{s:.2f}' for s in seconds)} s.",
         f"Command: `{machine['command']}`",
         "",
     ]

@@ -126,9 +126,7 @@ def main(argv: list[str]) -> None:
     machine = record["machine"]
     lines += [
         "",
-        f"Machine: {machine['device']} ({machine['processor']}); {machine['date']}; "
-        f"jax {machine['versions']['jax']}, dann_jax {machine['versions']['dann_jax']}, "
-        f"commit {machine['commit']}.",
+        provenance.summary(machine),
         f"Command: `{machine['command']}`",
         "",
     ]

@@ -11,6 +11,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from no_tensorflow import NO_TENSORFLOW
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
@@ -197,24 +198,6 @@ def test_syn_digits_are_seeded_varied_centre_labelled_images(prepared):
     # The prepared test split is examples 0..2 of seed 1, in some order.
     assert sorted(i.tobytes() for i in images) == sorted(i.tobytes() for i, _ in first)
     assert sorted(labels) == sorted(label for _, label in first)
-
-
-# Any import of tensorflow (or a submodule) fails and is recorded; probes still see it installed.
-NO_TENSORFLOW = """
-import importlib.abc, importlib.machinery, sys
-tried = []
-class NoTensorFlow(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path, target=None):
-        if name.partition(".")[0] == "tensorflow":
-            return importlib.machinery.ModuleSpec(name, self)
-        return None
-    def create_module(self, spec):
-        tried.append(spec.name)
-        raise ImportError(f"{spec.name} is blocked")
-    def exec_module(self, module):
-        pass
-sys.meta_path.insert(0, NoTensorFlow())
-"""
 
 
 def test_prepared_datasets_are_read_without_tensorflow(prepared, data_dir):

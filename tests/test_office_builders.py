@@ -12,6 +12,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from no_tensorflow import NO_TENSORFLOW
 from PIL import Image
 
 from dann_jax import cli
@@ -30,22 +31,6 @@ PREPARED = {
     "office_home/real_world": "archive",  # a folder name with a space, "Real World"
     "office_home/product": "tree",  # classes "TV" and "Table", sorted as the names list is
 }
-# From tests/test_builders.py: any import of tensorflow fails and is recorded.
-NO_TENSORFLOW = """
-import importlib.abc, importlib.machinery, sys
-tried = []
-class NoTensorFlow(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path, target=None):
-        if name.partition(".")[0] == "tensorflow":
-            return importlib.machinery.ModuleSpec(name, self)
-        return None
-    def create_module(self, spec):
-        tried.append(spec.name)
-        raise ImportError(f"{spec.name} is blocked")
-    def exec_module(self, module):
-        pass
-sys.meta_path.insert(0, NoTensorFlow())
-"""
 
 
 class Office31Test(tfds.testing.DatasetBuilderTestCase):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -165,3 +166,25 @@ def folder_examples(
             f"{count:,}",
             f"{num_images:,}",
         )
+
+
+def domain_images(
+    dl_manager: tfds.download.DownloadManager, archive: str, inside: str, instructions: str
+) -> epath.Path:
+    """The folder ``inside`` (a domain's class folders) of the manual dir's ``archive``,
+    extracted, or of the manual dir itself when the archive was extracted there.
+
+    Raises:
+      ValueError: there is no such folder; the message ends with ``instructions``.
+    """
+    path = dl_manager.manual_dir / archive
+    root = dl_manager.extract(path) if path.is_file() else path.parent
+    if not (root / inside).is_dir():
+        raise ValueError(f"no folder {inside} in {root}. {instructions}")
+    return root / inside
+
+
+def has_domain(manual_dir: str | os.PathLike, archive: str, inside: str) -> bool:
+    """Whether ``manual_dir`` holds ``archive`` or, extracted, the folder ``inside``."""
+    manual = epath.Path(manual_dir)
+    return (manual / archive).is_file() or (manual / inside).is_dir()

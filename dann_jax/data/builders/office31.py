@@ -111,8 +111,7 @@ CONFIGS = (
 def has_source(manual_dir: str | os.PathLike, config_name: str) -> bool:
     """Whether ``manual_dir`` holds the archive, or the domain ``config_name`` extracted."""
     folder = {config.name: config.folder for config in CONFIGS}[config_name]
-    manual = epath.Path(manual_dir)
-    return (manual / ARCHIVE).is_file() or (manual / folder / IMAGES).is_dir()
+    return common.has_domain(manual_dir, ARCHIVE, f"{folder}/{IMAGES}")
 
 
 class Office31(tfds.core.GeneratorBasedBuilder):
@@ -129,15 +128,8 @@ class Office31(tfds.core.GeneratorBasedBuilder):
     def _split_generators(
         self, dl_manager: tfds.download.DownloadManager
     ) -> dict[str, Iterator[tuple[str, dict[str, Any]]]]:
-        archive = dl_manager.manual_dir / ARCHIVE
-        # The archive, else what it holds, already extracted in the manual dir.
-        root = dl_manager.extract(archive) if archive.is_file() else archive.parent
-        folder = self.builder_config.folder
-        images_dir = root / folder / IMAGES
-        if not images_dir.is_dir():
-            raise ValueError(
-                f"no folder {folder}/{IMAGES} in {root}. " + MANUAL_DOWNLOAD_INSTRUCTIONS
-            )
+        folder = f"{self.builder_config.folder}/{IMAGES}"
+        images_dir = common.domain_images(dl_manager, ARCHIVE, folder, MANUAL_DOWNLOAD_INSTRUCTIONS)
         return {"train": self._generate_examples(images_dir)}
 
     def _generate_examples(self, images_dir: epath.Path) -> Iterator[tuple[str, dict[str, Any]]]:
