@@ -27,7 +27,7 @@ from absl import flags
 from ml_collections import config_flags
 
 import dann_jax
-from dann_jax import configs, experiment, parallel
+from dann_jax import checkpoint_choice, configs, experiment, parallel
 from dann_jax.data import prepare as preparing
 from dann_jax.data import tfds_sources
 from dann_jax.loop import Stopped
@@ -38,6 +38,7 @@ USAGE = """usage: dann COMMAND [FLAGS]
 commands:
   train     train a config's methods and write the results into a run folder
   evaluate  re-evaluate a finished run folder from its checkpoints
+  select    choose each method's checkpoint without target labels (every validator)
   prepare   download and prepare a TFDS dataset as ArrayRecord files
 
 `dann COMMAND --help` lists a command's flags; `dann --version` prints the version.
@@ -66,6 +67,14 @@ EVALUATE_USAGE = """usage: dann evaluate --workdir DIR [--noprogress]
 
 Re-evaluates a finished run folder from its config and final checkpoints: writes
 eval.json (the test scores), evaluation.json (the proxy A-distance) and features.png.
+"""
+SELECT_USAGE = """usage: dann select --workdir DIR [--last_k K] [--noprogress]
+
+Scores every checkpoint of every method in a run folder with every label-free
+validator and writes selection.json and selection.md: each validator's pick and its
+target accuracy, the last step's, the mean of the last K checkpoints' predictions, and
+the oracle's (target labels; reported, never chosen on). Train with
+--config.checkpoint_every=N --config.keep_checkpoints=0 to keep the candidates.
 """
 PREPARE_USAGE = f"""usage: dann prepare NAME [--data_dir DIR] [--manual_dir DIR]
 
@@ -121,6 +130,17 @@ def _evaluate_flags() -> flags.FlagValues:
     flag_values = flags.FlagValues()
     flags.DEFINE_string("workdir", None, "The run folder.", flag_values=flag_values)
     flags.DEFINE_bool("progress", True, "Show progress bars.", flag_values=flag_values)
+    return flag_values
+
+
+def _select_flags() -> flags.FlagValues:
+    flag_values = _evaluate_flags()
+    flags.DEFINE_integer(
+        "last_k",
+        checkpoint_choice.LAST_K,
+        "Checkpoints in the mean-prediction convention.",
+        flag_values=flag_values,
+    )
     return flag_values
 
 
@@ -305,6 +325,27 @@ def evaluate(argv: list[str]) -> int:
     return 0
 
 
+def select(argv: list[str]) -> int:
+    """``dann select --workdir DIR``: chooses checkpoints without target labels; returns the
+    exit status."""
+    flag_values = _select_flags()
+    parsed = _parse("select", SELECT_USAGE, flag_values, argv)
+    if isinstance(parsed, int):
+        return parsed
+    if not flag_values.workdir:
+        return _error("select", "pass the run folder: --workdir DIR.")
+    try:
+        results = checkpoint_choice.select_checkpoints(
+            flag_values.workdir, last_k=flag_values.last_k, progress=flag_values.progress
+        )
+    except ValueError as error:
+        return _error("select", str(error))
+    checkpoint_choice.write(flag_values.workdir, results)
+    print(checkpoint_choice.selection_table(results), end="")
+    print(f"Wrote {Path(flag_values.workdir) / 'selection.json'} and selection.md.")
+    return 0
+
+
 def prepare(argv: list[str]) -> int:
     """``dann prepare NAME``: downloads and prepares a TFDS dataset; returns the exit status."""
     flag_values = _prepare_flags()
@@ -324,6 +365,7 @@ def prepare(argv: list[str]) -> int:
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": train,
     "evaluate": evaluate,
+    "select": select,
     "prepare": prepare,
 }
 

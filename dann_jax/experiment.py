@@ -240,17 +240,21 @@ def _restored(
     return TrainedDANN(state, [], data.training.preprocess, config.model)
 
 
-def _checkpointed(
+def checkpointed(
     folder: RunFolder,
     method: str,
     settings: TrainSettings,
     config: ml_collections.ConfigDict,
     data: ExperimentData,
+    step: int | None = None,
 ) -> TrainedDANN:
-    """``method``'s trained network from its latest checkpoint in ``folder``."""
+    """``method``'s trained network from its checkpoint at ``step`` (default: the latest)
+    in ``folder``, for ``config``'s network and ``data``."""
     if not (folder.file("checkpoints") / method).is_dir():
         raise ValueError(f"{folder.path} has no checkpoint of {method} (checkpoints/{method}).")
-    restore = functools.partial(checkpoint.restore, folder.checkpoints(method, keep=None))
+    restore = functools.partial(
+        checkpoint.restore, folder.checkpoints(method, keep=None), step=step
+    )
     return _restored(settings, config, data, restore)
 
 
@@ -266,7 +270,7 @@ def load_trained(workdir: str | Path, method: str, *, progress: bool = False) ->
     if method not in settings:
         raise ValueError(f"{workdir} trained {list(settings)}, not {method}.")
     data = load_data(config, progress=progress)
-    return _checkpointed(folder, method, settings[method], config, data)
+    return checkpointed(folder, method, settings[method], config, data)
 
 
 def evaluate_run(workdir: Path, *, progress: bool = True) -> dict[str, dict[str, float]]:
@@ -285,7 +289,7 @@ def evaluate_run(workdir: Path, *, progress: bool = True) -> dict[str, dict[str,
     histories = folder.records()
     trained_by_method = {}
     for method, settings in settings_of(config).items():
-        trained_by_method[method] = _checkpointed(folder, method, settings, config, data)
+        trained_by_method[method] = checkpointed(folder, method, settings, config, data)
         trained_by_method[method].history[:] = histories.get(method, [])
     scores = evaluate_methods(trained_by_method, data, config.seed, folder)
     folder.write_json("eval.json", scores)
@@ -314,7 +318,7 @@ def _train(
     Raises:
       Stopped: ``should_stop`` said so; the state is saved at the step reached.
     """
-    checkpoints = folder.checkpoints(method, keep=config.keep_checkpoints)
+    checkpoints = folder.checkpoints(method, keep=config.keep_checkpoints or None)
     # The saved arrays go into this config's fresh state (its network and settings).
     restore = functools.partial(checkpoint.restore_everywhere, checkpoints)
     if saved_step == settings.steps:
@@ -494,7 +498,7 @@ def run_seeds(
             for method, member in trained[seed].items():
                 for record in member.history:
                     log.write(method, record)
-                checkpoints = folder.checkpoints(method, keep=config.keep_checkpoints)
+                checkpoints = folder.checkpoints(method, keep=config.keep_checkpoints or None)
                 checkpoint.save(checkpoints, member.state)
                 folder.add_wall_time(method, seconds[method])
         results[seed] = _finish(folder, trained[seed], data[seed], configs[seed])

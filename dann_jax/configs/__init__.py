@@ -91,7 +91,7 @@ KEYS = {
     "steps_per_dispatch": (50, "steps per lax.scan in device mode"),
     "parallel": ("auto", "shard_map (auto: when there are several devices), pmap or none"),
     "checkpoint_every": (500, "steps between checkpoints, any number; 0: only the final state"),
-    "keep_checkpoints": (3, "the latest checkpoints kept per method"),
+    "keep_checkpoints": (3, "the latest checkpoints kept per method; 0: all (for dann select)"),
     "tensorboard": (False, "also write TensorBoard event files (tensorboardX, no TensorFlow)"),
     "compilation_cache": (
         "auto",
