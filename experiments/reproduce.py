@@ -2,12 +2,20 @@
 
     python experiments/reproduce.py --seeds=0,1,2 [--config=NAME_OR_FILE] [--config.KEY=VALUE ...]
     python experiments/reproduce.py --seeds=0,1,2 --vmap   # all seeds in one program
+    python experiments/reproduce.py --seeds=0,1,2,3,4 --select=8   # + checkpoint choice
 
 Every seed gets its own run folder under ``runs/<name>-seeds-<time>/seed<k>``; the
 summary, with the machine, date, library versions and the command, goes to
 ``experiments/results/<name>.md`` and ``.json``. With ``--vmap`` the seeds train
 together, one compiled program per method (``experiment.run_seeds``): on an
 accelerator N seeds then cost about one run; the results equal the separate runs'.
+
+With ``--select=K`` every run keeps K evenly spaced checkpoints per method and each
+label-free validator picks one (``dann select``, :mod:`dann_jax.checkpoint_choice`);
+``<name>-selection.md`` and ``.json`` give, per method, the target accuracy of each
+validator's pick, of the last step, of the mean of the last checkpoints and of the
+oracle (target labels: reported, never chosen on), mean ± std over seeds, with each
+validator's mean rank correlation with target accuracy.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -23,7 +32,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 import dann_jax
-from dann_jax import configs, experiment, provenance, run_folder
+from dann_jax import checkpoint_choice, configs, experiment, provenance, run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 config_flags.DEFINE_config_file("config", str(configs.config_file("default")))
@@ -31,6 +40,7 @@ flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds to run, comma-separated.")
 flags.DEFINE_string("results", str(ROOT / "experiments" / "results"), "Folder for the summary.")
 flags.DEFINE_string("runs", str(ROOT / "runs"), "Folder for the per-seed run folders.")
 flags.DEFINE_bool("vmap", False, "Train all seeds in one program per method (jax.vmap).")
+flags.DEFINE_integer("select", 0, "Checkpoints per method for the label-free choice (0: none).")
 FLAGS = flags.FLAGS
 
 
@@ -48,11 +58,58 @@ def summarise(
     return summary
 
 
+def _mean_std(values: list[float]) -> list[float]:
+    return [float(np.mean(values)), float(np.std(values))]
+
+
+def summarise_selection(per_seed: dict[int, dict[str, dict]]) -> dict[str, dict[str, list]]:
+    """method -> choice -> [mean, std] target accuracy over seeds, and the validators'
+    mean rank correlation with target accuracy (None where undefined in every seed)."""
+    summary = {}
+    for method, first in next(iter(per_seed.values())).items():
+        records = [results[method] for results in per_seed.values()]
+        choices = {name: [r["picks"][name]["target_accuracy"] for r in records]
+                   for name in first["picks"]}  # fmt: skip
+        for key in first:
+            if key in ("last", "oracle") or key.startswith("mean_of_last_"):
+                choices[key] = [r[key]["target_accuracy"] for r in records]
+        correlations = {}
+        for name in first["picks"]:
+            defined = [r["rank_correlation"][name] for r in records]
+            defined = [value for value in defined if value is not None]
+            correlations[name] = float(np.mean(defined)) if defined else None
+        summary[method] = {
+            "target_accuracy": {key: _mean_std(values) for key, values in choices.items()},
+            "rank_correlation": correlations,
+        }
+    return summary
+
+
+def selection_markdown(summary: dict[str, dict[str, Any]]) -> str:
+    methods = list(summary)
+    lines = ["| choice | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+    for choice in next(iter(summary.values()))["target_accuracy"]:
+        cells = []
+        for method in methods:
+            mean, std = summary[method]["target_accuracy"][choice]
+            correlation = summary[method]["rank_correlation"].get(choice)
+            extra = f" (rank corr. {correlation:+.2f})" if correlation is not None else ""
+            cells.append(f"{mean:.3f} ± {std:.3f}{extra}")
+        label = (
+            "oracle (target labels; reported, never chosen on)" if choice == "oracle" else choice
+        )
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str]) -> None:
     del argv
     config = FLAGS.config
     seeds = [int(seed) for seed in FLAGS.seeds]
     runs = Path(FLAGS.runs) / f"{config.name}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
+    if FLAGS.select:
+        config.checkpoint_every = max(1, config.steps // FLAGS.select)
+        config.keep_checkpoints = 0
     if FLAGS.vmap:
         per_seed = experiment.run_seeds(config, seeds, runs, progress=False)
     else:
@@ -62,6 +119,13 @@ def main(argv: list[str]) -> None:
             per_seed[seed] = experiment.run(config, runs / f"seed{seed}", progress=False)
     summary = summarise(per_seed)
     machine = provenance.describe_machine()
+    if FLAGS.select:
+        selections = {}
+        for seed in seeds:
+            selections[seed] = checkpoint_choice.select_checkpoints(
+                runs / f"seed{seed}", progress=False
+            )
+            checkpoint_choice.write(runs / f"seed{seed}", selections[seed])
     config.seed = seeds[0]
     output = Path(FLAGS.results)
     output.mkdir(parents=True, exist_ok=True)
@@ -83,6 +147,23 @@ def main(argv: list[str]) -> None:
     )
     (output / f"{config.name}.md").write_text(markdown)
     print(markdown)
+    if FLAGS.select:
+        chosen = summarise_selection(selections)
+        (output / f"{config.name}-selection.json").write_text(
+            json.dumps({**record, "selection": chosen, "per_seed_selection": selections}, indent=2)
+            + "\n"
+        )
+        text = (
+            f"# {config.name}: checkpoints chosen without target labels, seeds "
+            f"{', '.join(map(str, seeds))}\n\nTarget test accuracy of each choice among "
+            f"{FLAGS.select} checkpoints per run (every {config.checkpoint_every} steps), mean ± "
+            "std over seeds; rank corr.: the validator's Spearman correlation with target "
+            "accuracy over a run's checkpoints, averaged over seeds.\n\n"
+            f"{selection_markdown(chosen)}\n{provenance.summary(machine)}\n"
+            f"Command: `{machine['command']}`\n"
+        )
+        (output / f"{config.name}-selection.md").write_text(text)
+        print(text)
 
 
 if __name__ == "__main__":
