@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import ArraySource
 from dann_jax.loop import UNLOGGED, Record, train_loop
 from dann_jax.models import Model, check_model, check_outputs, default_settings, resolve_network
-from dann_jax.settings import TrainSettings
+from dann_jax.settings import HYPERPARAMETERS, TrainSettings
 from dann_jax.step import (
     TrainState,
     create_train_state,
@@ -235,6 +236,7 @@ def fit_seeds(
     num_classes: int | None = None,
     input_means: Sequence[np.ndarray] | None = None,
     init_variables: InitVariables = None,
+    member_settings: Sequence[Mapping[str, float]] | None = None,
     on_log: Callable[[Record], None] | None = None,
     progress: bool = True,
     **settings: Any,
@@ -254,6 +256,10 @@ def fit_seeds(
       input_means: per seed, the per-channel mean (C,) to subtract from the inputs;
         by default each seed's mean over its source and target arrays, as in :func:`fit`.
       init_variables: every run's starting variables (see :func:`fit`).
+      member_settings: a sweep: per run, its values of ``learning_rate``,
+        ``domain_loss_weight`` and ``gamma`` where they differ from ``settings``
+        (e.g. ``[{"learning_rate": 0.01}, {"learning_rate": 0.003}]``); the runs
+        still share one compiled program.
       **settings: as in :func:`fit`, but ``seeds`` replaces ``seed``.
 
     Returns:
@@ -280,9 +286,28 @@ def fit_seeds(
         seeds=seeds,
         model=model,
         init_variables=init_variables,
+        member_settings=member_settings,
         on_log=on_log,
         progress=progress,
     )
+
+
+def check_member_settings(
+    settings: TrainSettings, member_settings: Sequence[Mapping[str, float]], members: int
+) -> None:
+    """Raises ValueError unless there is one valid mapping of hyper-parameters per member."""
+    if len(member_settings) != members:
+        raise ValueError(
+            f"got {len(member_settings)} member_settings for {members} runs; pass one each."
+        )
+    for override in member_settings:
+        unknown = set(override) - set(HYPERPARAMETERS)
+        if unknown:
+            raise ValueError(
+                f"member_settings may set {HYPERPARAMETERS} (traced in one program), not "
+                f"{sorted(unknown)}: runs that differ in them need a program each."
+            )
+        dataclasses.replace(settings, **override)  # each value checked as a setting
 
 
 class _StackedPositions:
@@ -308,6 +333,7 @@ def fit_members(
     seeds: Sequence[int],
     model: Model = "mnist",
     init_variables: InitVariables = None,
+    member_settings: Sequence[Mapping[str, float]] | None = None,
     on_log: Callable[[Record], None] | None = None,
     progress: bool = True,
 ) -> list[TrainedDANN]:
@@ -323,13 +349,15 @@ def fit_members(
         same sizes and input shape.
       settings: the runs' settings (``settings.seed`` is not used).
       seeds: one per member: its initialisation and batch order.
-      model, init_variables, on_log, progress: as in :func:`fit_seeds`.
+      model, init_variables, member_settings, on_log, progress: as in :func:`fit_seeds`.
 
     Returns:
       One :class:`~dann_jax.trained.TrainedDANN` per member, in order.
     """
     if len(seeds) != len(members):
         raise ValueError(f"got {len(seeds)} seeds for {len(members)} members; pass one each.")
+    if member_settings is not None:
+        check_member_settings(settings, member_settings, len(members))
     device_data = [
         DeviceData.read(member, settings.batch_size, seed, progress=False)
         for member, seed in zip(members, seeds, strict=True)
@@ -342,7 +370,7 @@ def fit_members(
     example = network_example(members[0], settings)
     check_outputs(network, example, num_classes)
     state = create_train_states(
-        network, example, settings, seeds, variables_lib.read(init_variables)
+        network, example, settings, seeds, variables_lib.read(init_variables), member_settings
     )
     stacked = {
         name: np.stack([data.arrays[name] for data in device_data])

@@ -30,6 +30,9 @@ METHODS = ("dann", "source_only")
 ADAPTATIONS = ("annealed", "constant")
 INPUT_MODES = ("auto", "stream", "device")
 COMPUTE_DTYPES = ("float32", "bfloat16")
+# Settings a state carries as traced values: members of one compiled program (a sweep)
+# may differ in them.
+HYPERPARAMETERS = ("learning_rate", "domain_loss_weight", "gamma")
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -140,17 +143,23 @@ class StepSettings:
         """Whether the domain loss's gradient reaches the features (False: source-only)."""
         return self.method == "dann"
 
-    def adaptation_schedule(self) -> optax.Schedule:
-        """step -> lambda, the GRL's scale."""
+    def hyperparameters(self) -> dict[str, float]:
+        """The values of :data:`HYPERPARAMETERS`, which a train state carries as arrays."""
+        return {name: float(getattr(self, name)) for name in HYPERPARAMETERS}
+
+    def adaptation_schedule(self, gamma: Any = None) -> optax.Schedule:
+        """step -> lambda, the GRL's scale (``gamma``: a traced value in place of ours)."""
         if self.adaptation == "annealed":
-            return schedules.adaptation_factor(self.steps, self.gamma)
+            return schedules.adaptation_factor(self.steps, self.gamma if gamma is None else gamma)
         return optax.constant_schedule(1.0)
 
-    def learning_rate_schedule(self) -> optax.Schedule:
-        """step -> mu, the learning rate applied at that step."""
+    def learning_rate_schedule(self, learning_rate: Any = None) -> optax.Schedule:
+        """step -> mu, the learning rate applied at that step (``learning_rate``: a
+        traced mu_0 in place of ours)."""
+        mu_0 = self.learning_rate if learning_rate is None else learning_rate
         if self.anneal_learning_rate:
-            return schedules.annealed_learning_rate(self.steps, self.learning_rate)
-        return optax.constant_schedule(self.learning_rate)
+            return schedules.annealed_learning_rate(self.steps, mu_0)
+        return optax.constant_schedule(mu_0)
 
     def update_direction(self) -> optax.GradientTransformation:
         """The update direction (optimiser, weight decay, per-part multipliers). The

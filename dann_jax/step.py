@@ -44,6 +44,9 @@ class TrainState(struct.PyTreeNode):
       rng: (2,) uint32, the run's key data (``jax.random.key_data``): the key of
         step k's dropout is ``fold_in(key, k)``, the same under every launcher
         and after a resume.
+      hyperparameters: float32 scalars of :data:`dann_jax.settings.HYPERPARAMETERS`
+        (mu_0, the domain-loss weight, gamma): traced, so the members of a sweep
+        share one compiled step. Set from the settings, never checkpointed.
       network: the :class:`~dann_jax.models.DANN` (static).
       settings: the :class:`~dann_jax.settings.StepSettings` (static).
     """
@@ -53,6 +56,7 @@ class TrainState(struct.PyTreeNode):
     opt_state: optax.OptState
     model_state: Any
     rng: jax.Array
+    hyperparameters: dict[str, jax.Array]
     network: DANN = struct.field(pytree_node=False)
     settings: StepSettings = struct.field(pytree_node=False)
 
@@ -73,11 +77,12 @@ class TrainState(struct.PyTreeNode):
 
     def adaptation_factor(self, step: jax.Array) -> jax.Array:
         """lambda at ``step``: the GRL's scale (float32 scalar)."""
-        return self.settings.adaptation_schedule()(step)
+        return self.settings.adaptation_schedule(self.hyperparameters["gamma"])(step)
 
     def learning_rate(self, step: jax.Array) -> jax.Array:
         """mu at ``step``: the learning rate the update of that step applies."""
-        return self.settings.learning_rate_schedule()(step)
+        mu_0 = self.hyperparameters["learning_rate"]
+        return self.settings.learning_rate_schedule(mu_0)(step)
 
     def apply_gradients(self, *, grads: Any, model_state: Any | None = None) -> TrainState:
         """One step: the optimiser's direction scaled by -mu(state.step); the model
@@ -116,7 +121,13 @@ _init_stacked = jax.jit(
 )
 
 
-def _state(network: DANN, settings: StepSettings, step: jax.Array, arrays: tuple) -> TrainState:
+def _state(
+    network: DANN,
+    settings: StepSettings,
+    step: jax.Array,
+    arrays: tuple,
+    hyperparameters: dict[str, jax.Array],
+) -> TrainState:
     params, model_state, opt_state, rng = arrays
     optimizers.check_parts(settings.learning_rate_multipliers, params)
     return TrainState(
@@ -125,9 +136,14 @@ def _state(network: DANN, settings: StepSettings, step: jax.Array, arrays: tuple
         opt_state=opt_state,
         model_state=model_state,
         rng=rng,
+        hyperparameters=hyperparameters,
         network=network,
         settings=settings,
     )
+
+
+def _hyperparameters(values: Mapping[str, float]) -> dict[str, jax.Array]:
+    return {name: jnp.asarray(value, jnp.float32) for name, value in values.items()}
 
 
 def create_train_state(
@@ -159,7 +175,8 @@ def create_train_state(
         jnp.asarray(example_inputs),
         init_variables,
     )
-    return _state(network, step_settings, jnp.zeros((), jnp.int32), arrays)
+    hyperparameters = _hyperparameters(step_settings.hyperparameters())
+    return _state(network, step_settings, jnp.zeros((), jnp.int32), arrays, hyperparameters)
 
 
 def create_train_states(
@@ -168,15 +185,26 @@ def create_train_states(
     settings: TrainSettings,
     seeds: Sequence[int],
     init_variables: Any = None,
+    member_settings: Sequence[Mapping[str, float]] | None = None,
 ) -> TrainState:
-    """One fresh state per seed, stacked along a leading axis (S, ...) of every array."""
+    """One fresh state per seed, stacked along a leading axis (S, ...) of every array.
+
+    ``member_settings`` gives each member's values of
+    :data:`dann_jax.settings.HYPERPARAMETERS` that differ from ``settings``' (one
+    mapping per seed), carried as traced values: the members share one compiled step.
+    """
     step_settings = settings.step_settings()
     variables_lib.check_fit(network, example_inputs, init_variables)
     keys = jnp.stack([jax.random.key(seed) for seed in seeds])
     arrays = _init_stacked(
         network, step_settings, keys, jnp.asarray(example_inputs), init_variables
     )
-    return _state(network, step_settings, jnp.zeros(len(seeds), jnp.int32), arrays)
+    overrides = member_settings or [{}] * len(seeds)
+    values = [step_settings.hyperparameters() | dict(override) for override in overrides]
+    hyperparameters = _hyperparameters(
+        {name: [value[name] for value in values] for name in values[0]}
+    )
+    return _state(network, step_settings, jnp.zeros(len(seeds), jnp.int32), arrays, hyperparameters)
 
 
 def _in_dtype(tree: Any, dtype: jnp.dtype) -> Any:
@@ -289,7 +317,7 @@ def train_step(
             domain_logits.dtype
         )
         domain_loss = optax.sigmoid_binary_cross_entropy(domain_logits, domain_labels).mean()
-        loss = label_loss + state.settings.domain_loss_weight * domain_loss
+        loss = label_loss + state.hyperparameters["domain_loss_weight"] * domain_loss
         metrics = {
             "loss": loss,
             "label_loss": label_loss,

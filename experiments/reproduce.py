@@ -106,6 +106,7 @@ def main(argv: list[str]) -> None:
     del argv
     config = FLAGS.config
     seeds = [int(seed) for seed in FLAGS.seeds]
+    machine = provenance.describe_machine()  # the code as it was when the runs began
     runs = Path(FLAGS.runs) / f"{config.name}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
     if FLAGS.select:
         config.checkpoint_every = max(1, config.steps // FLAGS.select)
@@ -118,7 +119,6 @@ def main(argv: list[str]) -> None:
             config.seed = seed
             per_seed[seed] = experiment.run(config, runs / f"seed{seed}", progress=False)
     summary = summarise(per_seed)
-    machine = provenance.describe_machine()
     if FLAGS.select:
         selections = {}
         for seed in seeds:
