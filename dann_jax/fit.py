@@ -104,7 +104,9 @@ def fit(
       source_labels: (N_s,) integer class ids in [0, num_classes).
       target_images: unlabelled target inputs, (N_t, ...) like the source.
       model: "mnist", "svhn", "gtsrb" (the paper's networks), "shallow" (15
-        sigmoid units), or the user's own network: a :class:`~dann_jax.models.DANN`
+        sigmoid units), "resnet50" or "alexnet" (ImageNet backbones under the
+        Office head; start them from pretrained weights with ``init_variables``,
+        see :mod:`dann_jax.backbones`), or the user's own network: a :class:`~dann_jax.models.DANN`
         (e.g. ``dann_jax.dann_network(MyNet(), num_classes)``), a name given with
         :func:`~dann_jax.models.register_network`, or an import path
         ``"package.module:function"`` of a function ``num_classes -> DANN``.
