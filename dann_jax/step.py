@@ -294,10 +294,8 @@ def train_step(
                 )
             return _in_dtype(outputs, jnp.float32), updated
 
-        if single_pass is None:
-            one_pass = jax.default_backend() != "cpu" or bool(collections)
-        else:
-            one_pass = single_pass
+        one_pass = jax.default_backend() != "cpu" if single_pass is None else single_pass
+        one_pass = one_pass or bool(collections)  # BatchNorm: statistics over both domains
         if domain_gradient and one_pass:
             both = jnp.concatenate([source_images, target_images])
             (class_logits, domain_logits), model_state = logits(
