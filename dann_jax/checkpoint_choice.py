@@ -41,11 +41,6 @@ def _sample(source: RandomAccessSource, conform: Any, count: int) -> np.ndarray:
     return conform(read(source, positions)["image"])
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
-
-
 def candidate_outputs(
     trained: TrainedDANN,
     source_validation: tuple[np.ndarray, np.ndarray],
@@ -62,7 +57,7 @@ def candidate_outputs(
     """
     inputs, labels = source_validation
     logits = trained.logits(inputs)[0]
-    log_probabilities = np.log(np.clip(_softmax(logits), 1e-12, None))
+    log_probabilities = np.log(np.clip(validators.softmax_probabilities(logits), 1e-12, None))
     return {
         "source_validation_logits": logits,
         "source_validation_labels": labels,
@@ -147,7 +142,8 @@ def select_checkpoints(
             outputs = candidate_outputs(trained, source_validation, source_train, target)
             for name in scores:
                 scores[name].append(validators.score(name, outputs))
-            test_probabilities = _softmax(trained.logits(data.target_test.inputs)[0])
+            test_logits = trained.logits(data.target_test.inputs)[0]
+            test_probabilities = validators.softmax_probabilities(test_logits)
             probabilities.append(test_probabilities)
             accuracies.append(
                 float(np.mean(test_probabilities.argmax(-1) == data.target_test.labels))

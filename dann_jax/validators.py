@@ -31,7 +31,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 
-def _probabilities(logits: np.ndarray) -> np.ndarray:
+def softmax_probabilities(logits: np.ndarray) -> np.ndarray:
     """The softmax (N, C) float64 of ``logits`` (N, C), stable for large logits."""
     logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim != 2:
@@ -91,7 +91,7 @@ def neg_entropy(target_logits: np.ndarray) -> float:
       Adaptation", ICLR 2018; Musgrave, Belongie & Lim, "Unsupervised Domain
       Adaptation: A Reality Check", arXiv:2111.15672, 2021.
     """
-    return float(-np.mean(_entropy(_probabilities(target_logits))))
+    return float(-np.mean(_entropy(softmax_probabilities(target_logits))))
 
 
 def information_maximization(target_logits: np.ndarray) -> float:
@@ -115,7 +115,7 @@ def information_maximization(target_logits: np.ndarray) -> float:
       Belongie & Lim, "Three New Validators and a Large-Scale Benchmark Ranking
       for Unsupervised Domain Adaptation", arXiv:2208.07360, 2022.
     """
-    probabilities = _probabilities(target_logits)
+    probabilities = softmax_probabilities(target_logits)
     return float(_entropy(probabilities.mean(axis=0)) - np.mean(_entropy(probabilities)))
 
 
@@ -137,7 +137,7 @@ def batch_nuclear_norm(target_logits: np.ndarray) -> float:
       Cui et al., "Towards Discriminability and Diversity: Batch Nuclear-norm
       Maximization under Label Insufficient Situations", CVPR 2020.
     """
-    probabilities = _probabilities(target_logits)
+    probabilities = softmax_probabilities(target_logits)
     return float(np.linalg.norm(probabilities, ord="nuc") / len(probabilities))
 
 
@@ -169,7 +169,7 @@ def soft_neighborhood_density(target_logits: np.ndarray, temperature: float = 0.
       Saito et al., "Tune it the Right Way: Unsupervised Validation of Domain
       Adaptation via Soft Neighborhood Density", ICCV 2021.
     """
-    probabilities = _probabilities(target_logits)
+    probabilities = softmax_probabilities(target_logits)
     if len(probabilities) < 2:
         raise ValueError("Soft neighbourhood density needs at least 2 target examples.")
     normalised = probabilities / np.linalg.norm(probabilities, axis=-1, keepdims=True)
