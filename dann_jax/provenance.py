@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -59,3 +60,14 @@ def summary(machine: dict) -> str:
         f"Machine: {machine['device']} ({machine['processor']}); {machine['date']}; "
         f"jax {versions['jax']}, dann_jax {versions['dann_jax']}, commit {machine['commit']}."
     )
+
+
+def write_result(stem: Path, record: dict, table: list[str]) -> str:
+    """Writes a result: ``record`` (with its ``"machine"``, :func:`describe_machine`'s)
+    as ``<stem>.json`` and ``table`` (markdown lines) followed by the machine and
+    command as ``<stem>.md``. Returns the markdown."""
+    machine = record["machine"]
+    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    text = "\n".join([*table, "", summary(machine), f"Command: `{machine['command']}`", ""])
+    stem.with_suffix(".md").write_text(text)
+    return text

@@ -12,7 +12,6 @@ next ``--steps`` are timed one by one. Writes
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from pathlib import Path
@@ -69,7 +68,6 @@ def main(argv: list[str]) -> None:
     }
     device = record["machine"]["device"].lower().replace(" ", "-")
     out = ROOT / "experiments" / "results" / f"backbone-speed-{FLAGS.backbone}-{device}"
-    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     lines = [
         f"# DANN step with {FLAGS.backbone}, {half} + {half} images (256 stored, 224 crops)",
         "",
@@ -77,12 +75,9 @@ def main(argv: list[str]) -> None:
         "|---|---|---|---|",
         f"| {first:.1f} | {median:.2f} | {1 / median:.3f} | {settings.batch_size / median:.1f} |",
         "",
-        f"{provenance.summary(machine)} Timed steps: {', '.join(f'{s:.2f}' for s in seconds)} s.",
-        f"Command: `{machine['command']}`",
-        "",
+        f"Timed steps: {', '.join(f'{s:.2f}' for s in seconds)} s.",
     ]
-    out.with_suffix(".md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    print(provenance.write_result(out, record, lines))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 
-import json
 import time
 from pathlib import Path
 
@@ -113,7 +112,6 @@ def main(argv: list[str]) -> None:
             print(name, method, results[name][method])
     record = {"machine": provenance.describe_machine(), "seeds": seeds, "results": results}
     out = ROOT / "experiments" / "results" / "network-defaults"
-    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     lines = [
         f"# Network defaults: moons, target accuracy on the held-out target sample, seeds {seeds}",
         "",
@@ -123,15 +121,7 @@ def main(argv: list[str]) -> None:
     for name, by_method in results.items():
         cells = [f"{by_method[m]['mean']:.3f} ± {by_method[m]['std']:.3f}" for m in METHODS]
         lines.append(f"| `{name}` | {cells[0]} | {cells[1]} | {by_method['dann']['seconds']:.1f} |")
-    machine = record["machine"]
-    lines += [
-        "",
-        provenance.summary(machine),
-        f"Command: `{machine['command']}`",
-        "",
-    ]
-    out.with_suffix(".md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    print(provenance.write_result(out, record, lines))
 
 
 if __name__ == "__main__":

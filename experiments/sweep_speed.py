@@ -12,7 +12,6 @@ static there). Counts the train-step compilations and times both, end to end
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -92,7 +91,6 @@ def main(argv: list[str]) -> None:
     }
     device = machine["device"].lower().replace(" ", "-")
     out = ROOT / "experiments" / "results" / f"sweep-speed-{device}"
-    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     lines = [
         f"# A 2 x 2 grid on moons ({FLAGS.steps} steps of 16 + 16 each): one program vs four runs",
         "",
@@ -101,13 +99,8 @@ def main(argv: list[str]) -> None:
         f"| fit per setting | {record['separate']['train_step_compiles']} | {separate:.1f} |",
         f"| fit_seeds(member_settings=grid) | {record['sweep']['train_step_compiles']} "
         f"| {sweep:.1f} |",
-        "",
-        provenance.summary(machine),
-        f"Command: `{machine['command']}`",
-        "",
     ]
-    out.with_suffix(".md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    print(provenance.write_result(out, record, lines))
 
 
 if __name__ == "__main__":
