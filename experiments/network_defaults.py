@@ -78,6 +78,7 @@ def run(domains, seed: int, method: str, **settings) -> dict:
 
 def main(argv: list[str]) -> None:
     del argv
+    machine = provenance.describe_machine()  # the code as it was when the runs began
     seeds = [int(seed) for seed in FLAGS.seeds]
     cases = {
         'fit(model="shallow")': {"model": "shallow"},
@@ -110,7 +111,7 @@ def main(argv: list[str]) -> None:
                 "seconds": float(np.mean([r["seconds"] for r in per_seed])),
             }
             print(name, method, results[name][method])
-    record = {"machine": provenance.describe_machine(), "seeds": seeds, "results": results}
+    record = {"machine": machine, "seeds": seeds, "results": results}
     out = ROOT / "experiments" / "results" / "network-defaults"
     lines = [
         f"# Network defaults: moons, target accuracy on the held-out target sample, seeds {seeds}",
