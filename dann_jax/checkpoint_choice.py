@@ -69,7 +69,7 @@ def candidate_outputs(
     }
 
 
-def _rank_correlation(scores: Sequence[float], accuracies: Sequence[float]) -> float | None:
+def rank_correlation(scores: Sequence[float], accuracies: Sequence[float]) -> float | None:
     """Spearman's rank correlation, or None when either side is constant."""
     from scipy.stats import spearmanr  # scikit-learn's dependency; only selection needs it
 
@@ -103,7 +103,7 @@ def summarise(
         "last": {"step": steps[-1], "target_accuracy": target_accuracy[-1]},
         f"mean_of_last_{last_k}": {"target_accuracy": last_k_accuracy},
         "rank_correlation": {
-            name: _rank_correlation(values, target_accuracy) for name, values in scores.items()
+            name: rank_correlation(values, target_accuracy) for name, values in scores.items()
         },
     }
 

@@ -1,6 +1,7 @@
-"""The ``dann`` command line: ``dann train``, ``dann evaluate`` and ``dann prepare``.
+"""The ``dann`` command line: ``dann train``, ``evaluate``, ``select``, ``sweep`` and ``prepare``.
 
     dann train [--config NAME_OR_FILE] [--config.KEY=VALUE ...] [--workdir DIR] [--overwrite]
+    dann sweep [--config NAME_OR_FILE] --sweep.learning_rate=0.01,0.003 [--seeds=0,1]
     dann COMMAND --help      # the command's flags; for train, every config key too
     dann --version
 
@@ -28,9 +29,11 @@ from ml_collections import config_flags
 
 import dann_jax
 from dann_jax import checkpoint_choice, configs, experiment, parallel
+from dann_jax import sweep as sweeping
 from dann_jax.data import prepare as preparing
 from dann_jax.data import tfds_sources
 from dann_jax.loop import Stopped
+from dann_jax.settings import HYPERPARAMETERS
 
 DEFAULT_CONFIG = "default"
 USAGE = """usage: dann COMMAND [FLAGS]
@@ -39,6 +42,7 @@ commands:
   train     train a config's methods and write the results into a run folder
   evaluate  re-evaluate a finished run folder from its checkpoints
   select    choose each method's checkpoint without target labels (every validator)
+  sweep     train a grid of settings and seeds in one program, then choose without labels
   prepare   download and prepare a TFDS dataset as ArrayRecord files
 
 `dann COMMAND --help` lists a command's flags; `dann --version` prints the version.
@@ -76,6 +80,24 @@ target accuracy, the last step's, the mean of the last K checkpoints' prediction
 the oracle's (target labels; reported, never chosen on). Train with
 --config.checkpoint_every=N --config.keep_checkpoints=0 to keep the candidates.
 """
+SWEEP_USAGE = (
+    """usage: dann sweep [--config NAME_OR_FILE] [--config.KEY=VALUE ...]
+                  [--sweep.learning_rate=V,V ...] [--sweep.domain_loss_weight=V,V ...]
+                  [--sweep.gamma=V,V ...] [--seeds=S,S ...] [--runs DIR] [--candidates K]
+                  [--noprogress]
+
+"""
+    + textwrap.fill(
+        "Trains every combination of the swept values for every seed in one compiled "
+        "program per method, each member into its own run folder under --runs with K "
+        "checkpoints; scores every checkpoint with every label-free validator (dann "
+        "select) and lets each validator pick a setting and a step per seed. Writes "
+        "sweep.json and sweep.md: each pick's target accuracy, the oracle's (target "
+        "labels; reported, never chosen on) and each setting's last step.",
+        width=84,
+    )
+    + "\n"
+)
 PREPARE_USAGE = f"""usage: dann prepare NAME [--data_dir DIR] [--manual_dir DIR]
 
 Downloads and prepares a TFDS dataset as ArrayRecord files, which training reads
@@ -84,7 +106,7 @@ Datasets: {", ".join(tfds_sources.OWN_BUILDERS + tfds_sources.CATALOG)}.
 """
 
 
-def _train_flags(argv: list[str]) -> flags.FlagValues:
+def _config_flag(argv: list[str]) -> flags.FlagValues:
     flag_values = flags.FlagValues()
     # config_flags finds the --config.KEY overrides in the full argument list.
     config_flags.DEFINE_config_file(
@@ -95,6 +117,11 @@ def _train_flags(argv: list[str]) -> flags.FlagValues:
         lock_config=True,
         sys_argv=argv,
     )
+    return flag_values
+
+
+def _train_flags(argv: list[str]) -> flags.FlagValues:
+    flag_values = _config_flag(argv)
     flags.DEFINE_string(
         "workdir", None, "Run folder; default runs/<config name>-<time>.", flag_values=flag_values
     )
@@ -123,6 +150,30 @@ def _train_flags(argv: list[str]) -> flags.FlagValues:
     flags.DEFINE_integer(
         "process_id", None, "Multi-process run: this process's index.", flag_values=flag_values
     )
+    return flag_values
+
+
+def _sweep_flags(argv: list[str]) -> flags.FlagValues:
+    flag_values = _config_flag(argv)
+    for name in HYPERPARAMETERS:
+        flags.DEFINE_list(
+            f"sweep.{name}", [], f"Values of {name} to try (default: the config's).",
+            flag_values=flag_values,
+        )  # fmt: skip
+    flags.DEFINE_list(
+        "seeds", [], "Seeds, each trained with every setting (default: the config's seed).",
+        flag_values=flag_values,
+    )  # fmt: skip
+    flags.DEFINE_string(
+        "runs",
+        None,
+        "Folder of the members' run folders; default runs/<config name>-sweep-<time>.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_integer(
+        "candidates", 8, "Checkpoints per member, evenly spaced.", flag_values=flag_values
+    )
+    flags.DEFINE_bool("progress", True, "Show progress bars.", flag_values=flag_values)
     return flag_values
 
 
@@ -346,6 +397,51 @@ def select(argv: list[str]) -> int:
     return 0
 
 
+def _numbers(flag_values: flags.FlagValues, name: str, kind: type) -> list:
+    """The comma-separated values of a list flag, as numbers (ValueError naming the flag)."""
+    try:
+        return [kind(value) for value in flag_values[name].value]
+    except ValueError:
+        raise ValueError(
+            f"--{name} takes comma-separated numbers, not {','.join(flag_values[name].value)}."
+        ) from None
+
+
+def sweep(argv: list[str]) -> int:
+    """``dann sweep``: trains a grid in one program and chooses without target labels;
+    returns the exit status."""
+    argv, _ = configs.with_config_file(argv, DEFAULT_CONFIG)
+    if _wants_help(argv):
+        print(SWEEP_USAGE)
+        print(f"flags:\n{_flags_text(_sweep_flags(['dann sweep']))}")
+        return 0
+    argv = ["dann sweep", *argv]
+    try:
+        flag_values = _sweep_flags(argv)
+        flag_values(argv)
+        config = flag_values.config
+        values = {
+            name: _numbers(flag_values, f"sweep.{name}", float)
+            for name in HYPERPARAMETERS
+            if flag_values[f"sweep.{name}"].value
+        }
+        seeds = _numbers(flag_values, "seeds", int) or [config.seed]
+        runs = flag_values.runs or f"runs/{config.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    except (flags.Error, OSError, AttributeError, KeyError, TypeError, ValueError) as error:
+        return _error("sweep", _describe(error), hint=True)
+    use_compilation_cache(config.compilation_cache)
+    try:
+        result = sweeping.run_sweep(
+            config, values, seeds, runs,
+            candidates=flag_values.candidates, progress=flag_values.progress,
+        )  # fmt: skip
+    except ValueError as error:
+        return _error("sweep", str(error))
+    print(sweeping.table(result["summary"]), end="")
+    print(f"Wrote {Path(runs) / 'sweep.json'}, sweep.md and a run folder per member.")
+    return 0
+
+
 def prepare(argv: list[str]) -> int:
     """``dann prepare NAME``: downloads and prepares a TFDS dataset; returns the exit status."""
     flag_values = _prepare_flags()
@@ -366,6 +462,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": train,
     "evaluate": evaluate,
     "select": select,
+    "sweep": sweep,
     "prepare": prepare,
 }
 

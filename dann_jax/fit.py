@@ -337,6 +337,7 @@ def fit_members(
     init_variables: InitVariables = None,
     member_settings: Sequence[Mapping[str, float]] | None = None,
     on_log: Callable[[Record], None] | None = None,
+    on_checkpoint: Sequence[Callable[[TrainState, Record], None]] | None = None,
     progress: bool = True,
 ) -> list[TrainedDANN]:
     """Trains one network per member (its domains and seed) in one compiled program.
@@ -344,7 +345,7 @@ def fit_members(
     Params, optimiser states and batch orders are stacked along a members axis
     and the scanned step is vmapped over it, so on an accelerator N runs cost
     about one. The data is always read onto one device (``settings.input_mode``
-    and ``settings.parallel`` are not used); no checkpoints.
+    and ``settings.parallel`` are not used); there is no resuming.
 
     Args:
       members: each run's training domains; every member's domains have the
@@ -352,6 +353,10 @@ def fit_members(
       settings: the runs' settings (``settings.seed`` is not used).
       seeds: one per member: its initialisation and batch order.
       model, init_variables, member_settings, on_log, progress: as in :func:`fit_seeds`.
+      on_checkpoint: one per member, called every ``settings.checkpoint_every``
+        steps with that member's state and loop state, as
+        :func:`dann_jax.loop.train_loop` calls its own (e.g.
+        ``functools.partial(checkpoint.save, manager)``).
 
     Returns:
       One :class:`~dann_jax.trained.TrainedDANN` per member, in order.
@@ -360,6 +365,10 @@ def fit_members(
         raise ValueError(f"got {len(seeds)} seeds for {len(members)} members; pass one each.")
     if member_settings is not None:
         check_member_settings(settings, member_settings, len(members))
+    if on_checkpoint is not None and len(on_checkpoint) != len(members):
+        raise ValueError(
+            f"got {len(on_checkpoint)} on_checkpoint for {len(members)} members; pass one each."
+        )
     device_data = [
         DeviceData.read(member, settings.batch_size, seed, progress=False)
         for member, seed in zip(members, seeds, strict=True)
@@ -380,15 +389,33 @@ def fit_members(
     }
     inputs = DeviceData(stacked, _StackedPositions([data.positions for data in device_data]))
     launcher = parallel.launcher("none", _members_train_step, _members_train_steps)
+
+    def save_members(stacked: TrainState, loop_state: Record) -> None:
+        for i, save in enumerate(on_checkpoint):
+            unlogged = {name: [row[i] for row in rows]
+                        for name, rows in loop_state[UNLOGGED].items()}  # fmt: skip
+            save(_member(stacked, i), {**loop_state, UNLOGGED: unlogged})
+
     state, history = train_loop(
-        state, inputs, settings=settings, launcher=launcher, on_log=on_log, progress=progress
+        state,
+        inputs,
+        settings=settings,
+        launcher=launcher,
+        on_log=on_log,
+        on_checkpoint=None if on_checkpoint is None else save_members,
+        progress=progress,
     )
     return [
         TrainedDANN(
-            jax.tree.map(lambda leaf, i=i: leaf[i], state),
+            _member(state, i),
             [{name: v if name == "step" else v[i] for name, v in r.items()} for r in history],
             member.preprocess,
             model,
         )
         for i, member in enumerate(members)
     ]
+
+
+def _member(stacked: Any, index: int) -> Any:
+    """Member ``index``'s slice of a tree stacked along a leading members axis."""
+    return jax.tree.map(lambda leaf: leaf[index], stacked)

@@ -1,11 +1,15 @@
 """A sweep in one program: members that differ in learning rate, domain-loss weight or
-gamma share one compiled step, and each equals its separate run."""
+gamma share one compiled step, each equals its separate run, and `dann sweep` chooses
+among them without target labels."""
+
+import json
 
 import jax
 import numpy as np
 import pytest
 
 import dann_jax
+from dann_jax import cli, experiment, sweep
 
 SETTINGS = {"steps": 40, "batch_size": 16, "log_every": 20, "steps_per_dispatch": 20}
 GRID = [
@@ -56,3 +60,101 @@ def test_bad_member_settings_get_one_clear_error(host_data, member_settings, mes
             *([array] * 2 for array in arrays), seeds=[0, 1], member_settings=member_settings,
             model="shallow", progress=False, **SETTINGS,
         )  # fmt: skip
+
+
+def test_grid_is_every_combination_for_every_seed_and_names_its_folders():
+    members = sweep.grid({"learning_rate": [0.01, 0.003], "gamma": [10]}, seeds=[0, 1])
+    assert [m.name for m in members] == [
+        "learning_rate=0.01,gamma=10,seed=0", "learning_rate=0.003,gamma=10,seed=0",
+        "learning_rate=0.01,gamma=10,seed=1", "learning_rate=0.003,gamma=10,seed=1",
+    ]  # fmt: skip
+    assert members[1].overrides() == {"learning_rate": 0.003, "gamma": 10.0, "seed": 0}
+    assert [m.name for m in sweep.grid({}, seeds=[3])] == ["seed=3"]
+
+
+@pytest.mark.parametrize(
+    ("values", "seeds", "message"),
+    [
+        ({"momentum": [0.9]}, [0], "not \\['momentum'\\]"),
+        ({"learning_rate": []}, [0], "one or more values"),
+        ({"learning_rate": [0.1, 0.1]}, [0], "repeats a value"),
+        ({"learning_rate": [0.1]}, [], "one or more distinct seeds"),
+    ],
+)
+def test_a_bad_grid_gets_one_clear_error(values, seeds, message):
+    with pytest.raises(ValueError, match=message):
+        sweep.grid(values, seeds)
+
+
+def selection(steps, target_accuracy, scores):
+    last = {"target_accuracy": target_accuracy[-1]}
+    return {"dann": {"steps": steps, "target_accuracy": target_accuracy, "scores": scores,
+                     "last": last}}  # fmt: skip
+
+
+def test_each_validator_picks_its_best_candidate_over_settings_and_never_reads_target_labels():
+    members = sweep.grid({"learning_rate": [0.1, 0.01]}, seeds=[0])
+    a, b = (m.name for m in members)
+    selections = {
+        a: selection([5, 10], [0.6, 0.7], {"im": [1.0, 3.0], "snd": [2.0, 2.0]}),
+        b: selection([5, 10], [0.8, 0.5], {"im": [2.0, 0.0], "snd": [2.0, 1.0]}),
+    }
+    chosen = sweep.choose(members, selections)["dann"]
+    assert chosen["picks"]["im"] == {"setting": "learning_rate=0.1", "step": 10,
+                                     "target_accuracy": 0.7}  # fmt: skip
+    assert chosen["picks"]["snd"]["setting"] == "learning_rate=0.1"  # ties: the first candidate
+    assert chosen["picks"]["snd"]["step"] == 5
+    assert chosen["oracle"] == {"setting": "learning_rate=0.01", "step": 5, "target_accuracy": 0.8}
+    assert chosen["last"] == {"learning_rate=0.1": 0.7, "learning_rate=0.01": 0.5}
+    assert chosen["rank_correlation"]["im"] == pytest.approx(0.8)  # 1 - 6 * 2 / (4 * 15)
+    # Other target labels (other accuracies) change no pick.
+    relabelled = {name: selection([5, 10], [0.1, 0.2], record["dann"]["scores"])
+                  for name, record in selections.items()}  # fmt: skip
+    again = sweep.choose(members, relabelled)["dann"]["picks"]
+    assert {k: (v["setting"], v["step"]) for k, v in again.items()} == {
+        k: (v["setting"], v["step"]) for k, v in chosen["picks"].items()
+    }
+    summary = sweep.summarise(
+        {0: sweep.choose(members, selections), 1: sweep.choose(members, selections)}
+    )
+    assert summary["dann"]["target_accuracy"]["im"] == [pytest.approx(0.7), 0.0]
+    assert summary["dann"]["picked"]["im"] == {"learning_rate=0.1": 2}
+    assert "| last step, learning_rate=0.01 | 0.500 ± 0.000 |" in sweep.table(summary)
+
+
+def test_dann_sweep_writes_a_run_folder_per_member_each_equal_to_its_separate_run(tmp_path, capsys):
+    runs = tmp_path / "sweep"
+    arguments = [
+        "sweep", "--noprogress", "--config=moons", "--config.steps=200", "--config.log_every=100",
+        "--config.steps_per_dispatch=100", "--config.method=dann", "--config.parallel=none",
+        "--sweep.learning_rate=0.05,0.01", "--seeds=1", "--candidates=2", f"--runs={runs}",
+    ]  # fmt: skip
+    assert cli.main(arguments) == 0
+    assert "oracle (target labels; reported, never chosen on)" in capsys.readouterr().out
+    result = json.loads((runs / "sweep.json").read_text())
+    assert list(result["members"]) == ["learning_rate=0.05,seed=1", "learning_rate=0.01,seed=1"]
+    chosen = result["per_seed"]["1"]["dann"]
+    for pick in chosen["picks"].values():
+        assert pick["setting"] in ("learning_rate=0.05", "learning_rate=0.01")
+        assert (
+            pick["step"] in (100, 200)
+            and pick["target_accuracy"] <= chosen["oracle"]["target_accuracy"]
+        )
+    assert "| last step, learning_rate=0.01 |" in (runs / "sweep.md").read_text()
+    member = runs / "learning_rate=0.01,seed=1"
+    saved = json.loads((member / "selection.json").read_text())
+    assert saved["dann"]["steps"] == [100, 200]
+    config = experiment.RunFolder(member).config()
+    assert (config.learning_rate, config.seed, config.keep_checkpoints) == (0.01, 1, 0)
+    alone = experiment.run(config, tmp_path / "alone", progress=False)
+    together = json.loads((member / "results.json").read_text())
+    for metric in ("source_accuracy", "target_accuracy", "domain_accuracy"):
+        assert together["dann"][metric] == pytest.approx(alone["dann"][metric])
+    assert cli.main(arguments) == 2  # the folders hold runs now: refused, untouched
+    assert "holds a run already" in capsys.readouterr().err
+    assert json.loads((runs / "sweep.json").read_text()) == result
+
+
+def test_dann_sweep_names_a_bad_value(capsys):
+    assert cli.main(["sweep", "--sweep.learning_rate=0.01,fast"]) == 2
+    assert "--sweep.learning_rate takes comma-separated numbers" in capsys.readouterr().err
