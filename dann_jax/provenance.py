@@ -49,8 +49,15 @@ def describe_machine() -> dict:
             "python": platform.python_version(),
         },
         "commit": _commit(),
-        "command": " ".join(["python", *sys.argv]),
+        "command": _command(),
     }
+
+
+def _command() -> str:
+    """The command line as typed: ``dann ...`` for the console script, else ``python ...``."""
+    if Path(sys.argv[0]).name == "dann":
+        return " ".join(["dann", *sys.argv[1:]])
+    return " ".join(["python", *sys.argv])
 
 
 def summary(machine: dict) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from dann_jax import checkpoint_choice, experiment
+from dann_jax import checkpoint_choice, experiment, provenance
 from dann_jax.settings import HYPERPARAMETERS
 
 
@@ -222,6 +222,7 @@ def run_sweep(
       ValueError: before anything is written, for a bad grid or config, or a
         member folder that holds a run already.
     """
+    machine = provenance.describe_machine()  # the code as it was when the training began
     members = grid(values, seeds)
     if candidates < 1:
         raise ValueError(f"candidates must be at least 1, not {candidates}.")
@@ -241,6 +242,8 @@ def run_sweep(
         for seed in dict.fromkeys(m.seed for m in members)
     }
     result = {
+        "machine": machine,
+        "config": config.to_dict(),
         "members": {m.name: m.overrides() for m in members},
         "checkpoint_every": config.checkpoint_every,
         "per_seed": per_seed,
@@ -253,6 +256,7 @@ def run_sweep(
         f"Members: {', '.join(result['members'])} (one run folder each). Each validator picks "
         f"one of every member's {candidates} checkpoints (every {config.checkpoint_every} "
         f"steps) per seed; target test accuracy of the pick, mean ± std over seeds "
-        f"{seeds_text}.\n\n" + table(result["summary"])
+        f"{seeds_text}.\n\n{table(result['summary'])}\n{provenance.summary(machine)}\n"
+        f"Command: `{machine['command']}`\n"
     )
     return result
