@@ -426,7 +426,7 @@ def run_members(
                 for name, folder in folders.items()}  # fmt: skip
         for method, shared in settings_of(config).items():
             names = list(configs)
-            print(f"Training {method} ({shared.steps} steps, members {names}, one program)")
+            print(f"Training {method} ({shared.steps} steps, {len(names)} members, one program)")
             keep = config.keep_checkpoints or None
             managers = {name: folders[name].checkpoints(method, keep=keep) for name in names}
             start = time.perf_counter()
