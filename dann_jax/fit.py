@@ -161,7 +161,9 @@ def training_input(data: TrainingData, settings: TrainSettings, *, progress: boo
     """The input mode ``settings.input_mode`` names ("auto": device when the data fits)."""
     mode = settings.input_mode
     if mode == "auto":
-        mode = choose_input_mode(data.device_bytes())
+        mode, reason = choose_input_mode(data.device_bytes())
+        if progress and jax.process_index() == 0:
+            print(f"Input mode: {mode} ({reason})")
     if mode == "device":
         return DeviceData.read(data, settings.batch_size, settings.seed, progress=progress)
     return StreamInput(data, settings.batch_size, settings.seed)
@@ -183,7 +185,9 @@ def fit_sources(
 
     Records are ``{"image", "label"}`` (the target's labels are never read);
     ``data.preprocess`` makes raw images network inputs (scaled to [0, 1],
-    resized, grey made RGB, mean subtracted).
+    resized, grey made RGB, mean subtracted): the images stay compact on the
+    host, in transfers and on the device (uint8 stays uint8), and the train step
+    finishes them (:func:`dann_jax.data.preprocess.network_inputs`).
 
     Args:
       data: the training domains, their preprocessing and class count.
@@ -210,7 +214,13 @@ def fit_sources(
     network = resolve_network(model, data.num_classes)
     example = network_example(data, settings)
     check_outputs(network, example, data.num_classes)
-    state = create_train_state(network, example, settings, variables_lib.read(init_variables))
+    state = create_train_state(
+        network,
+        example,
+        settings,
+        variables_lib.read(init_variables),
+        input_normalization=data.preprocess.normalization(),
+    )
     unlogged = None
     if restore is not None:
         state, loop_state = restore(state)
@@ -312,7 +322,7 @@ def check_member_settings(
         dataclasses.replace(settings, **override)  # each value checked as a setting
 
 
-class _StackedPositions:
+class StackedPositions:
     """Each member's positions, stepped together: (K, S, B) source and target rows."""
 
     def __init__(self, positions: Sequence[Any]):
@@ -326,6 +336,12 @@ class _StackedPositions:
 # One member per row of every argument; the indices of a dispatch arrive as (K, S, B).
 _members_train_step = jax.vmap(train_step)
 _members_train_steps = jax.vmap(train_steps, in_axes=(0, 0, 1, 1))
+
+
+def members_launcher() -> parallel.Launcher:
+    """The launcher of many runs in one program: the step vmapped over a leading
+    members axis of the state, the data and each dispatch's (K, S, B) indices."""
+    return parallel.launcher("none", _members_train_step, _members_train_steps)
 
 
 def fit_members(
@@ -381,14 +397,20 @@ def fit_members(
     example = network_example(members[0], settings)
     check_outputs(network, example, num_classes)
     state = create_train_states(
-        network, example, settings, seeds, variables_lib.read(init_variables), member_settings
+        network,
+        example,
+        settings,
+        seeds,
+        variables_lib.read(init_variables),
+        member_settings,
+        input_normalizations=[member.preprocess.normalization() for member in members],
     )
     stacked = {
         name: np.stack([data.arrays[name] for data in device_data])
         for name in device_data[0].arrays
     }
-    inputs = DeviceData(stacked, _StackedPositions([data.positions for data in device_data]))
-    launcher = parallel.launcher("none", _members_train_step, _members_train_steps)
+    inputs = DeviceData(stacked, StackedPositions([data.positions for data in device_data]))
+    launcher = members_launcher()
 
     def save_members(stacked: TrainState, loop_state: Record) -> None:
         for i, save in enumerate(on_checkpoint):

@@ -162,8 +162,9 @@ class Launcher:
         return state
 
     def put_batch(self, batch: Mapping[str, np.ndarray]) -> PyTree:
-        """This process's rows of a global batch, placed as one global batch."""
-        return batch
+        """This process's rows of a global batch, placed as one global batch on the
+        devices (asynchronously: the stream puts batches ahead of the step)."""
+        return jax.device_put(dict(batch), self.devices[0])
 
     def put_data(self, data: Mapping[str, np.ndarray]) -> PyTree:
         """A whole dataset, on every device, for :attr:`steps`."""
@@ -280,7 +281,8 @@ class PmapLauncher(Launcher):
         return self._stack(state)
 
     def put_batch(self, batch: Mapping[str, np.ndarray]) -> PyTree:
-        return {name: self._split_leading(value) for name, value in batch.items()}
+        split = {name: self._split_leading(value) for name, value in batch.items()}
+        return jax.device_put(split, self._stacked)
 
     def put_data(self, data: Mapping[str, np.ndarray]) -> PyTree:
         return self._stack(dict(data))

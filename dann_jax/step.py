@@ -16,12 +16,13 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
 from dann_jax import augment, global_batch, optimizers
 from dann_jax import variables as variables_lib
-from dann_jax.data import arrays
+from dann_jax.data import arrays, preprocess
 from dann_jax.models import DANN
 from dann_jax.settings import StepSettings, TrainSettings
 
@@ -47,6 +48,11 @@ class TrainState(struct.PyTreeNode):
       hyperparameters: float32 scalars of :data:`dann_jax.settings.HYPERPARAMETERS`
         (mu_0, the domain-loss weight, gamma): traced, so the members of a sweep
         share one compiled step. Set from the settings, never checkpointed.
+      input_normalization: ``mean`` and ``std`` float32 of the inputs' shape, with
+        which the train step finishes its batch's stored images
+        (:func:`dann_jax.data.preprocess.network_inputs`: uint8 scaled, resized
+        up, grey to RGB, centred); scalars 0 and 1 (the default) take float
+        inputs as they are. Set from the data, never checkpointed.
       network: the :class:`~dann_jax.models.DANN` (static).
       settings: the :class:`~dann_jax.settings.StepSettings` (static).
     """
@@ -57,6 +63,7 @@ class TrainState(struct.PyTreeNode):
     model_state: Any
     rng: jax.Array
     hyperparameters: dict[str, jax.Array]
+    input_normalization: dict[str, jax.Array]
     network: DANN = struct.field(pytree_node=False)
     settings: StepSettings = struct.field(pytree_node=False)
 
@@ -127,6 +134,7 @@ def _state(
     step: jax.Array,
     arrays: tuple,
     hyperparameters: dict[str, jax.Array],
+    input_normalization: Mapping[str, Any],
 ) -> TrainState:
     params, model_state, opt_state, rng = arrays
     optimizers.check_parts(settings.learning_rate_multipliers, params)
@@ -137,6 +145,9 @@ def _state(
         model_state=model_state,
         rng=rng,
         hyperparameters=hyperparameters,
+        input_normalization={
+            name: jnp.asarray(value, jnp.float32) for name, value in input_normalization.items()
+        },
         network=network,
         settings=settings,
     )
@@ -151,6 +162,7 @@ def create_train_state(
     example_inputs: jax.Array,
     settings: TrainSettings,
     init_variables: Any = None,
+    input_normalization: Mapping[str, Any] | None = None,
 ) -> TrainState:
     """A fresh state (step 0) for ``network``, initialised with ``settings.seed``.
 
@@ -161,6 +173,9 @@ def create_train_state(
       init_variables: variables to start from instead of fresh ones, e.g. a
         pretrained feature extractor's: ``{"params": {"feature_extractor": ...}}``
         (see :func:`dann_jax.variables.merge`).
+      input_normalization: for batches of stored images, the data's
+        :meth:`~dann_jax.data.preprocess.Preprocess.normalization`; default: the
+        batches hold network inputs already.
 
     Raises:
       ValueError: ``init_variables`` do not fit the network, or a learning-rate
@@ -176,7 +191,14 @@ def create_train_state(
         init_variables,
     )
     hyperparameters = _hyperparameters(step_settings.hyperparameters())
-    return _state(network, step_settings, jnp.zeros((), jnp.int32), arrays, hyperparameters)
+    return _state(
+        network,
+        step_settings,
+        jnp.zeros((), jnp.int32),
+        arrays,
+        hyperparameters,
+        preprocess.IDENTITY if input_normalization is None else input_normalization,
+    )
 
 
 def create_train_states(
@@ -186,12 +208,14 @@ def create_train_states(
     seeds: Sequence[int],
     init_variables: Any = None,
     member_settings: Sequence[Mapping[str, float]] | None = None,
+    input_normalizations: Sequence[Mapping[str, Any]] | None = None,
 ) -> TrainState:
     """One fresh state per seed, stacked along a leading axis (S, ...) of every array.
 
     ``member_settings`` gives each member's values of
     :data:`dann_jax.settings.HYPERPARAMETERS` that differ from ``settings``' (one
     mapping per seed), carried as traced values: the members share one compiled step.
+    ``input_normalizations``: each member's data's, as in :func:`create_train_state`.
     """
     step_settings = settings.step_settings()
     variables_lib.check_fit(network, example_inputs, init_variables)
@@ -204,7 +228,11 @@ def create_train_states(
     hyperparameters = _hyperparameters(
         {name: [value[name] for value in values] for name in values[0]}
     )
-    return _state(network, step_settings, jnp.zeros(len(seeds), jnp.int32), arrays, hyperparameters)
+    normalizations = input_normalizations or [preprocess.IDENTITY] * len(seeds)
+    stacked = {name: np.stack([n[name] for n in normalizations]) for name in normalizations[0]}
+    return _state(
+        network, step_settings, jnp.zeros(len(seeds), jnp.int32), arrays, hyperparameters, stacked
+    )
 
 
 def _in_dtype(tree: Any, dtype: jnp.dtype) -> Any:
@@ -240,8 +268,10 @@ def train_step(
 
     Args:
       state: the TrainState.
-      batch: ``source_image`` (B_s, ...) float32, ``source_label`` (B_s,) int32,
-        ``target_image`` (B_t, ...) float32.
+      batch: ``source_image`` (B_s, ...), ``source_label`` (B_s,) int32,
+        ``target_image`` (B_t, ...): network inputs (float32), or stored images
+        (uint8 or float32, see :meth:`~dann_jax.data.preprocess.Preprocess.stored`)
+        that ``state.input_normalization`` finishes.
       axis_name: when the step runs per device under pmap or shard_map, the
         mapped axis: gradients, model state and metrics are averaged over it.
       single_pass: DANN's forward pass over both domains' images at once (True)
@@ -265,7 +295,10 @@ def train_step(
         source_count, batch["target_image"].shape[0], axis_name
     )
     collections = list(state.model_state)
-    source_images, target_images = batch["source_image"], batch["target_image"]
+    source_images, target_images = (
+        preprocess.network_inputs(batch[name], state.input_normalization)
+        for name in ("source_image", "target_image")
+    )
     if state.settings.crop_size:
         views = functools.partial(
             augment.training_views,
@@ -348,9 +381,10 @@ def train_steps(
 
     Args:
       state: the TrainState.
-      data: ``source_image`` (N_s, ...) float32, ``source_label`` (N_s,) int32,
-        ``target_image`` (N_t, ...) float32, already on the device: passed in,
-        never closed over, so XLA does not embed the dataset as a constant.
+      data: ``source_image`` (N_s, ...), ``source_label`` (N_s,) int32,
+        ``target_image`` (N_t, ...), images as in :func:`train_step`'s batch
+        (stored uint8 stays a quarter of float32), already on the device: passed
+        in, never closed over, so XLA does not embed the dataset as a constant.
       source_indices: (K, B_s) int32, the source rows of each step's batch.
       target_indices: (K, B_t) int32, the target rows of each step's batch.
       axis_name: as in :func:`train_step`; each device then gathers its own

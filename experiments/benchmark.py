@@ -36,12 +36,14 @@ import numpy as np
 from absl import app, flags
 
 from dann_jax import provenance
-from dann_jax.data.pipeline import DeviceData, StreamInput, TrainingData
+from dann_jax.data.pipeline import DeviceData, PairedPositions, StreamInput, TrainingData
+from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import ArraySource
+from dann_jax.fit import StackedPositions, members_launcher
 from dann_jax.loop import train_loop
 from dann_jax.models import build_model
 from dann_jax.settings import TrainSettings
-from dann_jax.step import create_train_state
+from dann_jax.step import create_train_state, create_train_states
 
 ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_list("batch_sizes", ["128", "1024"], "Global batches (half source, half target).")
@@ -49,6 +51,9 @@ flags.DEFINE_integer("steps", 30, "Steps per timed repeat (and per lax.scan disp
 flags.DEFINE_integer("repeats", 5, "Timed repeats after one warm-up; the median is reported.")
 flags.DEFINE_integer("dataset_size", 4096, "Random images per domain.")
 flags.DEFINE_list("implementations", ["pytorch", "jax-stream", "jax-device"], "What to time.")
+flags.DEFINE_list(
+    "members", [], "Also time N runs in one program (fit_seeds' vmapped step), e.g. 1,4,16."
+)
 flags.DEFINE_string("output", str(ROOT / "experiments" / "results"), "Folder for the tables.")
 FLAGS = flags.FLAGS
 
@@ -82,7 +87,7 @@ def jax_runner(data: dict[str, np.ndarray], batch_size: int, mode: str) -> Calla
         domains = TrainingData(
             ArraySource(data["source_image"], data["source_label"]),
             ArraySource(data["target_image"]),
-            preprocess=np.asarray,
+            preprocess=Preprocess(IMAGE_SHAPE, np.zeros(3, np.float32)),
             num_classes=10,
         )
         inputs = StreamInput(domains, batch_size, seed=0)
@@ -90,6 +95,36 @@ def jax_runner(data: dict[str, np.ndarray], batch_size: int, mode: str) -> Calla
     def run() -> None:
         nonlocal state
         state, _ = train_loop(state, inputs, settings=settings, steps=FLAGS.steps, progress=False)
+        jax.block_until_ready(state)
+
+    return run
+
+
+def members_runner(
+    data: dict[str, np.ndarray], batch_size: int, members: int
+) -> Callable[[], None]:
+    """``--steps`` steps of ``members`` runs in one program (what ``fit_seeds`` and the
+    sweeps compile: the step vmapped over members, each with its own seed and batch
+    order, the data on the device), waiting for them."""
+    settings = TrainSettings(
+        steps=TOTAL_STEPS,
+        batch_size=batch_size,
+        steps_per_dispatch=FLAGS.steps,
+        log_every=FLAGS.steps,
+    )
+    seeds = list(range(members))
+    state = create_train_states(build_model("mnist", 10), data["source_image"][:1], settings, seeds)
+    size = len(data["source_image"])
+    positions = StackedPositions([PairedPositions(size, size, batch_size, s) for s in seeds])
+    stacked = {name: np.stack([value] * members) for name, value in data.items()}
+    inputs = DeviceData(stacked, positions)
+    launcher = members_launcher()
+
+    def run() -> None:
+        nonlocal state
+        state, _ = train_loop(
+            state, inputs, settings=settings, launcher=launcher, steps=FLAGS.steps, progress=False
+        )
         jax.block_until_ready(state)
 
     return run
@@ -191,19 +226,23 @@ def markdown(rows: list[dict], machine: dict) -> str:
     lines = [
         f"# DANN training throughput, MNIST network: {machine['device']}",
         "",
-        "| batch (source + target) | implementation | images/s | steps/s | vs PyTorch |",
-        "|---|---|---|---|---|",
+        "| batch (source + target) | implementation | images/s | steps/s | vs PyTorch "
+        "| per run, vs one run in the program |",
+        "|---|---|---|---|---|---|",
     ]
     for row in rows:
         ratio = f"{row['vs_pytorch']:.2f}x" if row["vs_pytorch"] is not None else "n/a"
+        per_run = row.get("per_run_vs_one_run")
         lines.append(
             f"| {row['batch_size'] // 2} + {row['batch_size'] // 2} | {row['implementation']} "
-            f"| {row['images_per_second']:,.0f} | {row['steps_per_second']:,.1f} | {ratio} |"
+            f"| {row['images_per_second']:,.0f} | {row['steps_per_second']:,.1f} | {ratio} "
+            f"| {'' if per_run is None else f'{per_run:.2f}x'} |"
         )
     lines += [
         "",
         f"Medians of {FLAGS.repeats} interleaved repeats of {FLAGS.steps} steps after one "
-        "warm-up each. "
+        "warm-up each. jax-members-N: N runs (own seeds and batch orders) in one program; "
+        "its images/s and steps/s count every run's. "
         f"{machine['date']}; {machine['processor']}; " + ", ".join(
             f"{name} {version}" for name, version in machine["versions"].items()
         ) + ".",
@@ -228,19 +267,32 @@ def main(argv: list[str]) -> None:
             else:
                 mode = implementation.removeprefix("jax-")
                 runners[implementation] = jax_runner(data, batch_size, mode)
+        for members in map(int, FLAGS.members):
+            runners[f"jax-members-{members}"] = members_runner(data, batch_size, members)
         timings = time_interleaved(runners)
         reference = timings.get("pytorch")
         for implementation, seconds in timings.items():
             median = statistics.median(seconds)
-            print(f"{batch_size:5d} {implementation:12s} {FLAGS.steps / median:8.1f} steps/s")
+            runs = int(implementation.rsplit("-", 1)[1]) if "members" in implementation else 1
+            print(
+                f"{batch_size:5d} {implementation:16s} {runs * FLAGS.steps / median:8.1f} steps/s"
+            )
             rows.append({
                 "batch_size": batch_size,
                 "implementation": implementation,
-                "images_per_second": batch_size * FLAGS.steps / median,
-                "steps_per_second": FLAGS.steps / median,
+                "runs": runs,
+                "images_per_second": runs * batch_size * FLAGS.steps / median,
+                "steps_per_second": runs * FLAGS.steps / median,
                 "seconds_per_repeat": seconds,
-                "vs_pytorch": statistics.median(reference) / median if reference else None,
+                "vs_pytorch": runs * statistics.median(reference) / median if reference else None,
             })  # fmt: skip
+        one = next((r for r in rows if r["implementation"] == "jax-members-1"
+                    and r["batch_size"] == batch_size), None)  # fmt: skip
+        for row in rows:
+            if one and row["batch_size"] == batch_size and row["runs"] > 1:
+                row["per_run_vs_one_run"] = (
+                    row["steps_per_second"] / row["runs"] / one["steps_per_second"]
+                )
     machine = provenance.describe_machine()
     machine["versions"] |= versions
     output = Path(FLAGS.output)

@@ -1,12 +1,16 @@
 """What an experiment's training data takes on the device, and how fast it trains.
 
     python experiments/device_data.py [--config=NAME_OR_FILE] [--config.KEY=VALUE ...]
+        [--mnist_images=t10k-images-idx3-ubyte.gz]
 
 Loads the config's data (seed ``config.seed``), reads both training domains whole as
 the on-device input mode does (``DeviceData.read``) and reports the bytes of the
 arrays put on the device, by array and dtype; then trains every method of the
 config on the device (``fit_sources``, the settings of ``dann train``, no
 checkpoints) and reports its wall time (compilation included) and test accuracies.
+With ``--mnist_images`` (an idx file of uint8 digits, e.g. the MNIST test set) it
+also reads those digits, as both domains of the MNIST network (RGB inputs), the
+same way and reports their bytes: what a uint8 dataset takes.
 Writes ``experiments/results/device-data-<config name>-<device>.{json,md}``.
 """
 
@@ -18,17 +22,56 @@ import time
 from pathlib import Path
 
 import jax
+import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
 from dann_jax import configs, experiment, metrics, provenance
-from dann_jax.data.pipeline import DeviceData
+from dann_jax.data import arrays, local
+from dann_jax.data.pipeline import DeviceData, TrainingData
+from dann_jax.data.preprocess import Preprocess
+from dann_jax.data.sources import ArraySource
 from dann_jax.fit import fit_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 config_flags.DEFINE_config_file("config", str(configs.config_file("default")))
+flags.DEFINE_string("mnist_images", None, "An idx file of uint8 digits (optional).")
 flags.DEFINE_string("output", str(ROOT / "experiments" / "results"), "Folder for the tables.")
 FLAGS = flags.FLAGS
+
+
+def on_device(training: TrainingData, batch_size: int, seed: int) -> dict[str, dict]:
+    """Array -> its shape, dtype and bytes once ``DeviceData.read`` put it on the device."""
+    arrays = jax.device_put(
+        dict(DeviceData.read(training, batch_size, seed, progress=False).arrays)
+    )
+    return {
+        name: {"shape": list(value.shape), "dtype": str(value.dtype), "bytes": int(value.nbytes)}
+        for name, value in arrays.items()
+    }
+
+
+def digits(path: str) -> TrainingData:
+    """The idx digits (N, 28, 28) uint8 as both domains of an RGB network."""
+    images = local.read_idx(path)[..., None]
+    labels = np.zeros(len(images), np.int32)
+    mean = np.full(3, arrays.to_float(images).mean(), np.float32)
+    return TrainingData(
+        ArraySource(images, labels), ArraySource(images), Preprocess((28, 28, 3), mean), 10
+    )
+
+
+def table(stored: dict[str, dict]) -> list[str]:
+    total = sum(entry["bytes"] for entry in stored.values())
+    return [
+        "| array | shape | dtype | MB |",
+        "|---|---|---|---|",
+        *(
+            f"| {name} | {tuple(entry['shape'])} | {entry['dtype']} | {entry['bytes'] / 1e6:.2f} |"
+            for name, entry in stored.items()
+        ),
+        f"| all | | | {total / 1e6:.2f} |",
+    ]
 
 
 def main(argv: list[str]) -> None:
@@ -37,12 +80,7 @@ def main(argv: list[str]) -> None:
     config = FLAGS.config
     config.checkpoint_every = 0
     data = experiment.load_data(config, progress=False)
-    arrays = DeviceData.read(data.training, config.batch_size, config.seed, progress=False).arrays
-    on_device = jax.device_put(dict(arrays))
-    stored = {
-        name: {"shape": list(value.shape), "dtype": str(value.dtype), "bytes": int(value.nbytes)}
-        for name, value in on_device.items()
-    }
+    stored = on_device(data.training, config.batch_size, config.seed)
     total = sum(entry["bytes"] for entry in stored.values())
     trained = {}
     for method, settings in experiment.settings_of(config).items():
@@ -64,13 +102,7 @@ def main(argv: list[str]) -> None:
     lines = [
         f"# {config.name}: the training data on the device, and the training time",
         "",
-        "| array | shape | dtype | MB |",
-        "|---|---|---|---|",
-        *(
-            f"| {name} | {tuple(entry['shape'])} | {entry['dtype']} | {entry['bytes'] / 1e6:.2f} |"
-            for name, entry in stored.items()
-        ),
-        f"| all | | | {total / 1e6:.2f} |",
+        *table(stored),
         "",
         f"| method ({config.steps} steps of {config.batch_size // 2} + {config.batch_size // 2}, "
         "on the device) | wall time (s), compilation included | target accuracy |",
@@ -82,6 +114,10 @@ def main(argv: list[str]) -> None:
         "",
         f"Seed {config.seed}.",
     ]
+    if FLAGS.mnist_images:
+        record["uint8_digits"] = on_device(digits(FLAGS.mnist_images), config.batch_size, 0)
+        lines += ["", f"uint8 digits ({Path(FLAGS.mnist_images).name}) as both domains of an "
+                  "RGB network:", "", *table(record["uint8_digits"])]  # fmt: skip
     Path(FLAGS.output).mkdir(parents=True, exist_ok=True)
     out = Path(FLAGS.output) / f"device-data-{config.name}-{device}"
     print(provenance.write_result(out, record, lines))

@@ -131,8 +131,27 @@ def test_predict_says_how_to_fix_a_single_image_or_colour_for_a_grey_network(rng
     assert trained.predict(grey[:1]).shape == (1,)
 
 
-def test_auto_input_mode_keeps_data_that_fits_on_the_device():
-    assert pipeline.choose_input_mode(data_bytes=1000) == "device"
+def test_auto_input_mode_keeps_data_that_fits_on_the_device_and_streams_what_does_not():
+    assert pipeline.choose_input_mode(data_bytes=1000).mode == "device"  # this host's memory
+    choice = pipeline.choose_input_mode(data_bytes=3 * 2**30, available_bytes=4 * 2**30)
+    assert choice.mode == "stream"
+    assert choice.reason == (
+        "the training data takes 3.00 GiB, more than half of the 4.00 GiB given as available"
+    )
+    assert pipeline.choose_input_mode(10**13).mode == "stream"  # 10 TB fits no host here
+
+
+def test_auto_input_mode_streams_a_dataset_larger_than_the_memory_it_is_told_of(
+    host_data, monkeypatch, capsys
+):
+    data = host_data(size=32)
+    monkeypatch.setattr(pipeline, "available_memory", lambda: (1000, "of available host RAM"))
+    trained = dann_jax.fit(
+        data["source_image"], data["source_label"], data["target_image"],
+        model="shallow", steps=2, batch_size=16, parallel="none", steps_per_dispatch=1,
+    )  # fmt: skip
+    assert "Input mode: stream (the training data takes" in capsys.readouterr().out
+    assert len(trained.history) == 1
 
 
 def test_unknown_input_mode_is_refused(host_data):

@@ -7,6 +7,7 @@ import pytest
 
 from dann_jax import step
 from dann_jax.data.pipeline import DeviceData, StreamInput, TrainingData
+from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import ArraySource
 from dann_jax.loop import UNLOGGED, train_loop
 from dann_jax.models import build_model
@@ -21,7 +22,7 @@ def stream_inputs(data, batch_size=8, seed=0):
     domains = TrainingData(
         ArraySource(data["source_image"], data["source_label"]),
         ArraySource(data["target_image"]),
-        preprocess=np.asarray,
+        preprocess=Preprocess(data["source_image"].shape[1:], np.zeros((), np.float32)),
         num_classes=2,
     )
     return StreamInput(domains, batch_size, seed)

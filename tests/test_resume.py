@@ -16,6 +16,7 @@ import stateful_network
 
 from dann_jax import checkpoint, cli, configs, experiment
 from dann_jax.data.pipeline import PairedPositions, StreamInput, TrainingData
+from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import ArraySource
 from dann_jax.loop import Stopped, train_loop
 from dann_jax.models import build_model
@@ -212,7 +213,7 @@ def test_a_non_finite_loss_stops_training_and_the_last_checkpoint_stays(tmp_path
         TrainingData(
             ArraySource(data["source_image"], data["source_label"]),
             ArraySource(data["target_image"]),
-            preprocess=np.asarray,
+            preprocess=Preprocess(data["source_image"].shape[1:], np.zeros((), np.float32)),
             num_classes=2,
         ),
         batch_size=batch_size,

@@ -19,9 +19,10 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-import math
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import jax
@@ -60,8 +61,15 @@ class TrainingData:
         return tuple(self.preprocess.shape)
 
     def device_bytes(self) -> int:
-        """The float32 inputs' size when both domains are read whole."""
-        return (len(self.source) + len(self.target)) * math.prod(self.input_shape) * 4
+        """The bytes both domains take when read whole in their stored form
+        (:meth:`~dann_jax.data.preprocess.Preprocess.stored`: uint8 stays uint8),
+        from one record of each; the source's int32 labels included."""
+        total = 4 * len(self.source)
+        for domain in (self.source, self.target):
+            if len(domain):
+                example = self.preprocess.stored(read(domain, np.zeros(1, np.int64))["image"])
+                total += len(domain) * example.nbytes
+        return total
 
 
 @functools.lru_cache(maxsize=8)
@@ -123,18 +131,20 @@ class PairedPositions:
 class PairedStream:
     """Endless training batches read from two random-access sources.
 
-    Yields ``{"source_image": (b_s, ...) float32, "source_label": (b_s,) int32,
-    "target_image": (b_t, ...) float32}`` (plus ``target_label`` when asked
-    for, for evaluation or train-on-target), where b is this process's rows of
-    the global batch: ``process_rows(batch_size // 2)``. Only those records are
-    read. Its position is its step: ``get_state`` / ``set_state`` save and
-    restore it exactly.
+    Yields ``{"source_image": (b_s, ...), "source_label": (b_s,) int32,
+    "target_image": (b_t, ...)}``, images as ``preprocess`` makes them (plus
+    ``target_label`` when asked for, for evaluation or train-on-target), where b
+    is this process's rows of the global batch: ``process_rows(batch_size // 2)``.
+    Only those records are read. Its position is its step: ``get_state`` /
+    ``set_state`` save and restore it exactly.
 
     Args:
       source, target: random-access sources of ``{"image", "label"}`` records.
       batch_size: the global batch, even: half source, half target.
       seed: seeds both domains' shuffles.
-      preprocess: raw images -> network inputs, for both domains.
+      preprocess: raw images -> what the step takes, for both domains: network
+        inputs (a :class:`Preprocess`), or the compact stored form
+        (``Preprocess.stored``, which the training modes send).
       process_rows: global rows per domain -> this process's slice of them
         (``Launcher.process_rows``); all rows by default.
       with_target_labels: also yield ``target_label``.
@@ -221,7 +231,8 @@ def prefetched(batches: Iterator[Batch], put: Callable[[Batch], Any], depth: int
 
 @dataclasses.dataclass(frozen=True)
 class StreamInput:
-    """The streaming input mode: one step per host batch, transfers two batches ahead.
+    """The streaming input mode: one step per host batch, transfers two batches ahead,
+    images in their compact stored form (finished in the step).
 
     Attributes:
       data: the training domains; each process reads only its rows of every batch.
@@ -242,7 +253,7 @@ class StreamInput:
             self.data.target,
             batch_size=self.batch_size,
             seed=self.seed,
-            preprocess=self.data.preprocess,
+            preprocess=self.data.preprocess.stored,
             process_rows=launcher.process_rows,
             threads=self.threads,
         )
@@ -256,8 +267,10 @@ class DeviceData:
     """The device-resident input mode: whole arrays on the devices, positions per step.
 
     Attributes:
-      arrays: ``source_image`` (N_s, ...) float32, ``source_label`` (N_s,) int32,
-        ``target_image`` (N_t, ...) float32, preprocessed, on the host.
+      arrays: ``source_image`` (N_s, ...), ``source_label`` (N_s,) int32,
+        ``target_image`` (N_t, ...), on the host: the images in their compact
+        stored form (``Preprocess.stored``; uint8 stays uint8), which the step
+        finishes with the state's ``input_normalization``.
       positions: gives steps' positions, ``positions.steps(start, stop)`` (a
         :class:`PairedPositions`, or several stacked for many runs at once).
     """
@@ -275,12 +288,13 @@ class DeviceData:
     def read(
         cls, data: TrainingData, batch_size: int, seed: int, *, progress: bool = True
     ) -> DeviceData:
-        """Both domains read whole and preprocessed: the one route to device-resident data."""
+        """Both domains read whole in their stored form: the one route to device-resident
+        data."""
         source_inputs, source_labels = materialize(
-            data.source, data.preprocess, description="source", progress=progress
+            data.source, data.preprocess.stored, description="source", progress=progress
         )
         target_inputs, _ = materialize(
-            data.target, data.preprocess, description="target", progress=progress
+            data.target, data.preprocess.stored, description="target", progress=progress
         )
         arrays = {
             "source_image": source_inputs,
@@ -306,17 +320,64 @@ class DeviceData:
         return Dispatch(run, max_steps=sys.maxsize)
 
 
-def choose_input_mode(data_bytes: int) -> str:
-    """The faster input mode: "device" when the data fits, else "stream".
+class InputModeChoice(NamedTuple):
+    """The input mode ``input_mode="auto"`` took, and why (a sentence for the log)."""
+
+    mode: str
+    reason: str
+
+
+def _host_available_bytes() -> int:
+    """The host's available RAM: MemAvailable of /proc/meminfo (page cache it may
+    reclaim included), or the free pages where there is none."""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def available_memory() -> tuple[int, str]:
+    """The bytes a dataset read whole could take, and what they are: the first
+    local device's free memory, or, on CPUs (which report none), the host's
+    available RAM, which device arrays and the host's copy of the data share."""
+    device = jax.local_devices()[0]
+    stats = device.memory_stats() or {}
+    if "bytes_limit" in stats:
+        free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+        return free, f"free on the {device.device_kind}"
+    return _host_available_bytes(), "of available host RAM"
+
+
+def _size(count: float) -> str:
+    return f"{count / 2**30:.2f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
+
+
+def choose_input_mode(data_bytes: int, available_bytes: int | None = None) -> InputModeChoice:
+    """The faster input mode that fits: "device" when the data fits, else "stream".
 
     "device" keeps the dataset on the device and runs many steps per dispatch;
-    it is chosen when the data takes at most half of the device's free memory
-    (or the device reports none, as CPUs do). In a multi-process run every
-    process takes process 0's choice.
+    it is chosen when the data takes at most half of the memory it may use
+    (:func:`available_memory`, or ``available_bytes``): the rest is headroom for
+    the network, its activations and, on CPUs, the host's own copy while it is
+    read. In a multi-process run every process takes process 0's choice.
+
+    Args:
+      data_bytes: what the data takes on the device (``TrainingData.device_bytes``).
+      available_bytes: the memory to compare with; default :func:`available_memory`.
     """
-    stats = jax.local_devices()[0].memory_stats() or {}
-    free = stats.get("bytes_limit", math.inf) - stats.get("bytes_in_use", 0)
-    choice = INPUT_MODES.index("device" if data_bytes <= free / 2 else "stream")
+    if available_bytes is None:
+        available_bytes, what = available_memory()
+    else:
+        what = "given as available"
+    fits = data_bytes <= available_bytes / 2
+    choice = INPUT_MODES.index("device" if fits else "stream")
     if jax.process_count() > 1:
         choice = int(multihost_utils.broadcast_one_to_all(np.int32(choice)))
-    return INPUT_MODES[choice]
+    relation = "at most" if fits else "more than"
+    reason = (
+        f"the training data takes {_size(data_bytes)}, {relation} half of the "
+        f"{_size(available_bytes)} {what}"
+    )
+    return InputModeChoice(INPUT_MODES[choice], reason)

@@ -116,9 +116,9 @@ def materialize(
     description: str = "reading",
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Every record of ``source``, preprocessed: inputs (N, ...) float32 and labels (N,)
-    int32 (None for an unlabelled :class:`ArraySource`). A progress bar shows when the
-    reading takes more than two seconds."""
+    """Every record of ``source``, preprocessed: inputs (N, ...) as ``preprocess`` makes
+    them and labels (N,) int32 (None for an unlabelled :class:`ArraySource`). A progress
+    bar shows when the reading takes more than two seconds."""
     images, labels = [], []
     starts = range(0, len(source), chunk)
     bar = tqdm(starts, desc=description, disable=not progress, unit="chunk", delay=2)
