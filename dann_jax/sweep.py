@@ -251,12 +251,15 @@ def run_sweep(
     }
     (runs / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
     seeds_text = ", ".join(str(seed) for seed in per_seed)
+    grid_text = " x ".join(f"{name} {{{', '.join(f'{v:g}' for v in options)}}}"
+                           for name, options in values.items())  # fmt: skip
     (runs / "sweep.md").write_text(
         f"# Sweep of {config.name}: settings and checkpoints chosen without target labels\n\n"
-        f"Members: {', '.join(result['members'])} (one run folder each). Each validator picks "
-        f"one of every member's {candidates} checkpoints (every {config.checkpoint_every} "
-        f"steps) per seed; target test accuracy of the pick, mean ± std over seeds "
-        f"{seeds_text}.\n\n{table(result['summary'])}\n{provenance.summary(machine)}\n"
+        f"Grid: {grid_text or 'the config'}, seeds {seeds_text}: {len(members)} members in one "
+        f"program per method, one run folder each. Each validator picks one of every "
+        f"member's {candidates} checkpoints (every {config.checkpoint_every} steps) per seed; "
+        "target test accuracy of the pick, mean ± std over the seeds.\n\n"
+        f"{table(result['summary'])}\n{provenance.summary(machine)}\n"
         f"Command: `{machine['command']}`\n"
     )
     return result
