@@ -102,6 +102,15 @@ def selection_markdown(summary: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def paper_line(config) -> str:
+    """The paper's target accuracies for the config's methods, as a line (or "")."""
+    paper = config.get("paper_target_accuracy")
+    if not paper:
+        return ""
+    figures = ", ".join(f"{method} {value}" for method, value in paper.to_dict().items())
+    return f"The paper's target accuracy (its full datasets): {figures}.\n\n"
+
+
 def main(argv: list[str]) -> None:
     del argv
     config = FLAGS.config
@@ -159,7 +168,7 @@ def main(argv: list[str]) -> None:
             f"{FLAGS.select} checkpoints per run (every {config.checkpoint_every} steps), mean ± "
             "std over seeds; rank corr.: the validator's Spearman correlation with target "
             "accuracy over a run's checkpoints, averaged over seeds.\n\n"
-            f"{selection_markdown(chosen)}\n{provenance.summary(machine)}\n"
+            f"{selection_markdown(chosen)}\n{paper_line(config)}{provenance.summary(machine)}\n"
             f"Command: `{machine['command']}`\n"
         )
         (output / f"{config.name}-selection.md").write_text(text)
