@@ -145,3 +145,10 @@ def test_missing_path_names_the_config_key(files, tmp_path, argument, key):
     missing = tmp_path / "missing"
     with pytest.raises(ValueError, match=f"{re.escape(str(missing))}.*config\\.{key}"):
         mnist_to_blended_mnist(**{**files, argument: missing}, seed=0)
+
+
+def test_a_file_named_as_the_published_one_that_differs_gets_a_warning(files, tmp_path):
+    renamed = tmp_path / "t10k-images-idx3-ubyte.gz"
+    renamed.write_bytes(files["images_path"].read_bytes())
+    with pytest.warns(UserWarning, match="is not the published t10k-images-idx3-ubyte.gz"):
+        mnist_to_blended_mnist(renamed, files["labels_path"], files["photos_folder"], seed=0)

@@ -7,13 +7,23 @@ MNIST-M style with random patches of the BSDS500 train photos as the target
 digits each. The paper, on full MNIST -> MNIST-M: source-only .5225, DANN .7666.
 The MNIST network with the paper's schedules, batch 64 + 64.
 
-It reads files you have: the MNIST test set in its idx format and the BSDS500
-train photos. Give their paths on the command line:
+It reads files you have; their paths have no default. The MNIST test set as
+published (yann.lecun.com/exdb/mnist, mirrored at
+storage.googleapis.com/cvdf-datasets/mnist; a file so named that differs gets a
+warning):
+
+    t10k-images-idx3-ubyte.gz  MD5 9fb629c4189551a2d022fa330f9573f3
+        SHA-256 8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6
+    t10k-labels-idx1-ubyte.gz  MD5 ec29112dd5afa0611ce80d1b7f02629c
+        SHA-256 f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6
+
+and the 200 BSDS500 train photos (BSR_bsds500.tgz from the Berkeley segmentation
+page, BSR/BSDS500/data/images/train):
 
     dann train --config mnist_local_to_mnist_m_local \
         --config.mnist_images=DIR/t10k-images-idx3-ubyte.gz \
         --config.mnist_labels=DIR/t10k-labels-idx1-ubyte.gz \
-        --config.photos_dir=BSDS500/data/images/train
+        --config.photos_dir=BSR/BSDS500/data/images/train
 """
 
 from dann_jax.configs import base_config

@@ -9,6 +9,8 @@ the BSDS500 train photos).
 from __future__ import annotations
 
 import gzip
+import hashlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,33 @@ from dann_jax.data.offline import Domains, Split, blend_with_photos
 IDX_DIMENSIONS = {2049: 1, 2051: 3}
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 GZIP_MAGIC = b"\x1f\x8b"
+# The MNIST test set as published (yann.lecun.com/exdb/mnist, mirrored at
+# storage.googleapis.com/cvdf-datasets/mnist): file name -> (MD5, SHA-256).
+PUBLISHED_FILES = {
+    "t10k-images-idx3-ubyte.gz": (
+        "9fb629c4189551a2d022fa330f9573f3",
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    ),
+    "t10k-labels-idx1-ubyte.gz": (
+        "ec29112dd5afa0611ce80d1b7f02629c",
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    ),
+}
+
+
+def check_published(path: str | Path) -> None:
+    """Warns when a file named as a published MNIST file differs from it (its
+    SHA-256): results from it are not comparable with the published tables."""
+    path = Path(path)
+    if path.name in PUBLISHED_FILES:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != PUBLISHED_FILES[path.name][1]:
+            warnings.warn(
+                f"{path} is not the published {path.name} (SHA-256 {digest}, published "
+                f"{PUBLISHED_FILES[path.name][1]}); results from it are not comparable "
+                "with the published ones.",
+                stacklevel=2,
+            )
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -126,6 +155,8 @@ def mnist_to_blended_mnist(
     _check_exists(images_path, "mnist_images", "The MNIST images file")
     _check_exists(labels_path, "mnist_labels", "The MNIST labels file")
     _check_exists(photos_folder, "photos_dir", "The photos folder")
+    check_published(images_path)
+    check_published(labels_path)
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(
