@@ -243,7 +243,7 @@ def markdown(rows: list[dict], machine: dict) -> str:
         f"Medians of {FLAGS.repeats} interleaved repeats of {FLAGS.steps} steps after one "
         "warm-up each. jax-members-N: N runs (own seeds and batch orders) in one program; "
         "its images/s and steps/s count every run's. "
-        f"{machine['date']}; {machine['processor']}; " + ", ".join(
+        f"{machine['date']}; {machine['processor']}; commit {machine['commit']}; " + ", ".join(
             f"{name} {version}" for name, version in machine["versions"].items()
         ) + ".",
         f"Command: `{machine['command']}`",
