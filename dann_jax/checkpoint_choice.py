@@ -182,6 +182,35 @@ def selection_table(results: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def seeds_table(summary: Mapping[str, Mapping[str, Any]]) -> str:
+    """Choices summarised over seeds, as markdown: a row per choice, a column per method.
+
+    Args:
+      summary: method -> ``target_accuracy`` (choice -> [mean, std]),
+        ``rank_correlation`` (validator -> mean over seeds, or None) and, for a
+        sweep, ``picked`` (validator -> setting -> seeds that picked it).
+    """
+    methods = list(summary)
+    lines = ["| choice | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+    for choice in next(iter(summary.values()))["target_accuracy"]:
+        cells = []
+        for method in methods:
+            mean, std = summary[method]["target_accuracy"][choice]
+            text = f"{mean:.3f} ± {std:.3f}"
+            correlation = summary[method]["rank_correlation"].get(choice)
+            if correlation is not None:
+                text += f", rank corr. {correlation:+.2f}"
+            picked = summary[method].get("picked", {}).get(choice)
+            if picked:
+                text += "; picked " + ", ".join(f"{s} ({n})" for s, n in picked.items())
+            cells.append(text)
+        label = (
+            "oracle (target labels; reported, never chosen on)" if choice == "oracle" else choice
+        )
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def write(workdir: str | Path, results: Mapping[str, Mapping[str, Any]]) -> None:
     """Writes ``selection.json`` and ``selection.md`` into the run folder."""
     folder = RunFolder(Path(workdir))

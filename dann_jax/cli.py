@@ -288,30 +288,46 @@ def _stop_on_signals() -> Iterator[_StopRequest]:
             signal.signal(signum, handler)
 
 
-def train(argv: list[str]) -> int:
-    """``dann train``: parses flags, runs the experiment; returns the exit status."""
+def _parse_config_command(
+    command: str,
+    usage: str,
+    make_flags: Callable[[list[str]], flags.FlagValues],
+    argv: list[str],
+) -> flags.FlagValues | int:
+    """The parsed flags of a command that takes a config (``--config`` and its
+    overrides), or an exit status: 0 once the help (with the config's keys) is
+    printed, 2 after an error."""
     argv, config_name = configs.with_config_file(argv, DEFAULT_CONFIG)
     config_file = configs.config_file(config_name)
     if not config_file.is_file():
         return _error(
-            "train",
+            command,
             f"config file {config_file} not found; pass --config=FILE or the name of a "
             f"packaged config: {', '.join(configs.NAMES)}, {configs.FAMILIES}.",
         )
     if _wants_help(argv):
-        print(TRAIN_USAGE)
-        print(f"flags:\n{_flags_text(_train_flags(['dann train']))}\n")
+        print(usage)
+        print(f"flags:\n{_flags_text(make_flags([f'dann {command}']))}\n")
         print(f"config keys of {Path(config_name).stem}, with their values there:")
         print(configs.describe(configs.load(config_name)))
         return 0
-    argv = ["dann train", *argv]
+    argv = [f"dann {command}", *argv]
     try:
-        flag_values = _train_flags(argv)
+        flag_values = make_flags(argv)
         flag_values(argv)
-        config = flag_values.config
-        workdir = flag_values.workdir or f"runs/{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        flag_values.config  # noqa: B018  (loads the config: a bad override fails here)
     except (flags.Error, OSError, AttributeError, KeyError, TypeError, ValueError) as error:
-        return _error("train", _describe(error), hint=True)
+        return _error(command, _describe(error), hint=True)
+    return flag_values
+
+
+def train(argv: list[str]) -> int:
+    """``dann train``: parses flags, runs the experiment; returns the exit status."""
+    flag_values = _parse_config_command("train", TRAIN_USAGE, _train_flags, argv)
+    if isinstance(flag_values, int):
+        return flag_values
+    config = flag_values.config
+    workdir = flag_values.workdir or f"runs/{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if flag_values.distributed or flag_values.coordinator_address:
         try:
             parallel.initialize_distributed(
@@ -410,25 +426,20 @@ def _numbers(flag_values: flags.FlagValues, name: str, kind: type) -> list:
 def sweep(argv: list[str]) -> int:
     """``dann sweep``: trains a grid in one program and chooses without target labels;
     returns the exit status."""
-    argv, _ = configs.with_config_file(argv, DEFAULT_CONFIG)
-    if _wants_help(argv):
-        print(SWEEP_USAGE)
-        print(f"flags:\n{_flags_text(_sweep_flags(['dann sweep']))}")
-        return 0
-    argv = ["dann sweep", *argv]
+    flag_values = _parse_config_command("sweep", SWEEP_USAGE, _sweep_flags, argv)
+    if isinstance(flag_values, int):
+        return flag_values
+    config = flag_values.config
     try:
-        flag_values = _sweep_flags(argv)
-        flag_values(argv)
-        config = flag_values.config
         values = {
             name: _numbers(flag_values, f"sweep.{name}", float)
             for name in HYPERPARAMETERS
             if flag_values[f"sweep.{name}"].value
         }
         seeds = _numbers(flag_values, "seeds", int) or [config.seed]
-        runs = flag_values.runs or f"runs/{config.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
-    except (flags.Error, OSError, AttributeError, KeyError, TypeError, ValueError) as error:
-        return _error("sweep", _describe(error), hint=True)
+    except ValueError as error:
+        return _error("sweep", str(error), hint=True)
+    runs = flag_values.runs or f"runs/{config.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
     use_compilation_cache(config.compilation_cache)
     try:
         result = sweeping.run_sweep(
@@ -437,7 +448,7 @@ def sweep(argv: list[str]) -> int:
         )  # fmt: skip
     except ValueError as error:
         return _error("sweep", str(error))
-    print(sweeping.table(result["summary"]), end="")
+    print(checkpoint_choice.seeds_table(result["summary"]), end="")
     print(f"Wrote {Path(runs) / 'sweep.json'}, sweep.md and a run folder per member.")
     return 0
 

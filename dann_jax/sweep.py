@@ -169,31 +169,6 @@ def _counts(settings: Sequence[str]) -> dict[str, int]:
     return {setting: settings.count(setting) for setting in dict.fromkeys(settings)}
 
 
-def table(summary: Mapping[str, Mapping[str, Any]]) -> str:
-    """The summary as markdown: a row per choice, a column per method (mean ± std of
-    the target accuracy over seeds; for validators the rank correlation and the
-    settings they picked, with how many seeds picked each)."""
-    methods = list(summary)
-    lines = ["| choice | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
-    for choice in next(iter(summary.values()))["target_accuracy"]:
-        cells = []
-        for method in methods:
-            mean, std = summary[method]["target_accuracy"][choice]
-            text = f"{mean:.3f} ± {std:.3f}"
-            if choice in summary[method]["picked"]:
-                correlation = summary[method]["rank_correlation"][choice]
-                if correlation is not None:
-                    text += f", rank corr. {correlation:+.2f}"
-                picked = summary[method]["picked"][choice]
-                text += "; picked " + ", ".join(f"{s} ({n})" for s, n in picked.items())
-            cells.append(text)
-        label = (
-            "oracle (target labels; reported, never chosen on)" if choice == "oracle" else choice
-        )
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def run_sweep(
     config: ml_collections.ConfigDict,
     values: Mapping[str, Sequence[float]],
@@ -259,7 +234,7 @@ def run_sweep(
         f"program per method, one run folder each. Each validator picks one of every "
         f"member's {candidates} checkpoints (every {config.checkpoint_every} steps) per seed; "
         "target test accuracy of the pick, mean ± std over the seeds.\n\n"
-        f"{table(result['summary'])}\n{provenance.summary(machine)}\n"
+        f"{checkpoint_choice.seeds_table(result['summary'])}\n{provenance.summary(machine)}\n"
         f"Command: `{machine['command']}`\n"
     )
     return result

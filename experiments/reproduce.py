@@ -24,7 +24,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import jax
 import numpy as np
@@ -83,23 +82,6 @@ def summarise_selection(per_seed: dict[int, dict[str, dict]]) -> dict[str, dict[
             "rank_correlation": correlations,
         }
     return summary
-
-
-def selection_markdown(summary: dict[str, dict[str, Any]]) -> str:
-    methods = list(summary)
-    lines = ["| choice | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
-    for choice in next(iter(summary.values()))["target_accuracy"]:
-        cells = []
-        for method in methods:
-            mean, std = summary[method]["target_accuracy"][choice]
-            correlation = summary[method]["rank_correlation"].get(choice)
-            extra = f" (rank corr. {correlation:+.2f})" if correlation is not None else ""
-            cells.append(f"{mean:.3f} ± {std:.3f}{extra}")
-        label = (
-            "oracle (target labels; reported, never chosen on)" if choice == "oracle" else choice
-        )
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def paper_line(config) -> str:
@@ -168,7 +150,7 @@ def main(argv: list[str]) -> None:
             f"{FLAGS.select} checkpoints per run (every {config.checkpoint_every} steps), mean ± "
             "std over seeds; rank corr.: the validator's Spearman correlation with target "
             "accuracy over a run's checkpoints, averaged over seeds.\n\n"
-            f"{selection_markdown(chosen)}\n{paper_line(config)}{provenance.summary(machine)}\n"
+            f"{checkpoint_choice.seeds_table(chosen)}\n{paper_line(config)}{provenance.summary(machine)}\n"
             f"Command: `{machine['command']}`\n"
         )
         (output / f"{config.name}-selection.md").write_text(text)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import dann_jax
-from dann_jax import cli, experiment, sweep
+from dann_jax import checkpoint_choice, cli, experiment, sweep
 
 SETTINGS = {"steps": 40, "batch_size": 16, "log_every": 20, "steps_per_dispatch": 20}
 GRID = [
@@ -119,7 +119,9 @@ def test_each_validator_picks_its_best_candidate_over_settings_and_never_reads_t
     )
     assert summary["dann"]["target_accuracy"]["im"] == [pytest.approx(0.7), 0.0]
     assert summary["dann"]["picked"]["im"] == {"learning_rate=0.1": 2}
-    assert "| last step, learning_rate=0.01 | 0.500 ± 0.000 |" in sweep.table(summary)
+    assert "| last step, learning_rate=0.01 | 0.500 ± 0.000 |" in checkpoint_choice.seeds_table(
+        summary
+    )
 
 
 def test_dann_sweep_writes_a_run_folder_per_member_each_equal_to_its_separate_run(tmp_path, capsys):
@@ -158,3 +160,11 @@ def test_dann_sweep_writes_a_run_folder_per_member_each_equal_to_its_separate_ru
 def test_dann_sweep_names_a_bad_value(capsys):
     assert cli.main(["sweep", "--sweep.learning_rate=0.01,fast"]) == 2
     assert "--sweep.learning_rate takes comma-separated numbers" in capsys.readouterr().err
+
+
+def test_dann_sweep_help_lists_the_config_keys_and_a_missing_config_is_named(capsys):
+    assert cli.main(["sweep", "--config", "moons", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--sweep.domain_loss_weight" in out and "config keys of moons" in out
+    assert cli.main(["sweep", "--config", "no_such_config"]) == 2
+    assert "config file no_such_config not found" in capsys.readouterr().err
