@@ -88,3 +88,9 @@ def test_a_step_on_stored_uint8_equals_the_step_on_host_preprocessed_inputs(rng)
     ):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(metrics_compact["loss"], metrics_host["loss"], rtol=1e-5)
+
+
+def test_stored_images_of_the_wrong_channel_count_get_one_clear_error(rng):
+    preprocess = Preprocess((28, 28, 1), np.zeros(1, np.float32))
+    with pytest.raises(ValueError, match="images with 3 channels cannot be made"):
+        preprocess.stored(rng.integers(0, 256, size=(2, 28, 28, 3), dtype=np.uint8))

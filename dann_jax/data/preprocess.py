@@ -84,6 +84,11 @@ class Preprocess:
             return self.conform(images)
         if len(self.shape) > 1 and images.ndim == 3:
             images = images[..., None]
+        if len(self.shape) > 1 and images.shape[-1] not in (1, self.shape[-1]):
+            raise ValueError(
+                f"images with {images.shape[-1]} channels cannot be made {tuple(self.shape)}; "
+                f"give images with 1 or {self.shape[-1]} channels."
+            )
         return images if images.dtype == np.uint8 else images.astype(np.float32)
 
     def normalization(self) -> dict[str, np.ndarray]:
