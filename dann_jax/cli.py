@@ -17,7 +17,6 @@ import contextlib
 import os
 import signal
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,201 +24,13 @@ from pathlib import Path
 
 import jax
 from absl import flags
-from ml_collections import config_flags
 
 import dann_jax
-from dann_jax import checkpoint_choice, configs, experiment, parallel
+from dann_jax import checkpoint_choice, cli_flags, configs, experiment, parallel
 from dann_jax import sweep as sweeping
 from dann_jax.data import prepare as preparing
-from dann_jax.data import tfds_sources
 from dann_jax.loop import Stopped
 from dann_jax.settings import HYPERPARAMETERS
-
-DEFAULT_CONFIG = "default"
-USAGE = """usage: dann COMMAND [FLAGS]
-
-commands:
-  train     train a config's methods and write the results into a run folder
-  evaluate  re-evaluate a finished run folder from its checkpoints
-  select    choose each method's checkpoint without target labels (every validator)
-  sweep     train a grid of settings and seeds in one program, then choose without labels
-  prepare   download and prepare a TFDS dataset as ArrayRecord files
-
-`dann COMMAND --help` lists a command's flags; `dann --version` prints the version.
-"""
-TRAIN_USAGE = (
-    """usage: dann train [--config NAME_OR_FILE] [--config.KEY=VALUE ...] [--workdir DIR]
-                  [--overwrite] [--noprogress]
-                  [--distributed | --coordinator_address HOST:PORT --num_processes N
-                   --process_id I]
-
-"""
-    + textwrap.fill(
-        "Trains the config's methods and writes the results into a run folder. A config "
-        f"is a file or the name of a packaged one: {', '.join(configs.NAMES)}, "
-        f"{configs.FAMILIES} (default: "
-        f"{DEFAULT_CONFIG}, offline). Ctrl-C or SIGTERM saves the training state; the same "
-        "command then resumes the run. Many hosts: start one process per host with the same "
-        "config; --distributed lets JAX find the cluster (Cloud TPU, Slurm, Open MPI), or "
-        "name process 0's address, the process count and this process's index. Only process "
-        "0 writes the run folder.",
-        width=84,
-    )
-    + "\n"
-)
-EVALUATE_USAGE = """usage: dann evaluate --workdir DIR [--noprogress]
-
-Re-evaluates a finished run folder from its config and final checkpoints: writes
-eval.json (the test scores), evaluation.json (the proxy A-distance) and features.png.
-"""
-SELECT_USAGE = """usage: dann select --workdir DIR [--last_k K] [--noprogress]
-
-Scores every checkpoint of every method in a run folder with every label-free
-validator and writes selection.json and selection.md: each validator's pick and its
-target accuracy, the last step's, the mean of the last K checkpoints' predictions, and
-the oracle's (target labels; reported, never chosen on). Train with
---config.checkpoint_every=N --config.keep_checkpoints=0 to keep the candidates.
-"""
-SWEEP_USAGE = (
-    """usage: dann sweep [--config NAME_OR_FILE] [--config.KEY=VALUE ...]
-                  [--sweep.learning_rate=V,V ...] [--sweep.domain_loss_weight=V,V ...]
-                  [--sweep.gamma=V,V ...] [--seeds=S,S ...] [--runs DIR] [--candidates K]
-                  [--noprogress]
-
-"""
-    + textwrap.fill(
-        "Trains every combination of the swept values for every seed in one compiled "
-        "program per method, each member into its own run folder under --runs with K "
-        "checkpoints; scores every checkpoint with every label-free validator (dann "
-        "select) and lets each validator pick a setting and a step per seed. Writes "
-        "sweep.json and sweep.md: each pick's target accuracy, the oracle's (target "
-        "labels; reported, never chosen on) and each setting's last step.",
-        width=84,
-    )
-    + "\n"
-)
-PREPARE_USAGE = f"""usage: dann prepare NAME [--data_dir DIR] [--manual_dir DIR]
-
-Downloads and prepares a TFDS dataset as ArrayRecord files, which training reads
-without TensorFlow. Preparing needs TensorFlow: pip install 'dann_jax[prepare]'.
-Datasets: {", ".join(tfds_sources.OWN_BUILDERS + tfds_sources.CATALOG)}.
-"""
-
-
-def _config_flag(argv: list[str]) -> flags.FlagValues:
-    flag_values = flags.FlagValues()
-    # config_flags finds the --config.KEY overrides in the full argument list.
-    config_flags.DEFINE_config_file(
-        "config",
-        str(configs.config_file(DEFAULT_CONFIG)),
-        "A packaged config's name or a config file (ml_collections).",
-        flag_values=flag_values,
-        lock_config=True,
-        sys_argv=argv,
-    )
-    return flag_values
-
-
-def _train_flags(argv: list[str]) -> flags.FlagValues:
-    flag_values = _config_flag(argv)
-    flags.DEFINE_string(
-        "workdir", None, "Run folder; default runs/<config name>-<time>.", flag_values=flag_values
-    )
-    flags.DEFINE_bool("progress", True, "Show progress bars.", flag_values=flag_values)
-    flags.DEFINE_bool(
-        "overwrite",
-        False,
-        "Replace a run already in --workdir (its files only) instead of refusing or resuming.",
-        flag_values=flag_values,
-    )
-    flags.DEFINE_bool(
-        "distributed",
-        False,
-        "Join a multi-process run, detected by JAX (Cloud TPU, Slurm, Open MPI).",
-        flag_values=flag_values,
-    )
-    flags.DEFINE_string(
-        "coordinator_address",
-        None,
-        "Multi-process run: process 0's host:port (or JAX_COORDINATOR_ADDRESS).",
-        flag_values=flag_values,
-    )
-    flags.DEFINE_integer(
-        "num_processes", None, "Multi-process run: the process count.", flag_values=flag_values
-    )
-    flags.DEFINE_integer(
-        "process_id", None, "Multi-process run: this process's index.", flag_values=flag_values
-    )
-    return flag_values
-
-
-def _sweep_flags(argv: list[str]) -> flags.FlagValues:
-    flag_values = _config_flag(argv)
-    for name in HYPERPARAMETERS:
-        flags.DEFINE_list(
-            f"sweep.{name}", [], f"Values of {name} to try (default: the config's).",
-            flag_values=flag_values,
-        )  # fmt: skip
-    flags.DEFINE_list(
-        "seeds", [], "Seeds, each trained with every setting (default: the config's seed).",
-        flag_values=flag_values,
-    )  # fmt: skip
-    flags.DEFINE_string(
-        "runs",
-        None,
-        "Folder of the members' run folders; default runs/<config name>-sweep-<time>.",
-        flag_values=flag_values,
-    )
-    flags.DEFINE_integer(
-        "candidates", 8, "Checkpoints per member, evenly spaced.", flag_values=flag_values
-    )
-    flags.DEFINE_bool("progress", True, "Show progress bars.", flag_values=flag_values)
-    return flag_values
-
-
-def _evaluate_flags() -> flags.FlagValues:
-    flag_values = flags.FlagValues()
-    flags.DEFINE_string("workdir", None, "The run folder.", flag_values=flag_values)
-    flags.DEFINE_bool("progress", True, "Show progress bars.", flag_values=flag_values)
-    return flag_values
-
-
-def _select_flags() -> flags.FlagValues:
-    flag_values = _evaluate_flags()
-    flags.DEFINE_integer(
-        "last_k",
-        checkpoint_choice.LAST_K,
-        "Checkpoints in the mean-prediction convention.",
-        flag_values=flag_values,
-    )
-    return flag_values
-
-
-def _prepare_flags() -> flags.FlagValues:
-    flag_values = flags.FlagValues()
-    flags.DEFINE_string(
-        "data_dir", None, "Where to write (default ~/tensorflow_datasets).", flag_values=flag_values
-    )
-    flags.DEFINE_string(
-        "manual_dir", None, "A folder holding the dataset's files.", flag_values=flag_values
-    )
-    return flag_values
-
-
-def _flags_text(flag_values: flags.FlagValues) -> str:
-    """A command's flags, each with its default and meaning."""
-    lines = []
-    for name in flag_values:
-        flag = flag_values[name]
-        if isinstance(flag, flags.BooleanFlag):
-            lines.append(f"  --[no]{name} (default: --{'' if flag.default else 'no'}{name})")
-        elif name == "config":
-            lines.append(f"  --config NAME_OR_FILE (default: {DEFAULT_CONFIG})")
-        else:
-            default = "" if flag.default is None else f" (default: {flag.default})"
-            lines.append(f"  --{name}{default}")
-        lines.append(f"      {flag.help}")
-    return "\n".join(lines)
 
 
 def _wants_help(argv: list[str]) -> bool:
@@ -297,7 +108,7 @@ def _parse_config_command(
     """The parsed flags of a command that takes a config (``--config`` and its
     overrides), or an exit status: 0 once the help (with the config's keys) is
     printed, 2 after an error."""
-    argv, config_name = configs.with_config_file(argv, DEFAULT_CONFIG)
+    argv, config_name = configs.with_config_file(argv, cli_flags.DEFAULT_CONFIG)
     config_file = configs.config_file(config_name)
     if not config_file.is_file():
         return _error(
@@ -307,7 +118,7 @@ def _parse_config_command(
         )
     if _wants_help(argv):
         print(usage)
-        print(f"flags:\n{_flags_text(make_flags([f'dann {command}']))}\n")
+        print(f"flags:\n{cli_flags.flags_text(make_flags([f'dann {command}']))}\n")
         print(f"config keys of {Path(config_name).stem}, with their values there:")
         print(configs.describe(configs.load(config_name)))
         return 0
@@ -323,7 +134,7 @@ def _parse_config_command(
 
 def train(argv: list[str]) -> int:
     """``dann train``: parses flags, runs the experiment; returns the exit status."""
-    flag_values = _parse_config_command("train", TRAIN_USAGE, _train_flags, argv)
+    flag_values = _parse_config_command("train", cli_flags.TRAIN_USAGE, cli_flags.train_flags, argv)
     if isinstance(flag_values, int):
         return flag_values
     config = flag_values.config
@@ -369,7 +180,7 @@ def _parse(
     """The positional arguments of ``argv``, or an exit status: 0 once the help is
     printed, 2 after an error."""
     if _wants_help(argv):
-        print(f"{usage}\nflags:\n{_flags_text(flag_values)}")
+        print(f"{usage}\nflags:\n{cli_flags.flags_text(flag_values)}")
         return 0
     try:
         return flag_values([f"dann {command}", *argv])[1:]
@@ -377,14 +188,25 @@ def _parse(
         return _error(command, str(error), hint=True)
 
 
-def evaluate(argv: list[str]) -> int:
-    """``dann evaluate --workdir DIR``: re-evaluates a run folder; returns the exit status."""
-    flag_values = _evaluate_flags()
-    parsed = _parse("evaluate", EVALUATE_USAGE, flag_values, argv)
+def _parse_run_folder_command(
+    command: str, usage: str, flag_values: flags.FlagValues, argv: list[str]
+) -> int | None:
+    """None once the flags parse and name a run folder (``--workdir``); else the exit
+    status (0 after the help, 2 after an error)."""
+    parsed = _parse(command, usage, flag_values, argv)
     if isinstance(parsed, int):
         return parsed
     if not flag_values.workdir:
-        return _error("evaluate", "pass the run folder: --workdir DIR.")
+        return _error(command, "pass the run folder: --workdir DIR.")
+    return None
+
+
+def evaluate(argv: list[str]) -> int:
+    """``dann evaluate --workdir DIR``: re-evaluates a run folder; returns the exit status."""
+    flag_values = cli_flags.evaluate_flags()
+    status = _parse_run_folder_command("evaluate", cli_flags.EVALUATE_USAGE, flag_values, argv)
+    if status is not None:
+        return status
     try:
         experiment.evaluate_run(Path(flag_values.workdir), progress=flag_values.progress)
     except ValueError as error:
@@ -395,12 +217,10 @@ def evaluate(argv: list[str]) -> int:
 def select(argv: list[str]) -> int:
     """``dann select --workdir DIR``: chooses checkpoints without target labels; returns the
     exit status."""
-    flag_values = _select_flags()
-    parsed = _parse("select", SELECT_USAGE, flag_values, argv)
-    if isinstance(parsed, int):
-        return parsed
-    if not flag_values.workdir:
-        return _error("select", "pass the run folder: --workdir DIR.")
+    flag_values = cli_flags.select_flags()
+    status = _parse_run_folder_command("select", cli_flags.SELECT_USAGE, flag_values, argv)
+    if status is not None:
+        return status
     try:
         results = checkpoint_choice.select_checkpoints(
             flag_values.workdir, last_k=flag_values.last_k, progress=flag_values.progress
@@ -426,7 +246,7 @@ def _numbers(flag_values: flags.FlagValues, name: str, kind: type) -> list:
 def sweep(argv: list[str]) -> int:
     """``dann sweep``: trains a grid in one program and chooses without target labels;
     returns the exit status."""
-    flag_values = _parse_config_command("sweep", SWEEP_USAGE, _sweep_flags, argv)
+    flag_values = _parse_config_command("sweep", cli_flags.SWEEP_USAGE, cli_flags.sweep_flags, argv)
     if isinstance(flag_values, int):
         return flag_values
     config = flag_values.config
@@ -455,8 +275,8 @@ def sweep(argv: list[str]) -> int:
 
 def prepare(argv: list[str]) -> int:
     """``dann prepare NAME``: downloads and prepares a TFDS dataset; returns the exit status."""
-    flag_values = _prepare_flags()
-    names = _parse("prepare", PREPARE_USAGE, flag_values, argv)
+    flag_values = cli_flags.prepare_flags()
+    names = _parse("prepare", cli_flags.PREPARE_USAGE, flag_values, argv)
     if isinstance(names, int):
         return names
     if len(names) != 1:
@@ -485,12 +305,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dann_jax {dann_jax.__version__}")
         return 0
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE)
+        print(cli_flags.USAGE)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
-        print(f"dann: unknown command {command!r}; choose one of {tuple(COMMANDS)}.\n\n{USAGE}",
-              file=sys.stderr)  # fmt: skip
+        choices = f"choose one of {tuple(COMMANDS)}"
+        print(
+            f"dann: unknown command {command!r}; {choices}.\n\n{cli_flags.USAGE}", file=sys.stderr
+        )
         return 2
     return COMMANDS[command](rest)
 

@@ -2,7 +2,7 @@
 
 A sweep's members are every combination of the given values of the traced
 hyper-parameters (learning rate, domain-loss weight, gamma) for every seed. They train
-together, one compiled program per method (:func:`dann_jax.experiment.run_members`),
+together, one compiled program per method (:func:`dann_jax.members.run_members`),
 each into its own run folder with its checkpoints. Every checkpoint of every member is
 then a candidate: for each seed, each label-free validator picks one candidate (a
 setting and a step) among the members of that seed, as
@@ -23,7 +23,8 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from dann_jax import checkpoint_choice, experiment, provenance
+from dann_jax import checkpoint_choice, provenance
+from dann_jax import members as members_lib
 from dann_jax.settings import HYPERPARAMETERS
 
 
@@ -45,7 +46,7 @@ class Member:
         return f"{self.setting},seed={self.seed}" if self.values else f"seed={self.seed}"
 
     def overrides(self) -> dict[str, float]:
-        """The config keys that make this member (see :func:`dann_jax.experiment.run_members`)."""
+        """The config keys that make this member (see :func:`dann_jax.members.run_members`)."""
         return {**dict(self.values), "seed": self.seed}
 
 
@@ -205,7 +206,7 @@ def run_sweep(
     config.checkpoint_every = max(1, config.steps // candidates)
     config.keep_checkpoints = 0  # every candidate is kept
     runs = Path(runs)
-    experiment.run_members(config, {m.name: m.overrides() for m in members}, runs,
+    members_lib.run_members(config, {m.name: m.overrides() for m in members}, runs,
                            progress=progress)  # fmt: skip
     selections = {}
     for member in members:

@@ -7,7 +7,7 @@
 Every seed gets its own run folder under ``runs/<name>-seeds-<time>/seed<k>``; the
 summary, with the machine, date, library versions and the command, goes to
 ``experiments/results/<name>.md`` and ``.json``. With ``--vmap`` the seeds train
-together, one compiled program per method (``experiment.run_seeds``): on an
+together, one compiled program per method (``members.run_seeds``): on an
 accelerator N seeds then cost about one run; the results equal the separate runs'.
 
 With ``--select=K`` every run keeps K evenly spaced checkpoints per method and each
@@ -31,7 +31,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 import dann_jax
-from dann_jax import checkpoint_choice, configs, experiment, provenance, run_folder
+from dann_jax import checkpoint_choice, configs, experiment, members, provenance, run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 config_flags.DEFINE_config_file("config", str(configs.config_file("default")))
@@ -103,7 +103,7 @@ def main(argv: list[str]) -> None:
         config.checkpoint_every = max(1, config.steps // FLAGS.select)
         config.keep_checkpoints = 0
     if FLAGS.vmap:
-        per_seed = experiment.run_seeds(config, seeds, runs, progress=False)
+        per_seed = members.run_seeds(config, seeds, runs, progress=False)
     else:
         per_seed = {}
         for seed in seeds:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from dann_jax import configs, experiment
+from dann_jax import configs, experiment, members
 
 
 def small_config():
@@ -23,7 +23,7 @@ def records(workdir):
 
 def test_seeds_in_one_program_give_each_seed_its_own_run(tmp_path):
     config = small_config()
-    together = experiment.run_seeds(config, [0, 1], tmp_path / "together", progress=False)
+    together = members.run_seeds(config, [0, 1], tmp_path / "together", progress=False)
     for seed in (0, 1):
         folder = tmp_path / "together" / f"seed{seed}"
         assert json.loads((folder / "config.json").read_text())["seed"] == seed
@@ -47,7 +47,7 @@ def test_seeds_in_one_program_refuse_folders_that_hold_runs(tmp_path):
     (tmp_path / "seed1").mkdir(parents=True)
     (tmp_path / "seed1" / "metrics.jsonl").write_text("precious\n")
     with pytest.raises(ValueError, match="holds a run already"):
-        experiment.run_seeds(config, [0, 1], tmp_path, progress=False)
+        members.run_seeds(config, [0, 1], tmp_path, progress=False)
     assert (tmp_path / "seed1" / "metrics.jsonl").read_text() == "precious\n"
 
 

@@ -55,7 +55,7 @@ def test_pretrained_weights_go_under_the_bottleneck(monkeypatch):
     fake = {"params": {"conv1": {"kernel": np.ones(2)}}, "batch_stats": {"bn1": {"mean": 0}}}
     asked = []
     monkeypatch.setattr(backbones, "load_torchvision", lambda *a: asked.append(a) or fake)
-    variables = experiment._init_variables(config)
+    variables = experiment.starting_variables(config)
     assert asked == [("resnet50", None)]
     assert variables["params"]["feature_extractor"]["feature_extractor"] == fake["params"]
     assert variables["batch_stats"]["feature_extractor"]["feature_extractor"]["bn1"] == {"mean": 0}
