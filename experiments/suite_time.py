@@ -6,7 +6,8 @@ Clones the checkout's HEAD into an empty folder and runs ``bash .ci/run`` there
 (a new virtual environment, the install, ruff, the tests and the documentation
 build), then writes the wall time and pytest's summary line with the machine and
 commit to ``experiments/results/test-suite-<device>.{json,md}``. Exits with the
-CI's status; on failure the log's last lines are printed and nothing is written.
+CI's status; on failure the log's last lines are printed, the whole log is left in
+the clone (``ci-log.txt``) and no result is written.
 """
 
 from __future__ import annotations
@@ -44,8 +45,12 @@ def main(argv: list[str]) -> int:
     log = ci.stdout + ci.stderr
     found = SUMMARY.findall(log)
     if ci.returncode != 0 or not found:
+        (clone / "ci-log.txt").write_text(log)
         print(log[-6000:])
-        print(f"suite_time: bash .ci/run exited with {ci.returncode}; nothing written.")
+        print(
+            f"suite_time: bash .ci/run exited with {ci.returncode}; nothing written (the whole "
+            f"log: {clone / 'ci-log.txt'})."
+        )
         return ci.returncode or 1
     device = machine["device"].lower().replace(" ", "-")
     record = {"machine": machine, "pytest": found[-1], "ci_wall_time_s": round(seconds, 1)}
