@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The checks for a lent GPU machine, in one call: the card, the forms of the
 # on-device step (experiments/step_variants.py, also under XLA flags), the
-# throughput benchmark against PyTorch, 50,000 DANN steps, the default experiment
-# over 3 seeds, the moons toy and the tests that need no TensorFlow.
+# throughput benchmark against PyTorch, many runs in one program (1, 4, 16; and 16
+# seeds of the default experiment against one), 50,000 DANN steps, the default
+# experiment over 3 seeds, the moons toy and the tests that need no TensorFlow.
 # The machine has jax, flax, optax, orbax, torch, scikit-learn, matplotlib and
 # hypothesis but no network: the rest travel as Python 3.12 wheels in .whl/
 # (ignored by git), fetched beforehand on a machine with pip:
@@ -47,6 +48,17 @@ pack
 part benchmark
 timeout 150 python3 experiments/benchmark.py --batch_sizes=128,1024 --steps=500 --repeats=5 \
   --output="$results" | grep -v "^I11"
+pack
+
+part "many runs in one program, 64 + 64"
+timeout 120 python3 experiments/benchmark.py --batch_sizes=128 --implementations=jax-device \
+  --members=1,4,16 --steps=500 --repeats=3 --output="$results/members" | grep -v "^I12"
+pack
+
+part "16 seeds of the default experiment in one program, against one seed"
+timeout 240 python3 experiments/reproduce.py --seeds=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15 --vmap \
+  --results="$results/vmap16" --runs=/tmp/runs16
+timeout 100 python3 experiments/reproduce.py --seeds=0 --results="$results/seed0" --runs=/tmp/runs1
 pack
 
 part "50,000 DANN steps of 64 + 64"
