@@ -20,10 +20,11 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from dann_jax import provenance
-from dann_jax.models import NETWORK_SETTINGS, build_model
-from dann_jax.settings import TrainSettings
-from dann_jax.step import create_train_state, train_step
+from dann_jax.core.registry import build_model
+from dann_jax.core.settings import NETWORK_DEFAULTS, TrainSettings
+from dann_jax.core.state import create_train_state
+from dann_jax.core.step import train_step
+from dann_jax.runs import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_enum("backbone", "resnet50", ["resnet50", "alexnet"], "The backbone.")
@@ -34,7 +35,7 @@ FLAGS = flags.FLAGS
 def main(argv: list[str]) -> None:
     del argv
     machine = provenance.describe_machine()  # the code as it was when the run began
-    settings = TrainSettings(steps=20_000, **NETWORK_SETTINGS[FLAGS.backbone], parallel="none")
+    settings = TrainSettings(steps=20_000, **NETWORK_DEFAULTS[FLAGS.backbone], parallel="none")
     half = settings.batch_size // 2
     rng = np.random.default_rng(0)
     batch = {

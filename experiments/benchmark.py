@@ -35,15 +35,17 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from dann_jax import provenance
-from dann_jax.data.pipeline import DeviceData, PairedPositions, StreamInput, TrainingData
+from dann_jax.core.fit import StackedPositions, members_launcher
+from dann_jax.core.inputs import DeviceData, StreamInput
+from dann_jax.core.loop import train_loop
+from dann_jax.core.registry import build_model
+from dann_jax.core.settings import TrainSettings
+from dann_jax.core.state import create_train_state, create_train_states
+from dann_jax.data.batches import PairedPositions
+from dann_jax.data.domains import TrainingData
 from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import ArraySource
-from dann_jax.fit import StackedPositions, members_launcher
-from dann_jax.loop import train_loop
-from dann_jax.models import build_model
-from dann_jax.settings import TrainSettings
-from dann_jax.step import create_train_state, create_train_states
+from dann_jax.runs import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_list("batch_sizes", ["128", "1024"], "Global batches (half source, half target).")

@@ -3,7 +3,7 @@
     python experiments/benchmark_pipeline.py --source=syn_digits/small --target=syn_digits/small \\
         [--data_dir=DIR] [--batch_size=128] [--steps=200] [--threads=0,2]
 
-Times :class:`dann_jax.data.pipeline.PairedStream` reading two prepared TFDS
+Times :class:`dann_jax.data.batches.PairedStream` reading two prepared TFDS
 datasets (ArrayRecord, no TensorFlow): random access, PNG decoding, resizing
 to 28x28x3, centring, batching, with 0 (in the caller) and N grain reader threads;
 and, in the same run, the streamed training step of the MNIST network
@@ -23,13 +23,15 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from dann_jax import provenance, step
+from dann_jax.core import step
+from dann_jax.core.registry import build_model
+from dann_jax.core.settings import TrainSettings
+from dann_jax.core.state import create_train_state
 from dann_jax.data import tfds_sources
-from dann_jax.data.pipeline import PairedStream
+from dann_jax.data.batches import PairedStream
 from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import sampled_channel_mean
-from dann_jax.models import build_model
-from dann_jax.settings import TrainSettings
+from dann_jax.runs import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_string("source", "syn_digits/small", "Prepared TFDS dataset of the source.")
@@ -75,7 +77,7 @@ def main(argv: list[str]) -> None:
     batch = next(PairedStream(
         source, target, batch_size=FLAGS.batch_size, seed=0, preprocess=preprocess
     ))  # fmt: skip
-    state = step.create_train_state(
+    state = create_train_state(
         build_model("mnist", 10), batch["source_image"][:1], TrainSettings(steps=10_000)
     )
     train_step = jax.jit(step.train_step, donate_argnums=0)

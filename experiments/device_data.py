@@ -26,12 +26,17 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from dann_jax import configs, experiment, metrics, provenance
-from dann_jax.data import arrays, local
-from dann_jax.data.pipeline import DeviceData, TrainingData
+from dann_jax import configs
+from dann_jax.core.fit import fit_sources
+from dann_jax.core.inputs import DeviceData
+from dann_jax.data import arrays, mnist_files
+from dann_jax.data.domains import TrainingData
 from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import ArraySource
-from dann_jax.fit import fit_sources
+from dann_jax.evaluation import metrics
+from dann_jax.runs import provenance
+from dann_jax.runs.data import load_data
+from dann_jax.runs.plan import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 config_flags.DEFINE_config_file("config", str(configs.config_file("default")))
@@ -53,7 +58,7 @@ def on_device(training: TrainingData, batch_size: int, seed: int) -> dict[str, d
 
 def digits(path: str) -> TrainingData:
     """The idx digits (N, 28, 28) uint8 as both domains of an RGB network."""
-    images = local.read_idx(path)[..., None]
+    images = mnist_files.read_idx(path)[..., None]
     labels = np.zeros(len(images), np.int32)
     mean = np.full(3, arrays.to_float(images).mean(), np.float32)
     return TrainingData(
@@ -79,11 +84,12 @@ def main(argv: list[str]) -> None:
     machine = provenance.describe_machine()
     config = FLAGS.config
     config.checkpoint_every = 0
-    data = experiment.load_data(config, progress=False)
+    plan = make_plan(config)
+    data = load_data(plan, progress=False)
     stored = on_device(data.training, config.batch_size, config.seed)
     total = sum(entry["bytes"] for entry in stored.values())
     trained = {}
-    for method, settings in experiment.settings_of(config).items():
+    for method, settings in plan.methods.items():
         settings = dataclasses.replace(settings, input_mode="device", parallel="none")
         start = time.perf_counter()
         network = fit_sources(data.training_for(method), settings, model=config.model,

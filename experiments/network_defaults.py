@@ -30,9 +30,9 @@ import numpy as np
 from absl import app, flags
 
 import dann_jax
-from dann_jax import provenance
+from dann_jax.core.settings import NETWORK_DEFAULTS
 from dann_jax.data.offline import moons
-from dann_jax.models import NETWORK_SETTINGS
+from dann_jax.runs import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (data, initialisation, batch order).")
@@ -40,7 +40,7 @@ FLAGS = flags.FLAGS
 METHODS = ("source_only", "dann")
 TOY_SETTINGS = {
     name: value
-    for name, value in NETWORK_SETTINGS["shallow"].items()
+    for name, value in NETWORK_DEFAULTS["shallow"].items()
     if name not in ("steps", "batch_size", "parallel", "log_every", "steps_per_dispatch")
 }
 

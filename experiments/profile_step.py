@@ -27,7 +27,7 @@ from absl import app, flags
 # experiments/ is on sys.path when this runs; its flags --steps and --output serve here too.
 from benchmark import jax_runner, make_data
 
-from dann_jax import provenance
+from dann_jax.runs import provenance
 
 flags.DEFINE_integer("batch_size", 128, "Global batch (half source, half target).")
 flags.DEFINE_integer("top", 30, "Rows of the table.")

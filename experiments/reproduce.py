@@ -7,11 +7,11 @@
 Every seed gets its own run folder under ``runs/<name>-seeds-<time>/seed<k>``; the
 summary, with the machine, date, library versions and the command, goes to
 ``experiments/results/<name>.md`` and ``.json``. With ``--vmap`` the seeds train
-together, one compiled program per method (``members.run_seeds``): on an
+together, one compiled program per method (``runs.run_seeds``): on an
 accelerator N seeds then cost about one run; the results equal the separate runs'.
 
 With ``--select=K`` every run keeps K evenly spaced checkpoints per method and each
-label-free validator picks one (``dann select``, :mod:`dann_jax.checkpoint_choice`);
+label-free validator picks one (``dann select``, :mod:`dann_jax.runs.select`);
 ``<name>-selection.md`` and ``.json`` give, per method, the target accuracy of each
 validator's pick, of the last step, of the mean of the last checkpoints and of the
 oracle (target labels: reported, never chosen on), mean ± std over seeds, with each
@@ -31,7 +31,11 @@ from absl import app, flags
 from ml_collections import config_flags
 
 import dann_jax
-from dann_jax import checkpoint_choice, configs, experiment, members, provenance, run_folder
+from dann_jax import configs, runs
+from dann_jax.evaluation import selection
+from dann_jax.runs import provenance, select
+from dann_jax.runs.folder import results_table
+from dann_jax.runs.many import Member
 
 ROOT = Path(__file__).resolve().parents[1]
 config_flags.DEFINE_config_file("config", str(configs.config_file("default")))
@@ -93,30 +97,33 @@ def paper_line(config) -> str:
     return f"The paper's target accuracy (its full datasets): {figures}.\n\n"
 
 
+def run_name(seed: int) -> str:
+    """A seed's run folder, as the many-run programs name it (``seed=<k>``)."""
+    return Member((), seed).name
+
+
 def main(argv: list[str]) -> None:
     del argv
     config = FLAGS.config
     seeds = [int(seed) for seed in FLAGS.seeds]
     machine = provenance.describe_machine()  # the code as it was when the runs began
-    runs = Path(FLAGS.runs) / f"{config.name}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
+    folders = Path(FLAGS.runs) / f"{config.name}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
     if FLAGS.select:
         config.checkpoint_every = max(1, config.steps // FLAGS.select)
         config.keep_checkpoints = 0
     if FLAGS.vmap:
-        per_seed = members.run_seeds(config, seeds, runs, progress=False)
+        per_seed = runs.run_seeds(config, seeds, folders, progress=False)
     else:
         per_seed = {}
         for seed in seeds:
             config.seed = seed
-            per_seed[seed] = experiment.run(config, runs / f"seed{seed}", progress=False)
+            per_seed[seed] = runs.run(config, folders / run_name(seed), progress=False)
     summary = summarise(per_seed)
     if FLAGS.select:
         selections = {}
         for seed in seeds:
-            selections[seed] = checkpoint_choice.select_checkpoints(
-                runs / f"seed{seed}", progress=False
-            )
-            checkpoint_choice.write(runs / f"seed{seed}", selections[seed])
+            selections[seed] = select.select_checkpoints(folders / run_name(seed), progress=False)
+            select.write(folders / run_name(seed), selections[seed])
     config.seed = seeds[0]
     output = Path(FLAGS.results)
     output.mkdir(parents=True, exist_ok=True)
@@ -130,7 +137,7 @@ def main(argv: list[str]) -> None:
     (output / f"{config.name}.json").write_text(json.dumps(record, indent=2) + "\n")
     markdown = (
         f"# {config.name}: mean ± std over seeds {', '.join(map(str, seeds))}\n\n"
-        f"{run_folder.results_table(summary, config.paper_target_accuracy.to_dict())}\n\n"
+        f"{results_table(summary, config.paper_target_accuracy.to_dict())}\n\n"
         f"Machine: {machine['device']} ({machine['processor']}, {machine['cpu_count']} CPU "
         f"cores); {machine['date']}; jax {jax.__version__}, dann_jax {dann_jax.__version__}, "
         f"commit {machine['commit']}.\n"
@@ -150,7 +157,7 @@ def main(argv: list[str]) -> None:
             f"{FLAGS.select} checkpoints per run (every {config.checkpoint_every} steps), mean ± "
             "std over seeds; rank corr.: the validator's Spearman correlation with target "
             "accuracy over a run's checkpoints, averaged over seeds.\n\n"
-            f"{checkpoint_choice.seeds_table(chosen)}\n{paper_line(config)}{provenance.summary(machine)}\n"
+            f"{selection.seeds_table(chosen)}\n{paper_line(config)}{provenance.summary(machine)}\n"
             f"Command: `{machine['command']}`\n"
         )
         (output / f"{config.name}-selection.md").write_text(text)

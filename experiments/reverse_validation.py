@@ -4,7 +4,7 @@
         [--adaptations=annealed,constant] [--config.KEY=VALUE ...]
 
 Every combination of the listed learning rates and lambda schedules is scored
-with :func:`dann_jax.selection.reverse_validation` on the config's training
+with :func:`dann_jax.evaluation.reverse_validation.reverse_validation` on the config's training
 domains (in-memory datasets: the offline ones and mnist_local); the table goes
 to ``experiments/results/<name>-selection.md`` and ``.json``.
 """
@@ -19,7 +19,11 @@ from pathlib import Path
 from absl import app, flags
 from ml_collections import config_flags
 
-from dann_jax import configs, experiment, provenance, selection
+from dann_jax import configs
+from dann_jax.evaluation import reverse_validation
+from dann_jax.runs import provenance
+from dann_jax.runs.data import load_data
+from dann_jax.runs.plan import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 config_flags.DEFINE_config_file("config", str(configs.config_file("default")))
@@ -32,14 +36,14 @@ FLAGS = flags.FLAGS
 def main(argv: list[str]) -> None:
     del argv
     config = FLAGS.config
-    domains = experiment.load_data(config).offline
+    domains = load_data(make_plan(config)).offline
     if domains is None:
         raise app.UsageError("needs an in-memory dataset (offline or mnist_local).")
     candidates = {
         f"lr={rate}, {adaptation}": {"learning_rate": float(rate), "adaptation": adaptation}
         for rate, adaptation in itertools.product(FLAGS.learning_rates, FLAGS.adaptations)
     }
-    best, scores = selection.select(
+    best, scores = reverse_validation.pick_setting(
         candidates,
         domains.source_train.inputs,
         domains.source_train.labels,

@@ -129,7 +129,7 @@ def main(argv: list[str]) -> None:
     compilations = json.loads(python(COMPILATIONS, source, environment))
     runs = train_twice(source, environment)
 
-    from dann_jax import provenance
+    from dann_jax.runs import provenance
 
     machine = provenance.describe_machine()
     record = {

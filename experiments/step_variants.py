@@ -32,6 +32,7 @@ hits them alike); the medians go to stdout and to
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import statistics
@@ -47,11 +48,13 @@ from absl import app, flags
 # --dataset_size and --output serve here too.
 from benchmark import TOTAL_STEPS, make_data
 
-from dann_jax import layers, models, parallel, provenance, step
+from dann_jax.core import launchers, layers, networks, step
+from dann_jax.core.inputs import DeviceData
+from dann_jax.core.loop import train_loop
+from dann_jax.core.settings import TrainSettings
+from dann_jax.core.state import TrainState, create_train_state
 from dann_jax.data import arrays
-from dann_jax.data.pipeline import DeviceData
-from dann_jax.loop import train_loop
-from dann_jax.settings import TrainSettings
+from dann_jax.runs import provenance
 
 flags.DEFINE_integer("batch_size", 128, "Global batch (half source, half target).")
 flags.DEFINE_list(
@@ -89,7 +92,7 @@ class FlaxPoolFeatures(nn.Module):
         return x.reshape(x.shape[0], -1)
 
 
-class FlatOptimizerState(step.TrainState):
+class FlatOptimizerState(TrainState):
     """The library's state with its optimiser on one flat vector of all parameters."""
 
     @property
@@ -113,35 +116,31 @@ def runner(variant: str, data):
     """A function timing one dispatch of ``--steps`` steps of ``variant``."""
     passes = {"one-pass": True, "two-pass": False}
     train_step = functools.partial(step.train_step, single_pass=passes.get(variant))
-    unroll, features, precision = 1, models.MNISTFeatures(), None
+    unroll, features, precision = 1, networks.MNISTFeatures(), None
     if variant.startswith("unroll-"):
         unroll = int(variant.removeprefix("unroll-"))
     elif variant in CONV_VARIANTS:
-        features = models.MNISTFeatures(conv_implementation=CONV_VARIANTS[variant])
+        features = networks.MNISTFeatures(conv_implementation=CONV_VARIANTS[variant])
     elif variant == "flax-pool":
         features = FlaxPoolFeatures()
     elif variant.startswith("precision-"):
         precision = variant.removeprefix("precision-")
     elif variant not in (*passes, "default", "flat-optimizer"):
         raise app.UsageError(f"unknown variant {variant!r}")
-    network = models.DANN(features, models.MLPHead((100, 100), 10), models.DomainHead((100,)))
+    network = networks.DANN(features, networks.MLPHead((100, 100), 10), networks.DomainHead((100,)))
     settings = TrainSettings(
         steps=TOTAL_STEPS,
         batch_size=FLAGS.batch_size,
         steps_per_dispatch=FLAGS.steps,
         log_every=FLAGS.steps,
     )
-    state = step.create_train_state(network, data["source_image"][:1], settings)
+    state = create_train_state(network, data["source_image"][:1], settings)
     if variant == "flat-optimizer":
-        state = FlatOptimizerState(
-            step=state.step,
-            params=state.params,
-            opt_state=optax.flatten(state.tx).init(state.params),
-            network=network,
-            settings=state.settings,
-        )
+        fields = {field.name: getattr(state, field.name) for field in dataclasses.fields(state)}
+        fields["opt_state"] = optax.flatten(state.tx).init(state.params)
+        state = FlatOptimizerState(**fields)
     inputs = DeviceData.create(data, FLAGS.batch_size, seed=0)
-    launcher = parallel.Launcher(train_step, scanned(train_step, unroll))
+    launcher = launchers.Launcher(train_step, scanned(train_step, unroll))
 
     def run():
         nonlocal state

@@ -21,8 +21,11 @@ from pathlib import Path
 
 from absl import app, flags
 
-from dann_jax import configs, experiment, provenance
-from dann_jax.fit import fit_sources
+from dann_jax import configs
+from dann_jax.core.fit import fit_sources
+from dann_jax.runs import provenance
+from dann_jax.runs.data import load_data
+from dann_jax.runs.plan import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_integer("steps", 300, "Steps per timed run.")
@@ -50,8 +53,9 @@ def main(argv: list[str]) -> None:
     config = configs.load("default")
     config.method, config.steps, config.checkpoint_every = "dann", FLAGS.steps, 0
     config.steps_per_dispatch, config.log_every = 1, FLAGS.steps
-    data = experiment.load_data(config, progress=False)
-    settings = experiment.settings_of(config)["dann"]
+    plan = make_plan(config)
+    data = load_data(plan, progress=False)
+    settings = plan.methods["dann"]
     rows = []
     for launcher in FLAGS.launchers:
         timed = {

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from dann_jax import provenance
+from dann_jax.runs import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_string("clone", "/tmp/dann-jax-ci", "Folder for the clone (emptied first).")

@@ -21,8 +21,8 @@ import jax
 from absl import app, flags
 
 import dann_jax
-from dann_jax import provenance
 from dann_jax.data import load_domains
+from dann_jax.runs import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_integer("steps", 5000, "Steps of every run.")

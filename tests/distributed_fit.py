@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from dann_jax import parallel
+from dann_jax.core import distributed
 
 RUNS = (("stream", "shard_map"), ("device", "shard_map"), ("stream", "pmap"))
 
@@ -47,7 +47,7 @@ def fit(input_mode: str, launcher: str):
 
 
 def main(address: str, process_id: str, output: str) -> None:
-    parallel.initialize_distributed(address, 2, int(process_id))
+    distributed.initialize_distributed(address, 2, int(process_id))
     import jax
 
     saved = {}

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 import dann_jax
-from dann_jax import augment, step
-from dann_jax.data.pipeline import DeviceData
-from dann_jax.loop import train_loop
-from dann_jax.settings import TrainSettings
+from dann_jax.core import step
+from dann_jax.core.inputs import DeviceData
+from dann_jax.core.loop import train_loop
+from dann_jax.core.settings import TrainSettings
+from dann_jax.core.state import create_train_state
+from dann_jax.data import augment
 
 
 def images(rng, count=4, side=10):
@@ -123,7 +125,7 @@ def test_a_resumed_run_draws_the_views_it_would_have_drawn(host_data):
     inputs = DeviceData.create(data, settings.batch_size, settings.seed)
 
     def fresh():
-        return step.create_train_state(network, np.zeros((1, 8, 8, 3), np.float32), settings)
+        return create_train_state(network, np.zeros((1, 8, 8, 3), np.float32), settings)
 
     whole, _ = train_loop(fresh(), inputs, settings=settings, progress=False)
     half, _ = train_loop(fresh(), inputs, settings=settings, steps=2, progress=False)

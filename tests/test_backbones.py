@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from dann_jax import backbones
-from dann_jax.models import check_outputs, dann_network
+from dann_jax.core.networks import dann_network
+from dann_jax.core.registry import check_outputs
 
 torch = pytest.importorskip("torch")
 

@@ -6,7 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from dann_jax import checkpoint_choice, cli, experiment, validators
+from dann_jax import cli
+from dann_jax.evaluation import validators
+from dann_jax.runs import select
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +41,18 @@ def test_dann_select_scores_every_checkpoint_and_writes_the_tables(run, capsys):
 
 
 def test_permuting_the_target_labels_changes_no_score_and_no_pick(run, monkeypatch):
-    plain = checkpoint_choice.select_checkpoints(run, progress=False)
-    load_data = experiment.load_data
+    plain = select.select_checkpoints(run, progress=False)
+    load_data = select.load_data
 
-    def permuted(config, progress=True):
-        data = load_data(config, progress)
+    def permuted(plan, progress=True):
+        data = load_data(plan, progress)
         labels = np.random.default_rng(0).permutation(data.target_test.labels)
         return dataclasses.replace(
             data, target_test=dataclasses.replace(data.target_test, labels=labels)
         )
 
-    monkeypatch.setattr(experiment, "load_data", permuted)
-    shuffled = checkpoint_choice.select_checkpoints(run, progress=False)
+    monkeypatch.setattr(select, "load_data", permuted)
+    shuffled = select.select_checkpoints(run, progress=False)
     for method, record in plain.items():
         assert shuffled[method]["scores"] == record["scores"]
         assert {n: p["step"] for n, p in shuffled[method]["picks"].items()} == {

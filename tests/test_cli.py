@@ -9,6 +9,7 @@ import pytest
 
 import dann_jax
 from dann_jax import cli, configs
+from dann_jax.core import settings
 
 
 def train(*arguments):
@@ -118,7 +119,8 @@ def test_each_command_lists_its_flags_and_train_its_config_keys(asking, capsys):
     assert cli.main(["train", "--config", "moons", asking]) == 0
     shown = capsys.readouterr().out
     assert "--workdir" in shown and "--[no]overwrite" in shown
-    assert "--config.steps=150000\n      SGD steps per method" in shown  # moons's value
+    meaning = settings.meanings(settings.TrainSettings)["steps"]  # the one source
+    assert f"--config.steps=150000\n      {meaning}" in shown  # moons's value
     assert "--config.checkpoint_every=" in shown and "--config.compilation_cache=auto" in shown
     assert cli.main(["evaluate", asking]) == 0
     assert "--workdir" in capsys.readouterr().out

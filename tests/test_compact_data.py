@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 import dann_jax
-from dann_jax.data.pipeline import DeviceData
+from dann_jax.core.fit import array_data
+from dann_jax.core.inputs import DeviceData
+from dann_jax.core.state import create_train_state
+from dann_jax.core.step import train_step
 from dann_jax.data.preprocess import Preprocess, network_inputs
-from dann_jax.fit import array_data
-from dann_jax.step import create_train_state, train_step
 
 MEAN = np.array([0.2, 0.4, 0.6], np.float32)
 
@@ -68,7 +69,7 @@ def test_a_step_on_stored_uint8_equals_the_step_on_host_preprocessed_inputs(rng)
     labels = (np.arange(16) % 10).astype(np.int32)
     preprocess = Preprocess((28, 28, 3), MEAN)  # grey stored, RGB inputs
     settings = dann_jax.TrainSettings(steps=10, batch_size=32, parallel="none")
-    network = dann_jax.models.resolve_network("mnist", 10)
+    network = dann_jax.build_model("mnist", 10)
     example = np.zeros((1, 28, 28, 3), np.float32)
     compact = create_train_state(
         network, example, settings, input_normalization=preprocess.normalization()

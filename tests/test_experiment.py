@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from dann_jax import configs, experiment, members
+from dann_jax import configs, runs
+from dann_jax.runs import plan
 
 
 def small_config():
@@ -23,20 +24,20 @@ def records(workdir):
 
 def test_seeds_in_one_program_give_each_seed_its_own_run(tmp_path):
     config = small_config()
-    together = members.run_seeds(config, [0, 1], tmp_path / "together", progress=False)
+    together = runs.run_seeds(config, [0, 1], tmp_path / "together", progress=False)
     for seed in (0, 1):
-        folder = tmp_path / "together" / f"seed{seed}"
+        folder = tmp_path / "together" / f"seed={seed}"
         assert json.loads((folder / "config.json").read_text())["seed"] == seed
         assert (folder / "features.png").exists() and (folder / "results.json").exists()
     assert together[0]["dann"]["target_accuracy"] != together[1]["dann"]["target_accuracy"]
     # Seed 1, not the first of the program, run alone (CI time: every seed of
     # fit_seeds is compared with its own run in tests/test_fit.py).
     config.seed = 1
-    alone = experiment.run(config, tmp_path / "alone", progress=False)
+    alone = runs.run(config, tmp_path / "alone", progress=False)
     for method in ("dann", "train_on_target"):
         for metric in ("source_accuracy", "target_accuracy", "domain_accuracy"):
             assert together[1][method][metric] == pytest.approx(alone[method][metric])
-    got, want = records(tmp_path / "together" / "seed1"), records(tmp_path / "alone")
+    got, want = records(tmp_path / "together" / "seed=1"), records(tmp_path / "alone")
     assert [(r["method"], r["step"]) for r in got] == [(r["method"], r["step"]) for r in want]
     for mine, theirs in zip(got, want, strict=True):
         assert mine["loss"] == pytest.approx(theirs["loss"], rel=1e-5)
@@ -44,19 +45,19 @@ def test_seeds_in_one_program_give_each_seed_its_own_run(tmp_path):
 
 def test_seeds_in_one_program_refuse_folders_that_hold_runs(tmp_path):
     config = small_config()
-    (tmp_path / "seed1").mkdir(parents=True)
-    (tmp_path / "seed1" / "metrics.jsonl").write_text("precious\n")
+    (tmp_path / "seed=1").mkdir(parents=True)
+    (tmp_path / "seed=1" / "metrics.jsonl").write_text("precious\n")
     with pytest.raises(ValueError, match="holds a run already"):
-        members.run_seeds(config, [0, 1], tmp_path, progress=False)
-    assert (tmp_path / "seed1" / "metrics.jsonl").read_text() == "precious\n"
+        runs.run_seeds(config, [0, 1], tmp_path, progress=False)
+    assert (tmp_path / "seed=1" / "metrics.jsonl").read_text() == "precious\n"
 
 
 def test_a_configs_settings_are_checked_per_method_and_train_on_target_is_source_only():
     config = small_config()
-    settings = experiment.settings_of(config)
+    settings = plan.make_plan(config).methods
     assert list(settings) == ["dann", "train_on_target"]
     assert settings["dann"].method == "dann" and settings["train_on_target"].method == "source_only"
     assert settings["dann"].steps == 200 and settings["dann"].parallel == "none"
     config.model = "vgg"
     with pytest.raises(ValueError, match="Unknown model 'vgg'"):
-        experiment.settings_of(config)
+        plan.make_plan(config)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import dann_jax
-from dann_jax.data import pipeline
+from dann_jax.core import inputs
 
 
 def moons(rng, count=200, shift=0.0):
@@ -132,20 +132,20 @@ def test_predict_says_how_to_fix_a_single_image_or_colour_for_a_grey_network(rng
 
 
 def test_auto_input_mode_keeps_data_that_fits_on_the_device_and_streams_what_does_not():
-    assert pipeline.choose_input_mode(data_bytes=1000).mode == "device"  # this host's memory
-    choice = pipeline.choose_input_mode(data_bytes=3 * 2**30, available_bytes=4 * 2**30)
+    assert inputs.choose_input_mode(data_bytes=1000).mode == "device"  # this host's memory
+    choice = inputs.choose_input_mode(data_bytes=3 * 2**30, available_bytes=4 * 2**30)
     assert choice.mode == "stream"
     assert choice.reason == (
         "the training data takes 3.00 GiB, more than half of the 4.00 GiB given as available"
     )
-    assert pipeline.choose_input_mode(10**13).mode == "stream"  # 10 TB fits no host here
+    assert inputs.choose_input_mode(10**13).mode == "stream"  # 10 TB fits no host here
 
 
 def test_auto_input_mode_streams_a_dataset_larger_than_the_memory_it_is_told_of(
     host_data, monkeypatch, capsys
 ):
     data = host_data(size=32)
-    monkeypatch.setattr(pipeline, "available_memory", lambda: (1000, "of available host RAM"))
+    monkeypatch.setattr(inputs, "available_memory", lambda: (1000, "of available host RAM"))
     trained = dann_jax.fit(
         data["source_image"], data["source_label"], data["target_image"],
         model="shallow", steps=2, batch_size=16, parallel="none", steps_per_dispatch=1,

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dann_jax.data.batches import PairedStream
 from dann_jax.data.folders import UNLABELLED, folder_domains
-from dann_jax.data.pipeline import PairedStream
 from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import read
 

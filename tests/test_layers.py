@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dann_jax.layers import (
+from dann_jax.core.layers import (
     ConvReluPool,
     conv_patches,
     conv_relu_pool,

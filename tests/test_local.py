@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dann_jax.data.local import mnist_to_blended_mnist, read_idx, read_photos
+from dann_jax.data.mnist_files import read_idx, read_photos
+from dann_jax.data.offline import mnist_to_blended_mnist
 
 NUM_DIGITS = 100  # 10 per class: halves of 5 per class, test parts of 1 per class
 

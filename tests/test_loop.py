@@ -5,13 +5,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dann_jax import step
-from dann_jax.data.pipeline import DeviceData, StreamInput, TrainingData
+from dann_jax.core.inputs import DeviceData, StreamInput
+from dann_jax.core.loop import UNLOGGED, train_loop
+from dann_jax.core.registry import build_model
+from dann_jax.core.settings import TrainSettings
+from dann_jax.core.state import create_train_state
+from dann_jax.data.domains import TrainingData
 from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import ArraySource
-from dann_jax.loop import UNLOGGED, train_loop
-from dann_jax.models import build_model
-from dann_jax.settings import TrainSettings
 
 
 def device_inputs(data, batch_size=8, seed=0):
@@ -29,7 +30,7 @@ def stream_inputs(data, batch_size=8, seed=0):
 
 
 def make_state(settings, model="shallow", shape=(2,)):
-    return step.create_train_state(build_model(model, 2), jnp.zeros((1, *shape)), settings)
+    return create_train_state(build_model(model, 2), jnp.zeros((1, *shape)), settings)
 
 
 def test_non_finite_loss_stops_with_the_step_and_metric(host_data):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 import dann_jax
-from dann_jax import metrics
 from dann_jax.data.offline import load_domains
+from dann_jax.evaluation import metrics
 
 
 def test_accuracy_counts_matches():

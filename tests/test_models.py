@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from dann_jax.models import build_model
+from dann_jax.core.registry import build_model
 
 
 def init(model, inputs):

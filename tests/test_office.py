@@ -8,7 +8,8 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from dann_jax import backbones, cli, configs, experiment
+from dann_jax import backbones, cli, configs
+from dann_jax.runs.plan import make_plan
 
 
 @pytest.mark.parametrize(
@@ -55,16 +56,16 @@ def test_pretrained_weights_go_under_the_bottleneck(monkeypatch):
     fake = {"params": {"conv1": {"kernel": np.ones(2)}}, "batch_stats": {"bn1": {"mean": 0}}}
     asked = []
     monkeypatch.setattr(backbones, "load_torchvision", lambda *a: asked.append(a) or fake)
-    variables = experiment.starting_variables(config)
+    variables = make_plan(config).starting_variables
     assert asked == [("resnet50", None)]
     assert variables["params"]["feature_extractor"]["feature_extractor"] == fake["params"]
     assert variables["batch_stats"]["feature_extractor"]["feature_extractor"]["bn1"] == {"mean": 0}
     config.pretrained = "/no/such/weights.pth"
     with pytest.raises(ValueError, match=r"pretrained file /no/such/weights\.pth not found"):
-        experiment.settings_of(config)
+        make_plan(config)
     config.pretrained, config.model = "torchvision", "mnist"
     with pytest.raises(ValueError, match="pretrained weights are for model="):
-        experiment.settings_of(config)
+        make_plan(config)
 
 
 def write_images(folder, count, rng):

@@ -1,4 +1,4 @@
-"""The launchers of dann_jax.parallel run the one step body: same computation as one device.
+"""The launchers of dann_jax.core.launchers run the one step body: same computation as one device.
 
 Eight CPU devices are faked in conftest.py; the multi-process tests start two
 JAX processes of two devices each on loopback (gloo collectives).
@@ -20,12 +20,13 @@ import numpy as np
 import pytest
 
 import dann_jax
-from dann_jax import parallel, step
+from dann_jax.core import launchers, step
+from dann_jax.core.inputs import DeviceData
+from dann_jax.core.loop import train_loop
+from dann_jax.core.registry import build_model
+from dann_jax.core.settings import TrainSettings
+from dann_jax.core.state import create_train_state
 from dann_jax.data.offline import load_domains
-from dann_jax.data.pipeline import DeviceData
-from dann_jax.loop import train_loop
-from dann_jax.models import build_model
-from dann_jax.settings import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHERS = ("pmap", "shard_map")
@@ -34,7 +35,7 @@ TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
 
 def mnist_state(steps=20):
     example = jnp.zeros((1, 16, 16, 3))
-    return step.create_train_state(build_model("mnist", 10), example, TrainSettings(steps=steps))
+    return create_train_state(build_model("mnist", 10), example, TrainSettings(steps=steps))
 
 
 def random_batch(rng, half):
@@ -58,7 +59,7 @@ def assert_trees_close(got, want):
 @pytest.mark.parametrize("kind", LAUNCHERS)
 def test_launcher_steps_equal_the_single_device_step(rng, kind):
     """Five steps of the one body: params and metrics as on one device, at every step."""
-    launcher = parallel.launcher(kind, step.train_step, step.train_steps)
+    launcher = launchers.launcher(kind, step.train_step, step.train_steps)
     assert len(launcher.devices) == 8
     single, spread = mnist_state(), launcher.put_state(mnist_state())
     differences = []
@@ -118,8 +119,8 @@ def test_fit_on_the_default_experiment_predicts_alike_with_each_launcher():
 
 
 def test_auto_shards_over_every_device_when_there_are_several():
-    assert parallel.resolve("auto") == "shard_map"
-    assert parallel.resolve("pmap") == "pmap"
+    assert launchers.resolve("auto") == "shard_map"
+    assert launchers.resolve("pmap") == "pmap"
 
 
 @pytest.mark.parametrize("kind", ["auto", *LAUNCHERS])
@@ -132,7 +133,7 @@ def test_a_batch_the_devices_cannot_share_is_refused_before_training(rng, kind):
 
 def test_unknown_parallel_is_refused():
     with pytest.raises(ValueError, match="Unknown parallel 'tpu'"):
-        parallel.check_batch_size("tpu", 16)
+        launchers.check_batch_size("tpu", 16)
     with pytest.raises(ValueError, match="Unknown parallel 'tpu'"):
         TrainSettings(steps=1, parallel="tpu")
 

@@ -9,10 +9,11 @@ import pytest
 import tensorflow_datasets as tfds
 
 from dann_jax import cli
+from dann_jax.core.inputs import DeviceData
 from dann_jax.data import prepare as preparing
 from dann_jax.data import tfds_sources
+from dann_jax.data.batches import PairedPositions, PairedStream
 from dann_jax.data.builders import mnist_m
-from dann_jax.data.pipeline import DeviceData, PairedPositions, PairedStream
 from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import ArraySource, materialize, sampled_channel_mean
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from dann_jax import plots
+from dann_jax.evaluation import metrics
+from dann_jax.runs import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -40,7 +41,7 @@ def test_feature_embedding_draws_one_panel_per_method(rng, tmp_path, method):
 
 def test_embed_features_subsamples_each_domain(rng):
     source, target = clouds(rng, source_count=80, target_count=30)
-    points, domains = plots.embed_features(source, target, method="pca", max_points=50)
+    points, domains = metrics.embed_features(source, target, method="pca", max_points=50)
     assert points.shape == (80, 2)
     assert np.bincount(domains).tolist() == [50, 30]
     # Shifted clouds stay apart along the first principal component.
@@ -49,15 +50,15 @@ def test_embed_features_subsamples_each_domain(rng):
 
 def test_embed_features_is_deterministic_for_a_seed(rng):
     source, target = clouds(rng)
-    first = plots.embed_features(source, target, seed=1, max_points=40)
-    second = plots.embed_features(source, target, seed=1, max_points=40)
+    first = metrics.embed_features(source, target, seed=1, max_points=40)
+    second = metrics.embed_features(source, target, seed=1, max_points=40)
     np.testing.assert_array_equal(first[0], second[0])
     np.testing.assert_array_equal(first[1], second[1])
 
 
 def test_embed_features_rejects_unknown_methods(rng):
     with pytest.raises(ValueError, match="umap"):
-        plots.embed_features(*clouds(rng), method="umap")
+        metrics.embed_features(*clouds(rng), method="umap")
 
 
 def test_training_curves_writes_a_png(tmp_path):

@@ -14,14 +14,17 @@ import numpy as np
 import pytest
 import stateful_network
 
-from dann_jax import checkpoint, cli, configs, experiment
-from dann_jax.data.pipeline import PairedPositions, StreamInput, TrainingData
+from dann_jax import cli, configs, runs
+from dann_jax.core import checkpoints
+from dann_jax.core.inputs import StreamInput
+from dann_jax.core.loop import Stopped, train_loop
+from dann_jax.core.registry import build_model
+from dann_jax.core.settings import TrainSettings
+from dann_jax.core.state import create_train_state
+from dann_jax.data.batches import PairedPositions
+from dann_jax.data.domains import TrainingData
 from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import ArraySource
-from dann_jax.loop import Stopped, train_loop
-from dann_jax.models import build_model
-from dann_jax.settings import TrainSettings
-from dann_jax.step import create_train_state
 
 ROOT = Path(__file__).resolve().parents[1]
 # Checkpoints every 75 steps, records every 50: the cadences need not divide each other.
@@ -67,7 +70,7 @@ def final_variables(workdir, method):
     template = create_train_state(
         stateful_network.make_network(2), np.zeros((1, 2), np.float32), TrainSettings(steps=1)
     )
-    state, _ = checkpoint.restore(checkpoint.manager(workdir / "checkpoints" / method), template)
+    state, _ = checkpoints.restore(checkpoints.manager(workdir / "checkpoints" / method), template)
     return jax.device_get(state.variables)
 
 
@@ -129,10 +132,10 @@ def test_a_workdir_with_another_config_is_refused_untouched(tmp_path, capsys):
 
 @pytest.mark.parametrize("keep", [1])
 def test_a_checkpoint_of_another_network_gets_one_clear_error(tmp_path, keep):
-    checkpoint.save(checkpoint.manager(tmp_path, keep=keep), shallow_state(classes=2))
+    checkpoints.save(checkpoints.manager(tmp_path, keep=keep), shallow_state(classes=2))
     other = shallow_state(classes=3)
     with pytest.raises(ValueError, match="does not fit this config's network"):
-        checkpoint.restore(checkpoint.manager(tmp_path), other)
+        checkpoints.restore(checkpoints.manager(tmp_path), other)
 
 
 MOONS = [
@@ -223,17 +226,17 @@ def test_a_non_finite_loss_stops_training_and_the_last_checkpoint_stays(tmp_path
         steps=20, batch_size=batch_size, parallel="none", log_every=5, checkpoint_every=5
     )
     state = shallow_state(steps=20)
-    checkpoints = checkpoint.manager(tmp_path / "checkpoints")
+    manager = checkpoints.manager(tmp_path / "checkpoints")
     with pytest.raises(FloatingPointError, match=r"became nan by step 10"):
         train_loop(
             state,
             inputs,
             settings=settings,
             progress=False,
-            on_checkpoint=lambda state, loop: checkpoint.save(checkpoints, state, loop),
+            on_checkpoint=lambda state, loop: checkpoints.save(manager, state, loop),
         )
-    assert checkpoints.all_steps() == [5]
-    saved, loop = checkpoint.restore(checkpoint.manager(tmp_path / "checkpoints"), state)
+    assert manager.all_steps() == [5]
+    saved, loop = checkpoints.restore(checkpoints.manager(tmp_path / "checkpoints"), state)
     assert int(saved.step) == 5 and loop == {"next_index": 5, "unlogged_metrics": {}}
     assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(saved.params))
 
@@ -242,7 +245,7 @@ def test_a_run_stopped_on_request_saves_and_resumes_to_the_uninterrupted_result(
     """`should_stop` (Ctrl-C in `dann train`) saves the state at the step reached."""
     config = configs.load("moons")
     config.steps, config.log_every, config.checkpoint_every = 400, 50, 0
-    whole = experiment.run(config, tmp_path / "whole", progress=False)
+    whole = runs.run(config, tmp_path / "whole", progress=False)
     asked = []
 
     def after_three_dispatches():
@@ -250,14 +253,12 @@ def test_a_run_stopped_on_request_saves_and_resumes_to_the_uninterrupted_result(
         return len(asked) > 3
 
     with pytest.raises(Stopped, match="stopped at step 150 of source_only") as stopped:
-        experiment.run(
-            config, tmp_path / "stopped", progress=False, should_stop=after_three_dispatches
-        )
+        runs.run(config, tmp_path / "stopped", progress=False, should_stop=after_three_dispatches)
     assert stopped.value.step == 150
     assert sorted(
         p.name for p in (tmp_path / "stopped" / "checkpoints" / "source_only").iterdir()
     ) == ["150"]
-    resumed = experiment.run(config, tmp_path / "stopped", progress=False)
+    resumed = runs.run(config, tmp_path / "stopped", progress=False)
     for method in whole:
         assert resumed[method]["target_accuracy"] == whole[method]["target_accuracy"]
     metrics = [

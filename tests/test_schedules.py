@@ -3,7 +3,7 @@ import numpy as np
 import optax
 import pytest
 
-from dann_jax import schedules
+from dann_jax.core import schedules
 
 
 def test_adaptation_factor_follows_the_paper():

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from dann_jax import selection
+from dann_jax.evaluation import reverse_validation
 
 
 def blobs(rng, count, shift):
@@ -18,7 +18,7 @@ def test_reverse_validation_prefers_a_setting_that_learns_and_never_needs_target
     common = {"model": "shallow", "steps": 300, "batch_size": 32, "parallel": "none",
               "progress": False, "anneal_learning_rate": False}  # fmt: skip
     candidates = {"frozen": {"learning_rate": 0.0}, "learning": {"learning_rate": 0.1}}
-    best, scores = selection.select(candidates, source, labels, target, **common)
+    best, scores = reverse_validation.pick_setting(candidates, source, labels, target, **common)
     assert best == "learning"
     assert scores["learning"]["reverse_validation_accuracy"] > 0.9
     assert scores["frozen"]["reverse_validation_accuracy"] < 0.8

@@ -5,7 +5,8 @@ import dataclasses
 import pytest
 
 from dann_jax.configs import base_config
-from dann_jax.settings import StepSettings, TrainSettings
+from dann_jax.core.settings import StepSettings, TrainSettings
+from dann_jax.runs.plan import settings_of
 
 
 def test_equal_settings_are_equal_and_hash_alike():
@@ -54,7 +55,7 @@ def test_settings_from_a_config_read_every_field_by_its_name():
     config = base_config()
     config.steps, config.seed, config.checkpoint_every = 123, 4, 7
     config.learning_rate_multipliers.feature_extractor = 0.1
-    settings = TrainSettings.from_config(config, "dann")
+    settings = settings_of(config, "dann")
     for field in dataclasses.fields(TrainSettings):
         if field.name not in ("method", "learning_rate_multipliers"):
             assert getattr(settings, field.name) == config[field.name], field.name
@@ -63,4 +64,4 @@ def test_settings_from_a_config_read_every_field_by_its_name():
     assert settings.learning_rate_multipliers == (("feature_extractor", 0.1),)
     config.batch_size = 7
     with pytest.raises(ValueError, match="config: batch_size must be an even integer"):
-        TrainSettings.from_config(config, "dann")
+        settings_of(config, "dann")

@@ -7,15 +7,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dann_jax import step
-from dann_jax.models import build_model
-from dann_jax.settings import TrainSettings
+from dann_jax.core import step
+from dann_jax.core.registry import build_model
+from dann_jax.core.settings import TrainSettings
+from dann_jax.core.state import create_train_state
 
 
 def make_state(model="shallow", example=None, **settings):
     example = jnp.zeros((1, 2)) if example is None else example
     settings = TrainSettings(**{"steps": 10, **settings})
-    return step.create_train_state(build_model(model, 2), example, settings)
+    return create_train_state(build_model(model, 2), example, settings)
 
 
 def random_batch(rng, half=4, shape=(2,)):

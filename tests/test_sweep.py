@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 import dann_jax
-from dann_jax import checkpoint_choice, cli, experiment, sweep
+from dann_jax import cli, runs
+from dann_jax.evaluation import selection
+from dann_jax.runs import sweep
 
 SETTINGS = {"steps": 40, "batch_size": 16, "log_every": 20, "steps_per_dispatch": 20}
 GRID = [
@@ -86,20 +88,24 @@ def test_a_bad_grid_gets_one_clear_error(values, seeds, message):
         sweep.grid(values, seeds)
 
 
-def selection(steps, target_accuracy, scores):
+def picks_of(steps, target_accuracy, scores):
     last = {"target_accuracy": target_accuracy[-1]}
     return {"dann": {"steps": steps, "target_accuracy": target_accuracy, "scores": scores,
                      "last": last}}  # fmt: skip
+
+
+def by_setting(members, picks):
+    return selection.pick_settings({member.setting: picks[member.name] for member in members})
 
 
 def test_each_validator_picks_its_best_candidate_over_settings_and_never_reads_target_labels():
     members = sweep.grid({"learning_rate": [0.1, 0.01]}, seeds=[0])
     a, b = (m.name for m in members)
     selections = {
-        a: selection([5, 10], [0.6, 0.7], {"im": [1.0, 3.0], "snd": [2.0, 2.0]}),
-        b: selection([5, 10], [0.8, 0.5], {"im": [2.0, 0.0], "snd": [2.0, 1.0]}),
+        a: picks_of([5, 10], [0.6, 0.7], {"im": [1.0, 3.0], "snd": [2.0, 2.0]}),
+        b: picks_of([5, 10], [0.8, 0.5], {"im": [2.0, 0.0], "snd": [2.0, 1.0]}),
     }
-    chosen = sweep.choose(members, selections)["dann"]
+    chosen = by_setting(members, selections)["dann"]
     assert chosen["picks"]["im"] == {"setting": "learning_rate=0.1", "step": 10,
                                      "target_accuracy": 0.7}  # fmt: skip
     assert chosen["picks"]["snd"]["setting"] == "learning_rate=0.1"  # ties: the first candidate
@@ -108,32 +114,30 @@ def test_each_validator_picks_its_best_candidate_over_settings_and_never_reads_t
     assert chosen["last"] == {"learning_rate=0.1": 0.7, "learning_rate=0.01": 0.5}
     assert chosen["rank_correlation"]["im"] == pytest.approx(0.8)  # 1 - 6 * 2 / (4 * 15)
     # Other target labels (other accuracies) change no pick.
-    relabelled = {name: selection([5, 10], [0.1, 0.2], record["dann"]["scores"])
+    relabelled = {name: picks_of([5, 10], [0.1, 0.2], record["dann"]["scores"])
                   for name, record in selections.items()}  # fmt: skip
-    again = sweep.choose(members, relabelled)["dann"]["picks"]
+    again = by_setting(members, relabelled)["dann"]["picks"]
     assert {k: (v["setting"], v["step"]) for k, v in again.items()} == {
         k: (v["setting"], v["step"]) for k, v in chosen["picks"].items()
     }
-    summary = sweep.summarise(
-        {0: sweep.choose(members, selections), 1: sweep.choose(members, selections)}
+    summary = selection.over_seeds(
+        {0: by_setting(members, selections), 1: by_setting(members, selections)}
     )
     assert summary["dann"]["target_accuracy"]["im"] == [pytest.approx(0.7), 0.0]
     assert summary["dann"]["picked"]["im"] == {"learning_rate=0.1": 2}
-    assert "| last step, learning_rate=0.01 | 0.500 ± 0.000 |" in checkpoint_choice.seeds_table(
-        summary
-    )
+    assert "| last step, learning_rate=0.01 | 0.500 ± 0.000 |" in selection.seeds_table(summary)
 
 
 def test_dann_sweep_writes_a_run_folder_per_member_each_equal_to_its_separate_run(tmp_path, capsys):
-    runs = tmp_path / "sweep"
+    sweep_folder = tmp_path / "sweep"
     arguments = [
         "sweep", "--noprogress", "--config=moons", "--config.steps=200", "--config.log_every=100",
         "--config.steps_per_dispatch=100", "--config.method=dann", "--config.parallel=none",
-        "--sweep.learning_rate=0.05,0.01", "--seeds=1", "--candidates=2", f"--runs={runs}",
+        "--sweep.learning_rate=0.05,0.01", "--seeds=1", "--candidates=2", f"--runs={sweep_folder}",
     ]  # fmt: skip
     assert cli.main(arguments) == 0
     assert "oracle (target labels; reported, never chosen on)" in capsys.readouterr().out
-    result = json.loads((runs / "sweep.json").read_text())
+    result = json.loads((sweep_folder / "sweep.json").read_text())
     assert list(result["members"]) == ["learning_rate=0.05,seed=1", "learning_rate=0.01,seed=1"]
     chosen = result["per_seed"]["1"]["dann"]
     for pick in chosen["picks"].values():
@@ -142,19 +146,19 @@ def test_dann_sweep_writes_a_run_folder_per_member_each_equal_to_its_separate_ru
             pick["step"] in (100, 200)
             and pick["target_accuracy"] <= chosen["oracle"]["target_accuracy"]
         )
-    assert "| last step, learning_rate=0.01 |" in (runs / "sweep.md").read_text()
-    member = runs / "learning_rate=0.01,seed=1"
+    assert "| last step, learning_rate=0.01 |" in (sweep_folder / "sweep.md").read_text()
+    member = sweep_folder / "learning_rate=0.01,seed=1"
     saved = json.loads((member / "selection.json").read_text())
     assert saved["dann"]["steps"] == [100, 200]
-    config = experiment.RunFolder(member).config()
+    config = runs.RunFolder(member).config()
     assert (config.learning_rate, config.seed, config.keep_checkpoints) == (0.01, 1, 0)
-    alone = experiment.run(config, tmp_path / "alone", progress=False)
+    alone = runs.run(config, tmp_path / "alone", progress=False)
     together = json.loads((member / "results.json").read_text())
     for metric in ("source_accuracy", "target_accuracy", "domain_accuracy"):
         assert together["dann"][metric] == pytest.approx(alone["dann"][metric])
     assert cli.main(arguments) == 2  # the folders hold runs now: refused, untouched
     assert "holds a run already" in capsys.readouterr().err
-    assert json.loads((runs / "sweep.json").read_text()) == result
+    assert json.loads((sweep_folder / "sweep.json").read_text()) == result
 
 
 def test_dann_sweep_names_a_bad_value(capsys):

@@ -9,9 +9,10 @@ import stateful_network
 from flax import linen as nn
 
 import dann_jax
-from dann_jax import checkpoint, step
+from dann_jax.core import checkpoints, step, variables
+from dann_jax.core.settings import TrainSettings
+from dann_jax.core.state import create_train_state
 from dann_jax.data.offline import moons
-from dann_jax.settings import TrainSettings
 
 FIT = {"steps": 6, "batch_size": 16, "log_every": 3, "steps_per_dispatch": 3, "progress": False}
 
@@ -101,9 +102,7 @@ def batch(host_data):
 
 
 def one_step(network, batch, **settings):
-    state = step.create_train_state(
-        network, batch["source_image"], TrainSettings(steps=10, **settings)
-    )
+    state = create_train_state(network, batch["source_image"], TrainSettings(steps=10, **settings))
     return state, step.train_step(state, batch)[0]
 
 
@@ -167,12 +166,12 @@ def test_init_variables_from_a_file(host_data, network, tmp_path):
     data = host_data(size=32, shape=(3,))
     args = (data["source_image"], data["source_label"], data["target_image"])
     donor = dann_jax.fit(*args, model=network, parallel="none", **FIT)
-    dann_jax.variables.save(tmp_path / "start.npz", donor.state.variables)
-    state = step.create_train_state(
+    variables.save(tmp_path / "start.npz", donor.state.variables)
+    state = create_train_state(
         network,
         data["source_image"][:1],
         TrainSettings(steps=1),
-        dann_jax.variables.load(tmp_path / "start.npz"),
+        variables.load(tmp_path / "start.npz"),
     )
     leaves_close(state.variables, donor.state.variables, 0, 0)
 
@@ -227,8 +226,8 @@ def test_bad_training_settings_get_one_clear_error(host_data, network, change, m
 def test_a_checkpoint_of_an_earlier_format_is_refused_clearly(tmp_path, network):
     import orbax.checkpoint as ocp
 
-    state = step.create_train_state(network, np.zeros((1, 3), np.float32), TrainSettings(steps=2))
-    manager = checkpoint.manager(tmp_path)
+    state = create_train_state(network, np.zeros((1, 3), np.float32), TrainSettings(steps=2))
+    manager = checkpoints.manager(tmp_path)
     old = {"params": state.params, "opt_state": state.opt_state, "step": state.step}
     manager.save(
         0,
@@ -239,4 +238,4 @@ def test_a_checkpoint_of_an_earlier_format_is_refused_clearly(tmp_path, network)
     )
     manager.wait_until_finished()
     with pytest.raises(ValueError, match="written by an earlier dann_jax"):
-        checkpoint.restore(manager, state)
+        checkpoints.restore(manager, state)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from dann_jax import validators
+from dann_jax.evaluation import validators
 
 CLASSES = 3
 PER_CLASS = 20

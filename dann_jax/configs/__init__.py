@@ -14,6 +14,7 @@ from pathlib import Path
 import ml_collections
 
 from dann_jax.configs import office
+from dann_jax.core import settings
 
 NAMES = (
     "default",
@@ -26,51 +27,39 @@ NAMES = (
 )
 
 
-# Every key of an experiment config: its default (the paper's value where the paper
-# gives one) and what it means. Configs override some; `dann train --help` lists them.
-KEYS = {
+# The keys of a run that are not training settings: its data, network, starting point,
+# run folder and what it is compared with. Key -> (default, meaning).
+_DATA_KEYS = {
     "name": ("experiment", "the run's name; run folders default to runs/<name>-<time>"),
     "dataset": (
         "digits_to_blended_digits",
         "an offline dataset (digits_to_blended_digits, moons), mnist_local, tfds, or "
-        "image_folder (data_dir/<domain>/<class>/*.jpg; source and target name domains)",
+        "image_folder (data_dir/<domain>/<class>/<image>; source and target name domains)",
     ),
     "source": ("", "the source's TFDS name (e.g. mnist) or image folder (e.g. amazon)"),
     "target": ("", "the target's TFDS name (e.g. mnist_m) or image folder"),
-    "data_dir": ("", "prepared TFDS datasets; empty: $TFDS_DATA_DIR or ~/tensorflow_datasets"),
+    "data_dir": (
+        "",
+        "tfds: the prepared datasets (empty: $TFDS_DATA_DIR or ~/tensorflow_datasets); "
+        "image_folder: the folder of the domain folders",
+    ),
     "train_split": ("train", "dataset=tfds: the training split of both domains"),
     "test_split": ("test", "dataset=tfds: the test split of both domains"),
-    "input_shape": ((28, 28, 3), "dataset=tfds: images are resized and made RGB to this"),
-    "mean_sample": (10_000, "dataset=tfds: records per domain behind the input mean"),
+    "input_shape": (
+        (28, 28, 3),
+        "dataset=tfds or image_folder: images are resized and made RGB to this",
+    ),
+    "mean_sample": (10_000, "dataset=tfds or image_folder: records per domain behind the mean"),
     "model": (
         "mnist",
-        "the network: mnist, svhn, gtsrb, shallow, a registered name, or package.module:function",
+        "the network: mnist, svhn, gtsrb, shallow, resnet50, alexnet, a registered name, "
+        "or package.module:function",
     ),
-    "method": ("source_only,dann", "comma-separated: source_only, dann, train_on_target"),
-    "steps": (1000, "SGD steps per method; the schedules reach p = 1 there"),
-    "batch_size": (128, "the global batch: half source, half target"),
-    "seed": (0, "seeds the data split, initialisation and batch order"),
-    "learning_rate": (0.01, "mu_0"),
-    "anneal_learning_rate": (True, "mu_p = mu_0 / (1 + 10 p) ** 0.75; False: mu_0 throughout"),
-    "momentum": (0.9, "SGD momentum"),
-    "adaptation": ("annealed", "lambda_p = 2 / (1 + exp(-gamma p)) - 1, or constant: 1"),
-    "gamma": (10.0, "the steepness of the annealed lambda_p"),
-    "domain_loss_weight": (
-        1.0,
-        "weight of the domain loss (a joint-batch mean; 2 gives JMLR's sum of two means)",
-    ),
-    "optimizer": ("sgd", "sgd (momentum; paper), nesterov, or adamw"),
-    "weight_decay": (0.0, "sgd: L2 on the gradient; adamw: decoupled decay; 0: none"),
-    "learning_rate_multipliers": (
-        {"feature_extractor": 1.0, "label_head": 1.0, "domain_head": 1.0},
-        "each part's learning rate as a multiple of mu, 0 freezing it "
-        "(--config.learning_rate_multipliers.feature_extractor=0.1); config files may name "
-        "deeper parts, e.g. feature_extractor/feature_extractor",
-    ),
-    "compute_dtype": ("float32", "float32, or bfloat16 with float32 params and losses"),
+}
+_RUN_KEYS = {
     "init_variables": (
         "",
-        "an .npz of variables to start from (dann_jax.variables.save); empty: fresh",
+        "an .npz of variables to start from (dann_jax.core.variables.save); empty: fresh",
     ),
     "pretrained": (
         "",
@@ -81,16 +70,6 @@ KEYS = {
         "dataset",
         "dataset: subtract the domains' per-channel mean; imagenet: ImageNet's mean and std",
     ),
-    "crop_size": (0, "the network sees crop_size squares of the stored images; 0: whole"),
-    "augmentation": (
-        "none",
-        "training crops: crop_flip, resized_crop_flip, or none (the centre square)",
-    ),
-    "log_every": (50, "steps per record in metrics.jsonl (and per progress-bar update)"),
-    "input_mode": ("auto", "device (data on the device, lax.scan), stream, or auto"),
-    "steps_per_dispatch": (50, "steps per lax.scan in device mode"),
-    "parallel": ("auto", "shard_map (auto: when there are several devices), pmap or none"),
-    "checkpoint_every": (500, "steps between checkpoints, any number; 0: only the final state"),
     "keep_checkpoints": (3, "the latest checkpoints kept per method; 0: all (for dann select)"),
     "tensorboard": (False, "also write TensorBoard event files (tensorboardX, no TensorFlow)"),
     "compilation_cache": (
@@ -100,15 +79,54 @@ KEYS = {
     ),
     "paper_target_accuracy": ({}, "the paper's target accuracy per method, beside ours"),
 }
+# Training keys whose config form differs from the setting's: a run names its methods
+# comma-separated, and lists the network's three parts so that each can be set alone.
+_CONFIG_FORMS = {
+    "method": (
+        "source_only,dann",
+        "comma-separated: source_only, dann, and train_on_target (the source-only network "
+        "trained on the labelled target, an upper reference)",
+    ),
+    "learning_rate_multipliers": (
+        {"feature_extractor": 1.0, "label_head": 1.0, "domain_head": 1.0},
+        settings.meanings(settings.TrainSettings)["learning_rate_multipliers"]
+        + " (--config.learning_rate_multipliers.feature_extractor=0.1; config files may "
+        "name deeper parts)",
+    ),
+}
+
+
+def _training_keys() -> dict[str, tuple[object, str]]:
+    """The training keys: the fields of TrainSettings, with a run's defaults."""
+    meanings = settings.meanings(settings.TrainSettings)
+    defaults = settings.defaults(settings.TrainSettings) | settings.RUN_DEFAULTS
+    return {
+        name: _CONFIG_FORMS.get(name, (defaults[name], meaning))
+        for name, meaning in meanings.items()
+    }
+
+
+# Every key of an experiment config: its default and what it means. The training keys
+# are generated from dann_jax.core.settings, where their defaults and meanings live.
+KEYS = _DATA_KEYS | _training_keys() | _RUN_KEYS
 
 
 def base_config() -> ml_collections.ConfigDict:
     """Every key an experiment config has (:data:`KEYS`), at its default.
 
-    The training keys (``steps`` to ``checkpoint_every``) are the fields of
-    :class:`dann_jax.settings.TrainSettings`, by the same names.
+    The training keys are the fields of :class:`dann_jax.core.settings.TrainSettings`,
+    by the same names.
     """
     return ml_collections.ConfigDict({name: default for name, (default, _) in KEYS.items()})
+
+
+def keys_table() -> str:
+    """Every config key with its default and meaning, as a markdown table (the guide's)."""
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    for name, (default, meaning) in KEYS.items():
+        shown = "" if default == "" else f"`{default}`"
+        lines.append(f"| `{name}` | {shown} | {meaning.replace('<', '&lt;')} |")
+    return "\n".join(lines) + "\n"
 
 
 def describe(config: ml_collections.ConfigDict) -> str:

@@ -3,7 +3,7 @@
 The paper's headline experiment on the 10,000-digit MNIST test set split in two:
 stratified, disjoint halves, one the labelled grey source, the other blended
 MNIST-M style with random patches of the BSDS500 train photos as the target
-(``dann_jax.data.local.mnist_to_blended_mnist``): 4,000 train and 1,000 test
+(``dann_jax.data.offline.mnist_to_blended_mnist``): 4,000 train and 1,000 test
 digits each. The paper, on full MNIST -> MNIST-M: source-only .5225, DANN .7666.
 The MNIST network with the paper's schedules, batch 64 + 64.
 

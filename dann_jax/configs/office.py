@@ -65,7 +65,7 @@ def _parse(name: str) -> tuple[str, str, str, str]:
 def get_config(name: str):
     """The config of one Office pair, e.g. ``office31_amazon_webcam``."""
     from dann_jax.configs import base_config
-    from dann_jax.models import NETWORK_SETTINGS
+    from dann_jax.core.settings import NETWORK_DEFAULTS
 
     dataset, backbone, source, target = _parse(name)
     config = base_config()
@@ -80,7 +80,7 @@ def get_config(name: str):
     config.model = backbone
     config.pretrained = "torchvision"
     config.method = "source_only,dann"
-    settings = NETWORK_SETTINGS[backbone]
+    settings = NETWORK_DEFAULTS[backbone]
     config.batch_size = settings["batch_size"]
     config.crop_size = settings["crop_size"]
     config.augmentation = settings["augmentation"]

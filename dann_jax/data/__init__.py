@@ -1,4 +1,7 @@
-"""Input data: sources, preprocessing, the pipeline, arrays and the offline domains.
+"""Input data: domains, sources, preprocessing, augmentation, batches and the offline domains.
+
+Nothing here trains: the training loop's input modes, which run steps over these
+batches, are :mod:`dann_jax.core.inputs`.
 
 Names load on first use (PEP 562), so importing the package stays light: the
 offline domains need scikit-learn and scikit-image, streaming needs grain.
@@ -8,12 +11,12 @@ import importlib
 
 _HOMES = {
     "ArraySource": "sources",
-    "Domains": "offline",
-    "PairedPositions": "pipeline",
-    "PairedStream": "pipeline",
+    "Domains": "domains",
+    "PairedPositions": "batches",
+    "PairedStream": "batches",
     "Preprocess": "preprocess",
-    "Split": "offline",
-    "TrainingData": "pipeline",
+    "Split": "domains",
+    "TrainingData": "domains",
     "blend_with_photos": "offline",
     "load_domains": "offline",
 }

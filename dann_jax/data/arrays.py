@@ -12,33 +12,21 @@ from typing import Any
 
 import numpy as np
 
-# The smallest image side the MNIST network accepts: two 5x5 valid convolutions
-# and two 2x2 poolings must leave at least one pixel.
-MIN_IMAGE_SIDE = {"mnist": 16, "resnet50": 32, "alexnet": 63}
-INPUT_RANK = {"mnist": 4, "svhn": 4, "gtsrb": 4, "shallow": 2, "resnet50": 4, "alexnet": 4}
 # How far float images may stray outside [0, 1] (rounding of the user's own scaling).
 FLOAT_IMAGE_SLACK = 1e-3
 
 
-def _rank(model: Any, inputs: np.ndarray) -> int:
-    """The input rank ``model`` takes: fixed for the paper's networks; a user network
-    takes images (rank 4) or vectors (rank 2), as given."""
-    if isinstance(model, str) and model in INPUT_RANK:
-        return INPUT_RANK[model]
-    return inputs.ndim if inputs.ndim in (2, 4) else 4
-
-
-def _describe_rank(model: Any) -> str:
-    if not (isinstance(model, str) and model in INPUT_RANK):
+def _describe_rank(rank: int | None) -> str:
+    if rank is None:
         return "images of shape (N, H, W, C) or feature vectors of shape (N, D)"
-    if INPUT_RANK[model] == 4:
+    if rank == 4:
         return "images of shape (N, H, W, C)"
     return "feature vectors of shape (N, D)"
 
 
-def _rank_hint(inputs: np.ndarray, model: Any) -> str:
+def _rank_hint(inputs: np.ndarray, rank: int) -> str:
     """How to fix images given without their batch or channel axis."""
-    if _rank(model, inputs) != 4 or inputs.ndim != 3:
+    if rank != 4 or inputs.ndim != 3:
         return "."
     if inputs.shape[-1] in (1, 3):
         return (
@@ -48,37 +36,51 @@ def _rank_hint(inputs: np.ndarray, model: Any) -> str:
     return "; add a channel axis to grey images with images[..., None]."
 
 
-def check_inputs(name: str, inputs: np.ndarray, model: Any) -> None:
-    """Raises ValueError unless ``inputs`` suit ``model`` (a paper network's name, or a
-    user network, which takes images or vectors): rank, size, dtype, finite values,
-    and, for images, floats in [0, 1] (uint8 in [0, 255] are scaled to it)."""
-    paper_network = isinstance(model, str) and model in INPUT_RANK
-    rank = _rank(model, inputs)
+def check_inputs(
+    name: str,
+    inputs: np.ndarray,
+    *,
+    network: str | None = None,
+    rank: int | None = None,
+    min_side: int = 1,
+) -> None:
+    """Raises ValueError unless ``inputs`` suit the network: rank, size, dtype, finite
+    values, and, for images, floats in [0, 1] (uint8 in [0, 255] are scaled to it).
+
+    Args:
+      name: the argument's name, for the message.
+      inputs: (N, ...) user inputs.
+      network: a packaged network's name (for the message), None for a user's.
+      rank: the rank the network takes, 4 (images) or 2 (vectors); None: either, as
+        given. A packaged image network also takes 1 or 3 channels only.
+      min_side: the smallest image side the network takes.
+    """
+    wanted = rank if rank is not None else (inputs.ndim if inputs.ndim in (2, 4) else 4)
     if inputs.dtype.kind not in "uif" or inputs.dtype == np.bool_:
         raise ValueError(
             f"{name} has dtype {inputs.dtype}; pass uint8 images in [0, 255] or floats, "
             f"e.g. {name}.astype(np.float32)."
         )
-    if inputs.ndim != rank:
-        shown = f"model={model!r}" if paper_network else "a user network"
+    if inputs.ndim != wanted:
+        shown = f"model={network!r}" if network else "a user network"
         raise ValueError(
             f"{name} has shape {inputs.shape}, but {shown} takes "
-            f"{_describe_rank(model)}{_rank_hint(inputs, model)}"
+            f"{_describe_rank(rank)}{_rank_hint(inputs, wanted)}"
         )
     if inputs.shape[0] == 0:
         raise ValueError(f"{name} is empty: every domain needs at least one example.")
-    if rank == 4 and paper_network:
+    if wanted == 4 and network:
         height, width, channels = inputs.shape[1:]
         if channels not in (1, 3):
             raise ValueError(
-                f"{name} has {channels} channels (shape {inputs.shape}); the {model} network "
+                f"{name} has {channels} channels (shape {inputs.shape}); the {network} network "
                 "takes grey (C=1) or RGB (C=3) images in NHWC layout: move the channel axis "
                 "last with np.moveaxis(images, 1, -1) if it comes first."
             )
-        if min(height, width) < MIN_IMAGE_SIDE.get(model, 1):
+        if min(height, width) < min_side:
             raise ValueError(
-                f"{name} images are {height}x{width}; the {model} network needs at least "
-                f"{MIN_IMAGE_SIDE[model]}x{MIN_IMAGE_SIDE[model]}: resize them first."
+                f"{name} images are {height}x{width}; the {network} network needs at least "
+                f"{min_side}x{min_side}: resize them first."
             )
     if inputs.dtype.kind == "f" and not np.isfinite(inputs).all():
         bad = int(np.size(inputs) - np.isfinite(inputs).sum())
@@ -86,7 +88,7 @@ def check_inputs(name: str, inputs: np.ndarray, model: Any) -> None:
             f"{name} holds {bad} NaN or infinite values; drop or repair those examples, "
             "e.g. np.nan_to_num."
         )
-    if rank == 4 and inputs.dtype.kind == "f":
+    if wanted == 4 and inputs.dtype.kind == "f":
         low, high = float(inputs.min()), float(inputs.max())
         if low < -FLOAT_IMAGE_SLACK or high > 1 + FLOAT_IMAGE_SLACK:
             raise ValueError(

@@ -1,15 +1,23 @@
-"""Domains built offline from what pip packages ship: nothing is downloaded.
+"""Domains built offline, in memory: nothing is downloaded.
+
+From what pip packages ship:
 
 - ``digits_to_blended_digits``: scikit-learn's real handwritten digits (source)
   and the same kind of digits blended MNIST-M style with patches of the photos
   that scikit-learn and scikit-image ship (target). The default experiment.
 - ``moons``: the JMLR toy problem, two inter-twinning moons and the same moons
   rotated by 35 degrees.
+
+From files the user has (:mod:`dann_jax.data.mnist_files` reads them):
+
+- :func:`mnist_to_blended_mnist`: MNIST digits of one idx set split into disjoint
+  source and target halves, the target half blended MNIST-M style with random
+  patches of a folder of photos (the paper used the BSDS500 train photos).
 """
 
 from __future__ import annotations
 
-import dataclasses
+from pathlib import Path
 
 import numpy as np
 import skimage.data
@@ -17,31 +25,12 @@ import skimage.transform
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
+from dann_jax.data import mnist_files
+from dann_jax.data.domains import Domains, Split
+
 DIGIT_SIDE = 28
 # Shipped inside the scikit-learn and scikit-image wheels (no download).
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
-
-
-@dataclasses.dataclass(frozen=True)
-class Split:
-    """Inputs (N, ...) float32 with their labels (N,) int32."""
-
-    inputs: np.ndarray
-    labels: np.ndarray
-
-
-@dataclasses.dataclass(frozen=True)
-class Domains:
-    """Labelled source and target data, each split into disjoint train and test parts.
-
-    Training uses ``target_train.inputs`` without labels; ``target_train.labels``
-    serve only the train-on-target reference, ``target_test`` only evaluation.
-    """
-
-    source_train: Split
-    source_test: Split
-    target_train: Split
-    target_test: Split
 
 
 def shipped_photos() -> list[np.ndarray]:
@@ -76,6 +65,25 @@ def blend_with_photos(
         left = rng.integers(photo.shape[1] - width + 1)
         patches[i] = photo[top : top + height, left : left + width]
     return np.abs(binarised - patches)
+
+
+def _blended_domains(
+    grey: np.ndarray,
+    labels: np.ndarray,
+    parts: list[np.ndarray],
+    photos: list[np.ndarray],
+    rng: np.random.Generator,
+) -> Domains:
+    """Four disjoint parts of grey digits (N, H, W) as Domains: the source's the digits
+    in three channels, the target's blended with photo patches (``rng`` picks them)."""
+
+    def source(index: np.ndarray) -> Split:
+        return Split(np.repeat(grey[index, ..., None], 3, axis=-1), labels[index])
+
+    def target(index: np.ndarray) -> Split:
+        return Split(blend_with_photos(grey[index], photos, rng), labels[index])
+
+    return Domains(source(parts[0]), source(parts[1]), target(parts[2]), target(parts[3]))
 
 
 def digits_to_blended_digits(
@@ -126,13 +134,93 @@ def digits_to_blended_digits(
 
     photos = shipped_photos()
 
-    def source(index: np.ndarray) -> Split:
-        return Split(np.repeat(grey[index, ..., None], 3, axis=-1), labels[index])
+    return _blended_domains(grey, labels, parts, photos, rng)
 
-    def target(index: np.ndarray) -> Split:
-        return Split(blend_with_photos(grey[index], photos, rng), labels[index])
 
-    return Domains(source(parts[0]), source(parts[1]), target(parts[2]), target(parts[3]))
+def _check_exists(path: str | Path, key: str, what: str) -> None:
+    if not str(path):
+        raise ValueError(f"{what} is not set: pass --config.{key}=PATH.")
+    if not Path(path).exists():
+        raise ValueError(
+            f"{what} {path} does not exist; set config.{key} (--config.{key}=PATH) to it."
+        )
+
+
+def mnist_to_blended_mnist(
+    images_path: str | Path,
+    labels_path: str | Path,
+    photos_folder: str | Path,
+    seed: int,
+    *,
+    source_fraction: float = 0.5,
+    test_fraction: float = 0.2,
+) -> Domains:
+    """MNIST digits (source) -> other MNIST digits blended with photo patches (target).
+
+    The digits of one idx set are split, stratified by class, into disjoint source
+    and target halves, each split, stratified, into train and test parts. Of the
+    10,000-digit MNIST test set the defaults make source 4,000 train / 1,000 test
+    and target 4,000 train / 1,000 test. Source images are the grey digits in three
+    channels; each target image is ``|binarised digit - random photo crop|``
+    (``blend_with_photos``), as MNIST-M was built from the BSDS500 train photos.
+
+    Args:
+      images_path: idx images (N, 28, 28) uint8, gzipped or not (config.mnist_images).
+      labels_path: idx labels (N,) uint8, gzipped or not (config.mnist_labels).
+      photos_folder: folder of .jpg/.jpeg/.png photos, each at least 28x28
+        (config.photos_dir).
+      seed: seeds the splits, the photos and the crops.
+      source_fraction: share of the digits in the source half.
+      test_fraction: share of each half held out as its test part.
+
+    Returns:
+      Domains of (N, 28, 28, 3) float32 images in [0, 1] and int32 labels in [0, 10).
+
+    Raises:
+      ValueError: a path does not exist (the message names the config key to set),
+        a file is not an idx file, the images and labels disagree in number, or a
+        photo is smaller than a digit.
+
+    References:
+      Ganin et al., JMLR 2016, section 5.2.2 (MNIST-M).
+    """
+    _check_exists(images_path, "mnist_images", "The MNIST images file")
+    _check_exists(labels_path, "mnist_labels", "The MNIST labels file")
+    _check_exists(photos_folder, "photos_dir", "The photos folder")
+    mnist_files.check_published(images_path)
+    mnist_files.check_published(labels_path)
+    images, labels = mnist_files.read_idx(images_path), mnist_files.read_idx(labels_path)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(
+            f"{images_path} holds images {images.shape} and {labels_path} labels "
+            f"{labels.shape}; pass an images file (magic 2051) and a labels file (magic "
+            "2049) with one label per image."
+        )
+    photos = mnist_files.read_photos(photos_folder)
+    side = min(images.shape[1:])
+    small = [photo.shape for photo in photos if min(photo.shape[:2]) < side]
+    if small:
+        raise ValueError(
+            f"{photos_folder} holds {len(small)} photos smaller than the {side}x{side} "
+            f"digits, e.g. of shape {small[0]}; remove them."
+        )
+    grey = images.astype(np.float32) / 255.0
+    labels = labels.astype(np.int32)
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    halves = train_test_split(
+        np.arange(len(labels)),
+        train_size=source_fraction,
+        stratify=labels,
+        random_state=rng.integers(2**31),
+    )
+    for half in halves:
+        parts += train_test_split(
+            half, test_size=test_fraction, stratify=labels[half], random_state=rng.integers(2**31)
+        )
+
+    return _blended_domains(grey, labels, parts, photos, rng)
 
 
 def _rotate(points: np.ndarray, degrees: float, centre: np.ndarray) -> np.ndarray:

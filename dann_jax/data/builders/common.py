@@ -8,7 +8,7 @@ import io
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -188,3 +188,56 @@ def has_domain(manual_dir: str | os.PathLike, archive: str, inside: str) -> bool
     """Whether ``manual_dir`` holds ``archive`` or, extracted, the folder ``inside``."""
     manual = epath.Path(manual_dir)
     return (manual / archive).is_file() or (manual / inside).is_dir()
+
+
+class DomainFoldersBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """An Office-style dataset from its archive in the manual dir, one config per domain.
+
+    Each domain is one split, ``train``, the whole domain: ``image`` of any size,
+    ``label`` (its class folder's name) and ``file_name`` (the path inside the
+    archive). A subclass names its archive, the folder of a domain's class folders
+    inside it (:attr:`DOMAIN_FOLDER`, formatted with the config's ``folder``), its
+    classes, homepage and citation; the module's docstring is the description.
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "Initial release."}
+    ARCHIVE: ClassVar[str]
+    DOMAIN_FOLDER: ClassVar[str]  # e.g. "{folder}/images": a domain's class folders
+    CLASS_NAMES: ClassVar[Sequence[str]]
+    HOMEPAGE: ClassVar[str]
+    CITATION: ClassVar[str]
+    DESCRIPTION: ClassVar[str]
+
+    @classmethod
+    def domain_folder(cls, config_name: str) -> str:
+        """The folder of domain ``config_name``'s class folders, inside the archive."""
+        folder = {config.name: config.folder for config in cls.BUILDER_CONFIGS}[config_name]
+        return cls.DOMAIN_FOLDER.format(folder=folder)
+
+    @classmethod
+    def has_source(cls, manual_dir: str | os.PathLike, config_name: str) -> bool:
+        """Whether ``manual_dir`` holds the archive, or domain ``config_name`` extracted."""
+        return has_domain(manual_dir, cls.ARCHIVE, cls.domain_folder(config_name))
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return domain_dataset_info(
+            self, self.DESCRIPTION, self.CLASS_NAMES, self.HOMEPAGE, self.CITATION
+        )
+
+    def _split_generators(
+        self, dl_manager: tfds.download.DownloadManager
+    ) -> dict[str, Iterator[tuple[str, dict[str, Any]]]]:
+        folder = self.domain_folder(self.builder_config.name)
+        images_dir = domain_images(
+            dl_manager, self.ARCHIVE, folder, self.MANUAL_DOWNLOAD_INSTRUCTIONS
+        )
+        return {"train": self._generate_examples(images_dir, folder)}
+
+    def _generate_examples(
+        self, images_dir: epath.Path, folder: str
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yields ("<domain folder>/<class>/<file>", {"image", "label", "file_name"})."""
+        yield from folder_examples(
+            images_dir, folder, self.CLASS_NAMES, self.builder_config.num_images
+        )

@@ -2,7 +2,7 @@
 
 The recipe of Ganin et al., JMLR 2016, section 5.2.2: every MNIST digit is binarised (pixel > 0.5
 after scaling to [0, 1]) and blended with a random 28 x 28 crop of a random BSDS500 *train*
-photo, output = |binarised digit - patch| per pixel and channel. The train split comes from the
+photo, output = ``|binarised digit - patch|`` per pixel and channel. The train split comes from the
 60,000 MNIST train digits, the test split from the 10,000 MNIST test digits; each split draws
 its photos and crops from its own seeded generator, so the same source files give the same data.
 """
@@ -18,7 +18,7 @@ from etils import epath
 from PIL import Image
 
 from dann_jax.data.builders import common
-from dann_jax.data.local import read_idx
+from dann_jax.data.mnist_files import read_idx
 
 SIDE = 28
 SPLIT_SEEDS = {"train": 0, "test": 1}
@@ -59,7 +59,7 @@ def read_photos(directory: epath.Path) -> list[np.ndarray]:
 
 
 def blend(digit: np.ndarray, photos: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """The MNIST-M recipe for one digit: |binarised digit - random photo patch|.
+    """The MNIST-M recipe for one digit: ``|binarised digit - random photo patch|``.
 
     Args:
       digit: a grey digit (H, W) uint8.

@@ -24,12 +24,7 @@ A domain whose image count differs from the official one is prepared with a warn
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from typing import Any, ClassVar
-
-import tensorflow_datasets as tfds
-from etils import epath
+from typing import ClassVar
 
 from dann_jax.data.builders import common
 
@@ -85,6 +80,7 @@ _CITATION = """\
   year={2010}
 }"""
 
+DESCRIPTION = __doc__  # the module's, which the class body cannot name
 
 CONFIGS = (
     common.DomainConfig(
@@ -108,33 +104,17 @@ CONFIGS = (
 )
 
 
-def has_source(manual_dir: str | os.PathLike, config_name: str) -> bool:
-    """Whether ``manual_dir`` holds the archive, or the domain ``config_name`` extracted."""
-    folder = {config.name: config.folder for config in CONFIGS}[config_name]
-    return common.has_domain(manual_dir, ARCHIVE, f"{folder}/{IMAGES}")
-
-
-class Office31(tfds.core.GeneratorBasedBuilder):
+class Office31(common.DomainFoldersBuilder):
     """Office-31: 31 office object classes in 3 domains, full-size images, from the manual dir."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "Initial release."}
     BUILDER_CONFIGS: ClassVar[list[common.DomainConfig]] = list(CONFIGS)
     MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
+    ARCHIVE = ARCHIVE
+    DOMAIN_FOLDER = "{folder}/" + IMAGES
+    CLASS_NAMES = CLASS_NAMES
+    HOMEPAGE = HOMEPAGE
+    CITATION = _CITATION
+    DESCRIPTION = DESCRIPTION
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        return common.domain_dataset_info(self, __doc__, CLASS_NAMES, HOMEPAGE, _CITATION)
 
-    def _split_generators(
-        self, dl_manager: tfds.download.DownloadManager
-    ) -> dict[str, Iterator[tuple[str, dict[str, Any]]]]:
-        folder = f"{self.builder_config.folder}/{IMAGES}"
-        images_dir = common.domain_images(dl_manager, ARCHIVE, folder, MANUAL_DOWNLOAD_INSTRUCTIONS)
-        return {"train": self._generate_examples(images_dir)}
-
-    def _generate_examples(self, images_dir: epath.Path) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Yields ("<domain>/images/<class>/<file>", {"image", "label", "file_name"})."""
-        config = self.builder_config
-        yield from common.folder_examples(
-            images_dir, f"{config.folder}/{IMAGES}", CLASS_NAMES, config.num_images
-        )
+has_source = Office31.has_source

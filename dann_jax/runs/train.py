@@ -1,0 +1,148 @@
+"""One run: a config's methods trained on its domains into a run folder, resumable.
+
+The config is read once, into a :class:`~dann_jax.runs.plan.RunPlan`, checked
+before anything is written; the data is read once (:func:`dann_jax.runs.data.load_data`).
+What a run folder holds is :mod:`dann_jax.runs.folder`'s concern; evaluating what was
+trained, :mod:`dann_jax.runs.evaluate`'s.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import ml_collections
+
+from dann_jax.core import checkpoints, distributed, launchers
+from dann_jax.core.fit import fit_sources
+from dann_jax.core.loop import Stopped
+from dann_jax.core.settings import TrainSettings
+from dann_jax.core.trained import TrainedDANN
+from dann_jax.runs.data import RunData, load_data
+from dann_jax.runs.evaluate import fresh_state, report, restore_trained
+from dann_jax.runs.folder import MetricsWriter, RunFolder
+from dann_jax.runs.plan import RunPlan, make_plan
+
+
+def _say(text: str) -> None:
+    """Prints ``text`` in process 0 (the other processes of a run train in silence)."""
+    if jax.process_index() == 0:
+        print(text)
+
+
+def _train(
+    method: str,
+    settings: TrainSettings,
+    plan: RunPlan,
+    data: RunData,
+    folder: RunFolder,
+    log: MetricsWriter,
+    *,
+    saved_step: int | None,
+    should_stop: Callable[[], bool] | None,
+    progress: bool,
+) -> TrainedDANN:
+    """Trains one method, checkpointing into (and resuming from) the run folder.
+
+    Raises:
+      Stopped: ``should_stop`` said so; the state is saved at the step reached.
+    """
+    manager = folder.checkpoints(method, keep=plan.keep_checkpoints)
+    # The saved arrays go into this plan's fresh state (its network and settings).
+    restore = functools.partial(checkpoints.restore_everywhere, manager)
+    if saved_step == settings.steps:
+        _say(f"{method}: trained to step {saved_step} before; its checkpoint is used")
+        return restore_trained(plan, data, restore, fresh_state(plan, method, data))
+    start_text = f", from step {saved_step}" if saved_step is not None else ""
+    _say(f"Training {method} ({settings.steps} steps, seed {settings.seed}{start_text})")
+    start = time.perf_counter()
+    try:
+        trained = fit_sources(
+            data.training_for(method),
+            settings,
+            model=plan.model,
+            init_variables=plan.starting_variables,
+            on_log=functools.partial(log.write, method),
+            on_checkpoint=(
+                None if manager is None else functools.partial(checkpoints.save, manager)
+            ),
+            restore=restore if saved_step is not None else None,
+            should_stop=should_stop,
+            progress=progress,
+        )
+    except Stopped as stopped:
+        raise Stopped(stopped.step, method) from None
+    finally:
+        folder.add_wall_time(method, time.perf_counter() - start)
+    if manager is not None and manager.latest_step() != settings.steps:
+        checkpoints.save(manager, trained.state)
+    return trained
+
+
+def run(
+    config: ml_collections.ConfigDict,
+    workdir: Path,
+    *,
+    progress: bool = True,
+    overwrite: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Trains every method of ``config`` and writes the run folder ``workdir``.
+
+    Each method's state is saved every ``config.checkpoint_every`` steps and at
+    its end (``checkpoints/<method>/``). A ``workdir`` holding an unfinished run
+    of the same config is resumed from its latest checkpoints, exactly as if it
+    had never stopped; one holding any other run is refused, untouched, unless
+    ``overwrite``. In a multi-process run every process calls it with the same
+    config (checked) and trains; only process 0 evaluates and writes the run
+    folder, and on resuming it reads the checkpoints and hands them to the others.
+
+    Args:
+      config: an experiment config (see :mod:`dann_jax.configs`).
+      workdir: the run folder: new, or an unfinished run of ``config``.
+      progress: show progress bars.
+      overwrite: replace a run already in ``workdir`` (its files only, once the
+        data has loaded) instead of refusing or resuming.
+      should_stop: asked between training dispatches (e.g. whether Ctrl-C was
+        pressed); True saves the training state and raises
+        :class:`~dann_jax.core.loop.Stopped`, and the same call resumes the run.
+
+    Returns:
+      method -> {source_accuracy, target_accuracy, domain_accuracy,
+      proxy_a_distance, wall_time_s} (empty in processes other than 0).
+    """
+    distributed.check_processes_agree("config", config.to_json())
+    plan = make_plan(config)
+    launchers.check_batch_size(config.parallel, config.batch_size)
+    folder = RunFolder(workdir)
+    check = functools.partial(folder.check_resumable, overwrite=overwrite)
+    resume = distributed.decide_in_process_zero(check, config, list(plan.methods))
+    data = load_data(plan, progress=progress and folder.writer)
+    folder.start(config, overwrite=overwrite)  # only now: a failed start keeps the old run
+    saved = folder.saved_steps(list(plan.methods)) if resume else {}
+    earlier = folder.keep_records_until(saved) if resume else {}
+    if resume:
+        where = ", ".join(f"{method} at step {step}" for method, step in saved.items())
+        _say(f"Resuming {workdir}: {where or 'no checkpoint yet, from step 0'}")
+    trained_by_method = {}
+    with folder.metrics_writer(tensorboard=plan.tensorboard) as log:
+        for method, settings in plan.methods.items():
+            trained = _train(
+                method,
+                settings,
+                plan,
+                data,
+                folder,
+                log,
+                saved_step=saved.get(method),
+                should_stop=should_stop,
+                progress=progress,
+            )
+            trained.history[:0] = earlier.get(method, [])
+            trained_by_method[method] = trained
+    if not folder.writer:
+        return {}
+    return report(folder, trained_by_method, data, plan)
