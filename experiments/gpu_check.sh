@@ -78,7 +78,7 @@ timeout 60 python3 -m dann_jax.cli train --noprogress --config=moons \
   --workdir=/tmp/moons 2>&1 | tail -5
 
 part tests
-timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_grl.py tests/test_layers.py \
+timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_grl.py tests/core/test_layers.py \
   tests/test_models.py 2>&1 | tail -4
 pack
 part done

@@ -1,5 +1,6 @@
 """Strict JAX settings for every test, 8 faked CPU devices (before JAX starts), a cache
-folder of the session's own, and a counter of compilations."""
+folder of the session's own (the compilation cache on only within the tests that turn
+it on), and a counter of compilations."""
 
 import contextlib
 import logging
@@ -7,6 +8,7 @@ import logging
 import jax
 import numpy as np
 import pytest
+from jax.experimental.compilation_cache import compilation_cache
 
 jax.config.update("jax_num_cpu_devices", 8)
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -19,6 +21,21 @@ def own_cache_folder(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
         yield
+
+
+@pytest.fixture(autouse=True)
+def compilation_cache_off_after_each_test():
+    """A test that runs `dann train` in this process turns JAX's persistent compilation
+    cache on (a process-wide setting, as the command does in its own process); it goes
+    off again after the test. Left on, every later test's programs were serialised into
+    it, and after some hundred programs the suite died of a segmentation fault inside
+    XLA:CPU's executable serialisation (``put_executable_and_time``)."""
+    before = jax.config.jax_persistent_cache_min_compile_time_secs
+    yield
+    if jax.config.jax_compilation_cache_dir is not None:
+        jax.config.update("jax_compilation_cache_dir", None)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", before)
+        compilation_cache.reset_cache()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""One process of a multi-process ``fit``; tests/test_parallel.py starts two.
+"""One process of a multi-process ``fit``; tests/core/test_launchers.py starts two.
 
     python tests/distributed_fit.py ADDRESS PROCESS_ID OUTPUT.npz
 

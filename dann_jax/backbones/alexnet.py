@@ -3,7 +3,7 @@
 torchvision's AlexNet is the single-tower variant of "One weird trick" (64, 192,
 384, 256, 256 filters), not the two-tower network of 2012. Paddings, pooling and
 the flattening order are PyTorch's, so the outputs equal PyTorch's
-(tests/test_backbones.py). The convolutions are named ``conv1`` to ``conv5`` and
+(tests/backbones/test_backbones.py). The convolutions are named ``conv1`` to ``conv5`` and
 the fully connected layers ``fc6`` to ``fc8``; :mod:`dann_jax.backbones.torchvision`
 maps torchvision's ``features.*`` and ``classifier.*`` onto them.
 

@@ -5,7 +5,7 @@ stem convolution, BatchNorm, ReLU and 3x3/2 max pooling, then four stages of
 bottleneck blocks whose stride sits on the 3x3 convolution (torchvision's
 "ResNet v1.5"), global average pooling and an optional 1000-way classifier.
 Paddings are PyTorch's, written out, so the outputs equal PyTorch's
-(tests/test_backbones.py). Submodules are named after torchvision's (``layer1.0``
+(tests/backbones/test_backbones.py). Submodules are named after torchvision's (``layer1.0``
 is ``layer1_0``; a block's ``downsample.0`` and ``downsample.1`` are
 ``downsample_conv`` and ``downsample_bn``), which :mod:`dann_jax.backbones.torchvision`
 relies on.

@@ -227,7 +227,7 @@ def fit_seeds(
     """Trains one network per seed in one compiled program (``jax.vmap`` over seeds).
 
     Each result equals ``fit(..., seed=seeds[i], input_mode="device",
-    parallel="none")`` on the i-th data (tests/test_fit.py).
+    parallel="none")`` on the i-th data (tests/core/test_fit.py).
 
     Args:
       source_images, source_labels, target_images: one array per seed (the same

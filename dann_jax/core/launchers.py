@@ -12,7 +12,7 @@ never copies it:
 Under both parallel launchers the state is replicated, the global batch is split
 along its leading axis into equal per-device slices, and the body averages
 gradients and metrics over the ``"data"`` axis with ``lax.pmean``, so each
-launcher computes the same step on the same global batch (tests/test_parallel.py).
+launcher computes the same step on the same global batch (tests/core/test_launchers.py).
 State buffers are donated.
 
 Many hosts: call :func:`dann_jax.core.distributed.initialize_distributed` first.

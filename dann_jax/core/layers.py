@@ -18,7 +18,7 @@ channels. Here:
   channel groups, at 1.44x the multiply-adds of a 5x5 kernel (zero-padded to 6x6).
 
 All match ``flax.linen.max_pool`` and ``lax.conv_general_dilated`` in values
-and gradients (tests/test_layers.py). How fast each form is, and where the
+and gradients (tests/core/test_layers.py). How fast each form is, and where the
 step's time goes: BENCHMARKS.md.
 """
 

@@ -60,7 +60,7 @@ def run_seeds(
     with one member per seed) into the run folders ``runs/seed=<k>``.
 
     On offline data every seed's result equals :func:`dann_jax.runs.train.run`'s for that
-    seed (tests/test_runs.py).
+    seed (tests/runs/test_many.py).
 
     Returns:
       seed -> method -> metrics, as :func:`dann_jax.runs.train.run` returns them.

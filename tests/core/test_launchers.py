@@ -28,7 +28,7 @@ from dann_jax.core.settings import TrainSettings
 from dann_jax.core.state import create_train_state
 from dann_jax.data.offline import load_domains
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LAUNCHERS = ("pmap", "shard_map")
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
 

@@ -19,7 +19,7 @@ from dann_jax import cli
 from dann_jax.data import prepare as preparing
 from dann_jax.data.builders import common, office31, office_home
 
-DUMMY = pathlib.Path(__file__).parent / "dummy_data"
+DUMMY = pathlib.Path(__file__).parents[1] / "dummy_data"
 # Each tree is what its archive extracts to: <domain>/images/<class>/*.jpg for Office-31,
 # OfficeHomeDataset_10072016/<Domain>/<Class>/*.jpg for Office-Home.
 OFFICE31 = DUMMY / "office31"

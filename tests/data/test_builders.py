@@ -17,7 +17,7 @@ from PIL import Image
 
 from dann_jax.data.builders import gtsrb, mnist_m, syn_digits, syn_signs
 
-DUMMY = pathlib.Path(__file__).parent / "dummy_data"
+DUMMY = pathlib.Path(__file__).parents[1] / "dummy_data"
 # Synthetic idx files (scikit-learn digits, not MNIST), named apart from the real archives.
 MNIST_DUMMIES = {
     "train_images": "dummy-train-images.idx.gz",

@@ -5,7 +5,6 @@ import json
 import pytest
 
 from dann_jax import configs, runs
-from dann_jax.runs import plan
 
 
 def small_config():
@@ -31,7 +30,7 @@ def test_seeds_in_one_program_give_each_seed_its_own_run(tmp_path):
         assert (folder / "features.png").exists() and (folder / "results.json").exists()
     assert together[0]["dann"]["target_accuracy"] != together[1]["dann"]["target_accuracy"]
     # Seed 1, not the first of the program, run alone (CI time: every seed of
-    # fit_seeds is compared with its own run in tests/test_fit.py).
+    # fit_seeds is compared with its own run in tests/core/test_fit.py).
     config.seed = 1
     alone = runs.run(config, tmp_path / "alone", progress=False)
     for method in ("dann", "train_on_target"):
@@ -50,14 +49,3 @@ def test_seeds_in_one_program_refuse_folders_that_hold_runs(tmp_path):
     with pytest.raises(ValueError, match="holds a run already"):
         runs.run_seeds(config, [0, 1], tmp_path, progress=False)
     assert (tmp_path / "seed=1" / "metrics.jsonl").read_text() == "precious\n"
-
-
-def test_a_configs_settings_are_checked_per_method_and_train_on_target_is_source_only():
-    config = small_config()
-    settings = plan.make_plan(config).methods
-    assert list(settings) == ["dann", "train_on_target"]
-    assert settings["dann"].method == "dann" and settings["train_on_target"].method == "source_only"
-    assert settings["dann"].steps == 200 and settings["dann"].parallel == "none"
-    config.model = "vgg"
-    with pytest.raises(ValueError, match="Unknown model 'vgg'"):
-        plan.make_plan(config)
