@@ -195,7 +195,9 @@ class RunFolder:
         found = [
             self.checkpoints(method).latest_step() if self.writer else None for method in methods
         ]
-        found = distributed.share_from_process_zero(np.array([-1 if s is None else s for s in found]))
+        found = distributed.share_from_process_zero(
+            np.array([-1 if s is None else s for s in found])
+        )
         return {method: int(step) for method, step in zip(methods, found, strict=True) if step >= 0}
 
     def records(self) -> dict[str, list[Record]]:

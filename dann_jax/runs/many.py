@@ -127,7 +127,9 @@ def run_members(
                 for name, folder in folders.items()}  # fmt: skip
         for method, shared in plan.methods.items():
             print(f"Training {method} ({shared.steps} steps, {len(names)} members, one program)")
-            managers = {n: folders[n].checkpoints(method, keep=plan.keep_checkpoints) for n in names}
+            managers = {
+                n: folders[n].checkpoints(method, keep=plan.keep_checkpoints) for n in names
+            }
             start = time.perf_counter()
             trained_members = fit_members(
                 [data[name].training_for(method) for name in names],

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+
 from dann_jax.core.trained import TrainedDANN
 from dann_jax.data.domains import Domains
 from dann_jax.evaluation.metrics import embed_features

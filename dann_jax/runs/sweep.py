@@ -99,9 +99,7 @@ def run_sweep(
         picks[member.name] = select.select_checkpoints(folder, progress=progress)
         select.write(folder, picks[member.name])
     per_seed = {
-        seed: selection.pick_settings(
-            {m.setting: picks[m.name] for m in members if m.seed == seed}
-        )
+        seed: selection.pick_settings({m.setting: picks[m.name] for m in members if m.seed == seed})
         for seed in dict.fromkeys(m.seed for m in members)
     }
     result = {
