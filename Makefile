@@ -13,11 +13,13 @@ $(BIN)/python:
 
 # The library alone: what `make demo` needs (no TensorFlow).
 $(INSTALLED): pyproject.toml | $(BIN)/python
+	@echo "Installing dann_jax into $(VENV) (the first time: about a minute)..."
 	$(BIN)/python -m pip install --quiet -e .
 	touch $(INSTALLED)
 
 # Tests, lint and TensorFlow, which the TFDS builder tests need to prepare datasets.
 $(INSTALLED_DEV): pyproject.toml | $(BIN)/python
+	@echo "Installing dann_jax and its dev extra (PyTorch, TensorFlow, Sphinx: about 3.6 GB) into $(VENV) (the first time: a few minutes)..."
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(INSTALLED) $(INSTALLED_DEV)
 

@@ -1,9 +1,10 @@
 """dann_jax: domain-adversarial training (DANN) in JAX and Flax.
 
-The names here are what users call: the trainers and the trained model, the
-settings, the training data, the gradient reversal layer, the networks and their
-registry, the DANN loss and its schedules. Everything else lives in the
-subpackages, which are the library's layers, each importing only those below it:
+The names here are what users call: the trainers and the trained model (and
+``load_trained``, a run folder's), the settings, the training data, the gradient
+reversal layer, the networks and their registry, the DANN loss and its schedules.
+Everything else lives in the subpackages, which are the library's layers, each
+importing only those below it:
 
 - :mod:`dann_jax.cli`: the ``dann`` command, one module per command;
 - :mod:`dann_jax.runs`: a config read into a plan, run folders, many runs in one
@@ -36,6 +37,15 @@ from dann_jax.grl import GradientReversal, NNXGradientReversal, grad_reverse
 
 __version__ = "0.3.0"
 
+
+def __getattr__(name: str):  # PEP 562: what needs the runs' libraries loads when asked for
+    if name == "load_trained":
+        from dann_jax.runs.evaluate import load_trained
+
+        return load_trained
+    raise AttributeError(f"module 'dann_jax' has no attribute {name!r}")
+
+
 __all__ = [
     "DANN",
     "DomainHead",
@@ -56,5 +66,6 @@ __all__ = [
     "fit_seeds",
     "fit_sources",
     "grad_reverse",
+    "load_trained",
     "register_network",
 ]

@@ -1,8 +1,9 @@
 """Strict JAX settings for every test, 8 faked CPU devices (before JAX starts), a cache
 folder of the session's own (the compilation cache on only within the tests that turn
-it on), and a counter of compilations."""
+it on), compiled programs freed after each module, and a counter of compilations."""
 
 import contextlib
+import gc
 import logging
 
 import jax
@@ -23,18 +24,34 @@ def own_cache_folder(tmp_path_factory):
         yield
 
 
-@pytest.fixture(autouse=True)
-def compilation_cache_off_after_each_test():
-    """A test that runs `dann train` in this process turns JAX's persistent compilation
-    cache on (a process-wide setting, as the command does in its own process); it goes
-    off again after the test. Left on, every later test's programs were serialised into
-    it, and after some hundred programs the suite died of a segmentation fault inside
-    XLA:CPU's executable serialisation (``put_executable_and_time``)."""
-    before = jax.config.jax_persistent_cache_min_compile_time_secs
+@pytest.fixture(autouse=True, scope="module")
+def compiled_programs_freed_after_each_module():
+    """XLA:CPU maps about 14 memory regions per compiled program, and JAX keeps every
+    program it compiles (its own caches, the library's compiled steps): the suite's
+    thousands of programs in one process grew past the kernel's limit of 65,530 maps
+    per process (vm.max_map_count), and XLA then died of a segmentation fault wherever
+    it next asked for memory (compiling, or serialising into the compilation cache).
+    Freeing them after each test module keeps the count near one module's own."""
     yield
+    jax.clear_caches()
+    gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def command_settings_undone_after_each_test():
+    """A test that runs a `dann` command in this process changes what the command changes
+    in its own process (process-wide): JAX's persistent compilation cache goes on, the
+    library's log goes to stdout. Both are undone after the test, so that every other
+    test runs as it would alone."""
+    min_compile_time = jax.config.jax_persistent_cache_min_compile_time_secs
+    logger = logging.getLogger("dann_jax")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
     if jax.config.jax_compilation_cache_dir is not None:
         jax.config.update("jax_compilation_cache_dir", None)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", before)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_time)
         compilation_cache.reset_cache()
 
 

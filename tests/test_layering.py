@@ -19,7 +19,8 @@ MAY_IMPORT = {
     "configs": {"configs", "core"},
     "runs": {"runs", "configs", "evaluation", "core", "data", "backbones", "__init__"},
     "cli": {"cli", "runs", "configs", "evaluation", "core", "data", "__init__"},
-    "__init__": {"core", "data", "grl"},
+    # The top level loads the runs only when load_trained is asked for (see below).
+    "__init__": {"core", "data", "grl", "runs"},
 }
 ROOT_MODULES = {"__init__", "grl", "testing"}
 
@@ -88,6 +89,11 @@ def test_no_module_imports_in_a_loop():
 
     for name in sorted(graph):
         visit(name, [])
+
+
+def test_importing_the_top_level_loads_only_the_core_data_and_grl():
+    loaded = {part(name) for name in imported_modules(MODULES["dann_jax"], top_level_only=True)}
+    assert loaded <= {"core", "data", "grl"}
 
 
 def test_only_the_public_api_and_two_small_modules_sit_at_the_root():

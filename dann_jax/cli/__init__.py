@@ -1,4 +1,5 @@
-"""The ``dann`` command line: ``dann train``, ``evaluate``, ``select``, ``sweep`` and ``prepare``.
+"""The ``dann`` command line: ``dann train``, ``evaluate``, ``select``, ``sweep``, ``predict``
+and ``prepare``.
 
     dann train [--config NAME_OR_FILE] [--config.KEY=VALUE ...] [--workdir DIR] [--overwrite]
     dann sweep [--config NAME_OR_FILE] --sweep.learning_rate=0.01,0.003 [--seeds=0,1]
@@ -15,6 +16,7 @@ number. A command's module loads only when the command runs.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 
@@ -25,6 +27,7 @@ COMMANDS = {
     "evaluate": "re-evaluate a finished run folder from its checkpoints",
     "select": "choose each method's checkpoint without target labels (every validator)",
     "sweep": "train a grid of settings and seeds in one program, then choose without labels",
+    "predict": "label images, arrays or a TFDS split with a run's chosen network (a CSV)",
     "prepare": "download and prepare a TFDS dataset as ArrayRecord files",
 }
 USAGE = (
@@ -45,7 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
-        choices = f"choose one of {tuple(COMMANDS)}"
-        print(f"dann: unknown command {command!r}; {choices}.\n\n{USAGE}", file=sys.stderr)
+        close = difflib.get_close_matches(command, list(COMMANDS), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        choices = f"{hint}The commands: {', '.join(COMMANDS)}."
+        print(f"dann: unknown command {command!r}; {choices}\n\n{USAGE}", file=sys.stderr)
         return 2
+    from dann_jax.cli import common
+
+    common.report_to_stdout()
     return importlib.import_module(f"dann_jax.cli.{command}").main(rest)

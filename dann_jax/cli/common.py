@@ -5,7 +5,10 @@ compilation cache and stopping on a signal."""
 from __future__ import annotations
 
 import contextlib
+import difflib
+import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -22,6 +25,23 @@ DEFAULT_CONFIG = "default"
 ConfigFlags = Callable[[list[str]], flags.FlagValues]
 
 
+class _Stdout(logging.Handler):
+    """Writes each record's message to ``sys.stdout`` as it is when the record comes (a
+    test's capture, a redirect), not as it was when the handler was made."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stdout)
+
+
+def report_to_stdout() -> None:
+    """Shows the library's messages (what it trains, the tables it writes) on stdout: the
+    library logs them (``logging.getLogger("dann_jax")``); the command prints them."""
+    logger = logging.getLogger("dann_jax")
+    if not any(isinstance(handler, _Stdout) for handler in logger.handlers):
+        logger.addHandler(_Stdout())
+    logger.setLevel(logging.INFO)
+
+
 def wants_help(argv: list[str]) -> bool:
     """Whether ``argv`` asks for help."""
     return any(argument in ("-h", "--help", "--helpfull") for argument in argv)
@@ -36,11 +56,19 @@ def error(command: str, message: str, *, hint: bool = False) -> int:
 
 
 def _describe(raised: BaseException) -> str:
-    """The message of an error, unwrapped (ml_collections wraps KeyErrors in AttributeErrors)."""
+    """The message of an error, unwrapped (ml_collections wraps KeyErrors in AttributeErrors),
+    with a pointer to ``--config.KEY`` for a flag that is a config key."""
     while raised.args and isinstance(raised.args[0], BaseException):
         raised = raised.args[0]
     if isinstance(raised, (KeyError, AttributeError)):
-        return f"unknown config key {raised.args[0]}"
+        key, _, hint = str(raised.args[0]).partition("\n")  # "'key'\nDid you mean ...?"
+        return f"unknown config key {key}" + (f"; {hint[0].lower()}{hint[1:]}" if hint else ".")
+    unknown = re.fullmatch(r"Unknown command line flag '([\w.]+)'", str(raised))
+    if unknown and unknown.group(1) in configs.KEYS:
+        return f"{raised}; did you mean --config.{unknown.group(1)}?"
+    if unknown:
+        close = difflib.get_close_matches(unknown.group(1), list(configs.KEYS), n=1)
+        return f"{raised}" + (f"; did you mean --config.{close[0]}?" if close else ".")
     return str(raised)
 
 
@@ -166,7 +194,7 @@ def parse(command: str, usage: str, flag_values: flags.FlagValues, argv: list[st
     try:
         return flag_values([f"dann {command}", *argv])[1:]
     except flags.Error as raised:
-        return error(command, str(raised), hint=True)
+        return error(command, _describe(raised), hint=True)
 
 
 def parse_run_folder_command(
@@ -177,8 +205,15 @@ def parse_run_folder_command(
     parsed = parse(command, usage, flag_values, argv)
     if isinstance(parsed, int):
         return parsed
-    if not flag_values.workdir:
+    return check_run_folder(command, flag_values.workdir)
+
+
+def check_run_folder(command: str, workdir: str | None) -> int | None:
+    """None when ``workdir`` names an existing folder; else one error line and status 2."""
+    if not workdir:
         return error(command, "pass the run folder: --workdir DIR.")
+    if not Path(workdir).is_dir():
+        return error(command, f"run folder {workdir} does not exist.")
     return None
 
 

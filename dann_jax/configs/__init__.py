@@ -13,7 +13,7 @@ from pathlib import Path
 
 import ml_collections
 
-from dann_jax.configs import office
+from dann_jax.configs import image_folders, office
 from dann_jax.core import settings
 
 NAMES = (
@@ -143,8 +143,13 @@ def describe(config: ml_collections.ConfigDict) -> str:
 
 
 # Configs made by one function from a name (config_flags' FILE:ARGUMENT form).
-GENERATED = {name: "office" for name in office.NAMES}
-FAMILIES = "office31_<source>_<target>, office_home_<source>_<target>"
+GENERATED = {name: "office" for name in office.NAMES} | {
+    name: "image_folders" for name in image_folders.NAMES
+}
+FAMILIES = (
+    "image_folders, image_folders_resnet50 (your own folders), "
+    "office31_<source>_<target>, office_home_<source>_<target>"
+)
 
 
 def _file_and_argument(name_or_path: str | Path) -> tuple[Path, str | None]:
@@ -186,14 +191,14 @@ def config_file(name_or_path: str | Path) -> Path:
 
 
 def config_argument(name_or_path: str | Path) -> str:
-    """What ``--config`` gives ``ml_collections.config_flags``: a file, or FILE:ARGUMENT."""
+    """What ``--config`` gives ``ml_collections.config_flags``: a file, or ``FILE:ARGUMENT``."""
     path, argument = _file_and_argument(name_or_path)
     return str(path) if argument is None else f"{path}:{argument}"
 
 
 def with_config_file(argv: list[str], default: str = "default") -> tuple[list[str], str]:
     """``argv`` with a packaged config's name after ``--config`` made its file (or
-    FILE:ARGUMENT), for ``ml_collections.config_flags``, which takes files only, and the
+    ``FILE:ARGUMENT``), for ``ml_collections.config_flags``, which takes files only, and the
     config it names (``default`` when there is no ``--config``), for :func:`load`."""
     argv = list(argv)
     for index, argument in enumerate(argv):

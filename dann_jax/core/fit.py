@@ -10,6 +10,9 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import logging
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,50 @@ from dann_jax.data.domains import TrainingData
 from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import ArraySource
 
+logger = logging.getLogger(__name__)
 InitVariables = Mapping[str, Any] | str | Path | None
+# Fewer examples per domain than this make BatchNorm's batch statistics noise.
+BATCH_NORM_MIN_EXAMPLES = 8
+
+
+def warn_if_batch_norm_starves(state: TrainState, settings: TrainSettings) -> None:
+    """Warns when a network with BatchNorm normalises over too few examples per domain.
+
+    Its statistics cover the global batch (on every launcher), so the count is
+    ``batch_size // 2`` per domain; below :data:`BATCH_NORM_MIN_EXAMPLES` they are
+    noise (the moons config's batch of 2 trained a BatchNorm network to below chance).
+    """
+    per_domain = settings.batch_size // 2
+    if "batch_stats" in state.model_state and per_domain < BATCH_NORM_MIN_EXAMPLES:
+        warnings.warn(
+            f"the network has BatchNorm and each step normalises over {per_domain} source "
+            f"and {per_domain} target examples, too few for its statistics: use a batch_size "
+            f"of at least {2 * BATCH_NORM_MIN_EXAMPLES} (--config.batch_size=32), or a network "
+            "whose BatchNorm keeps its running averages (e.g. "
+            "backbones.backbone(..., frozen_batch_norm=True)) or has none.",
+            stacklevel=3,
+        )
+
+
+def settings_of(caller: str, model: Model, keywords: Mapping[str, Any]) -> TrainSettings:
+    """The settings that ``caller``'s keyword arguments give ``model``: the network's
+    defaults (:data:`~dann_jax.core.settings.NETWORK_DEFAULTS`), then the keywords.
+
+    Raises:
+      TypeError: a keyword is no setting (the nearest one named), or ``steps`` is
+        missing for a network without a default length.
+      ValueError: a value is invalid.
+    """
+    names = [field.name for field in dataclasses.fields(TrainSettings)]
+    for name in keywords:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"the settings: {', '.join(names)}."
+            raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}; {hint}")
+    values = network_defaults(model) | dict(keywords)
+    if "steps" not in values:
+        raise TypeError(f"{caller}() needs steps=N, the run's length in steps.")
+    return TrainSettings(**values)
 
 
 def array_data(
@@ -123,7 +169,7 @@ def fit(
       ValueError: inputs or settings are invalid; the message says how to fix them.
     """
     registry.check_model(model)
-    settings = TrainSettings(**(network_defaults(model) | settings))
+    settings = settings_of("fit", model, settings)
     data = array_data(
         source_images, source_labels, target_images, model=model, num_classes=num_classes
     )
@@ -142,8 +188,8 @@ def training_input(data: TrainingData, settings: TrainSettings, *, progress: boo
     mode = settings.input_mode
     if mode == "auto":
         mode, reason = choose_input_mode(data.device_bytes())
-        if progress and jax.process_index() == 0:
-            print(f"Input mode: {mode} ({reason})")
+        if jax.process_index() == 0:
+            logger.info("Input mode: %s (%s)", mode, reason)
     if mode == "device":
         return DeviceData.read(data, settings.batch_size, settings.seed, progress=progress)
     return StreamInput(data, settings.batch_size, settings.seed)
@@ -191,7 +237,10 @@ def fit_sources(
       in this call).
     """
     launchers.check_batch_size(settings.parallel, settings.batch_size)
-    state = initial_state(model, data, settings, variables_lib.read(init_variables))
+    state = initial_state(
+        model, data.preprocess, data.num_classes, settings, variables_lib.read(init_variables)
+    )
+    warn_if_batch_norm_starves(state, settings)
     unlogged = None
     if restore is not None:
         state, loop_state = restore(state)
@@ -206,7 +255,7 @@ def fit_sources(
         should_stop=should_stop,
         progress=progress,
     )
-    return TrainedDANN(state, history, data.preprocess, model)
+    return TrainedDANN(state, history, data.preprocess, model, data.class_names)
 
 
 def fit_seeds(
@@ -252,7 +301,7 @@ def fit_seeds(
     if "seed" in settings:
         raise TypeError("fit_seeds takes seeds=[...], one per run, not seed=.")
     registry.check_model(model)
-    settings = TrainSettings(**(network_defaults(model) | settings))
+    settings = settings_of("fit_seeds", model, settings)
     if not len(seeds) == len(source_images) == len(source_labels) == len(target_images):
         raise ValueError(
             f"got {len(seeds)} seeds but {len(source_images)} source, {len(source_labels)} "
@@ -366,6 +415,7 @@ def fit_members(
     state = initial_states(
         model, data, settings, seeds, variables_lib.read(init_variables), member_settings
     )
+    warn_if_batch_norm_starves(state, settings)
     stacked = {
         name: np.stack([member.arrays[name] for member in device_data])
         for name in device_data[0].arrays
@@ -393,6 +443,7 @@ def fit_members(
             [{name: v if name == "step" else v[i] for name, v in r.items()} for r in history],
             member.preprocess,
             model,
+            member.class_names,
         )
         for i, member in enumerate(data)
     ]

@@ -167,7 +167,7 @@ def train_loop(
             step += count
             if bar is None:  # after the compiling dispatch, so that its rate and ETA hold
                 show = progress and jax.process_index() == 0
-                bar = tqdm(initial=step, total=last, disable=not show, unit="step")
+                bar = tqdm(initial=step, total=last, disable=not show, unit="step", unit_scale=True)
             else:
                 bar.update(count)
             if step % settings.log_every == 0 or step == last:

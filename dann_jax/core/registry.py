@@ -14,7 +14,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import flax.linen as nn
@@ -149,14 +151,29 @@ def register_network(name: str) -> Callable[[NetworkFactory], NetworkFactory]:
     return register
 
 
+def _import(module_name: str) -> Any:
+    """The module ``module_name``, found as ``python -m`` would find it: on the Python path
+    or in the current folder (which a console script such as ``dann`` does not put on
+    the path)."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        top = module_name.split(".")[0]
+        here = Path.cwd()
+        if error.name != top or not ((here / f"{top}.py").is_file() or (here / top).is_dir()):
+            raise
+        sys.path.insert(0, str(here))
+        return importlib.import_module(module_name)
+
+
 def _imported(path: str) -> NetworkFactory | DANN:
     module_name, _, attribute = path.partition(":")
     try:
-        return getattr(importlib.import_module(module_name), attribute)
+        return getattr(_import(module_name), attribute)
     except (ImportError, AttributeError) as error:
         raise ValueError(
             f"model {path!r}: cannot import {attribute!r} from {module_name!r} ({error}); "
-            "is the package on the Python path?"
+            "is the package on the Python path (or its file in the current folder)?"
         ) from None
 
 

@@ -187,6 +187,14 @@ class StepSettings:
         """The values of :data:`HYPERPARAMETERS`, which a train state carries as arrays."""
         return {name: float(getattr(self, name)) for name in HYPERPARAMETERS}
 
+    def inert_hyperparameters(self) -> tuple[str, ...]:
+        """The traced hyper-parameters that cannot change the features and classes these
+        settings train: without a domain gradient (source-only) the domain-loss weight
+        (only the domain head trains with it) and gamma; with a constant lambda, gamma."""
+        if not self.domain_gradient:
+            return ("domain_loss_weight", "gamma")
+        return ("gamma",) if self.adaptation == "constant" else ()
+
     def adaptation_schedule(self, gamma: Any = None) -> optax.Schedule:
         """step -> lambda, the GRL's scale (``gamma``: a traced value in place of ours)."""
         if self.adaptation == "annealed":

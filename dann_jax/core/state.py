@@ -24,8 +24,9 @@ from dann_jax.core import variables as variables_lib
 from dann_jax.core.networks import DANN
 from dann_jax.core.registry import Model, build_model, check_outputs
 from dann_jax.core.settings import StepSettings, TrainSettings
-from dann_jax.data import augment, preprocess
+from dann_jax.data import augment
 from dann_jax.data.domains import TrainingData
+from dann_jax.data.preprocess import IDENTITY, Preprocess
 
 
 class TrainState(struct.PyTreeNode):
@@ -193,7 +194,7 @@ def create_train_state(
         jnp.zeros((), jnp.int32),
         arrays,
         hyperparameters,
-        preprocess.IDENTITY if input_normalization is None else input_normalization,
+        IDENTITY if input_normalization is None else input_normalization,
     )
 
 
@@ -224,7 +225,7 @@ def create_train_states(
     hyperparameters = _hyperparameters(
         {name: [value[name] for value in values] for name in values[0]}
     )
-    normalizations = input_normalizations or [preprocess.IDENTITY] * len(seeds)
+    normalizations = input_normalizations or [IDENTITY] * len(seeds)
     stacked = {name: np.stack([n[name] for n in normalizations]) for name in normalizations[0]}
     return _state(
         network, step_settings, jnp.zeros(len(seeds), jnp.int32), arrays, hyperparameters, stacked
@@ -232,30 +233,34 @@ def create_train_states(
 
 
 def network_and_example(
-    model: Model, data: TrainingData, settings: TrainSettings, num_classes: int | None = None
+    model: Model, input_shape: tuple[int, ...], num_classes: int, settings: TrainSettings
 ) -> tuple[DANN, np.ndarray]:
-    """The network ``model`` gives for the data's classes, its outputs checked, and a
-    zero batch (1, ...) float32 of its inputs: the stored inputs' shape, or their
+    """The network ``model`` gives for ``num_classes`` classes, its outputs checked, and a
+    zero batch (1, ...) float32 of its inputs: stored inputs of ``input_shape``, or their
     ``settings.crop_size`` square.
 
     Raises:
       ValueError: the model, its outputs or the crop do not fit the data.
     """
-    num_classes = data.num_classes if num_classes is None else num_classes
     network = build_model(model, num_classes)
-    augment.check_crop(data.input_shape, settings.crop_size)
-    example = np.zeros((1, *settings.input_shape(data.input_shape)), np.float32)
+    augment.check_crop(tuple(input_shape), settings.crop_size)
+    example = np.zeros((1, *settings.input_shape(tuple(input_shape))), np.float32)
     check_outputs(network, example, num_classes)
     return network, example
 
 
 def initial_state(
-    model: Model, data: TrainingData, settings: TrainSettings, init_variables: Any = None
+    model: Model,
+    preprocess: Preprocess,
+    num_classes: int,
+    settings: TrainSettings,
+    init_variables: Any = None,
 ) -> TrainState:
-    """A fresh state of ``model`` for ``data`` (see :func:`create_train_state`)."""
-    network, example = network_and_example(model, data, settings)
+    """A fresh state of ``model`` for inputs as ``preprocess`` makes them and
+    ``num_classes`` classes (see :func:`create_train_state`)."""
+    network, example = network_and_example(model, preprocess.shape, num_classes, settings)
     return create_train_state(
-        network, example, settings, init_variables, data.preprocess.normalization()
+        network, example, settings, init_variables, preprocess.normalization()
     )
 
 
@@ -270,7 +275,7 @@ def initial_states(
     """Fresh states of ``model``, one per member (its data and seed), stacked (see
     :func:`create_train_states`); the label head has the most classes of any member."""
     num_classes = max(member.num_classes for member in data)
-    network, example = network_and_example(model, data[0], settings, num_classes)
+    network, example = network_and_example(model, data[0].input_shape, num_classes, settings)
     return create_train_states(
         network,
         example,

@@ -28,12 +28,16 @@ class TrainedDANN:
       history: the log records of training (dicts of step and metrics).
       preprocess: raw inputs -> network inputs, as in training.
       model: the network as :func:`dann_jax.fit` was given it (a name or a DANN).
+      class_names: what each class id means (class id i is ``class_names[i]``): the
+        training data's (image folders' class folders, a TFDS dataset's label names),
+        else the ids as text.
     """
 
     state: TrainState
     history: list[dict[str, Any]]
     preprocess: Preprocess
     model: Any
+    class_names: tuple[str, ...] = ()
 
     @property
     def params(self) -> Any:

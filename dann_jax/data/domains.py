@@ -47,12 +47,25 @@ class TrainingData:
       target: ``{"image"}`` records; their labels are never read.
       preprocess: raw images -> network inputs (shape, per-channel mean).
       num_classes: classes of the label head.
+      class_names: what each class id means (class id i is ``class_names[i]``): the
+        class folders' names, a TFDS dataset's label names; by default the ids as text.
     """
 
     source: RandomAccessSource
     target: RandomAccessSource
     preprocess: Preprocess
     num_classes: int
+    class_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = tuple(str(name) for name in self.class_names)
+        if not names:
+            names = tuple(str(index) for index in range(self.num_classes))
+        if len(names) != self.num_classes:
+            raise ValueError(
+                f"{len(names)} class names for {self.num_classes} classes; name each class once."
+            )
+        object.__setattr__(self, "class_names", names)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

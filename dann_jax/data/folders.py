@@ -93,15 +93,8 @@ class ImageFolder:
           ValueError: PIL cannot decode the file (named in the message).
         """
         file_name = self.files[index]
-        path = self.root / file_name
-        height, width = self.size
-        try:
-            with Image.open(path) as image:
-                rgb = image.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
-        except Exception as error:  # Pillow raises many kinds (OSError, SyntaxError, ...).
-            raise ValueError(f"Cannot decode image {path}: {error}") from error
         return {
-            "image": np.asarray(rgb, np.uint8),
+            "image": load_image(self.root / file_name, self.size),
             "label": np.int32(self.labels[index]),
             "file_name": file_name,
         }
@@ -111,8 +104,51 @@ class ImageFolder:
         return [self[index] for index in indices]
 
 
+def load_image(path: str | os.PathLike, size: tuple[int, int], channels: int = 3) -> np.ndarray:
+    """The image at ``path``, decoded by PIL, made RGB (or grey, for ``channels=1``) and
+    resized bilinearly to ``size`` (height, width): (height, width, channels) uint8.
+
+    Raises:
+      ValueError: PIL cannot decode the file (named in the message).
+    """
+    height, width = size
+    try:
+        with Image.open(path) as image:
+            converted = image.convert("RGB" if channels == 3 else "L")
+            resized = converted.resize((width, height), Image.Resampling.BILINEAR)
+    except Exception as error:  # Pillow raises many kinds (OSError, SyntaxError, ...).
+        raise ValueError(f"Cannot decode image {path}: {error}") from error
+    return np.asarray(resized, np.uint8).reshape(height, width, channels)
+
+
+def image_files(path: str | os.PathLike) -> list[Path]:
+    """The image files ``path`` names: itself, or those in the folder and its
+    subfolders (visible files ending in an image suffix, any case), sorted by path.
+
+    Raises:
+      ValueError: ``path`` does not exist, is not an image, or holds none.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ValueError(f"{path} does not exist.")
+    if path.is_file():
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise ValueError(f"{path} is not an image ({', '.join(IMAGE_SUFFIXES)}).")
+        return [path]
+    found = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
+    if not found:
+        raise ValueError(f"{path} holds no image ({', '.join(IMAGE_SUFFIXES)}, any case).")
+    return found
+
+
 def _expected(folder: Path) -> str:
-    return f"{folder}{os.sep}<class>{os.sep}*.jpg"
+    return f"{folder}{os.sep}<class>{os.sep}<image> ({', '.join(IMAGE_SUFFIXES)})"
 
 
 def _subfolders(folder: Path) -> list[str]:
@@ -190,7 +226,7 @@ def _index_domain(
     if not class_names and not loose:
         raise ValueError(
             f"Domain folder {folder} holds no images: expected {_expected(folder)} "
-            f"(or {folder}{os.sep}*.jpg for an unlabelled target)."
+            f"(or images directly in {folder} for an unlabelled target)."
         )
 
     if class_names:
@@ -246,7 +282,7 @@ def _index_domain(
 def folder_domains(
     root: str | os.PathLike, source: str, target: str, *, size: tuple[int, int]
 ) -> tuple[ImageFolder, ImageFolder, tuple[str, ...]]:
-    """A source and a target domain from ``root/<domain>/<class>/*.jpg`` (see the module).
+    """A source and a target domain from ``root/<domain>/<class>/<image>`` (see the module).
 
     Args:
       root: the folder holding one folder per domain.

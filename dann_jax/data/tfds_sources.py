@@ -132,3 +132,12 @@ def num_classes(source: RandomAccessSource) -> int:
     if info is not None and "label" in info.features:
         return int(info.features["label"].num_classes)
     return int(max(source[i]["label"] for i in range(len(source)))) + 1
+
+
+def class_names(source: RandomAccessSource) -> tuple[str, ...]:
+    """The names of a TFDS source's classes (its ``label`` feature's), or () when it
+    names none."""
+    info = getattr(source, "dataset_info", None)
+    if info is not None and "label" in info.features:
+        return tuple(info.features["label"].names)
+    return ()

@@ -32,6 +32,10 @@ from dann_jax.evaluation import validators
 SAMPLE = 2000
 LAST_K = 3
 ORACLE = "oracle (target labels; reported, never chosen on)"
+# The validator whose pick is a run's chosen checkpoint by default: in the guide's
+# experiments (the default, MNIST -> MNIST-M, the moons sweep) information maximisation
+# was never far from the oracle, within a run and across settings.
+RECOMMENDED = "information_maximization"
 
 
 def sample(source: RandomAccessSource, conform: Any, count: int = SAMPLE) -> np.ndarray:
@@ -91,44 +95,67 @@ def rank_correlation(scores: Sequence[float], accuracies: Sequence[float]) -> fl
 def pick_checkpoints(
     steps: Sequence[int],
     scores: Mapping[str, Sequence[float]],
-    target_accuracy: Sequence[float],
-    last_k_accuracy: float,
-    last_k: int,
+    target_accuracy: Sequence[float] | None = None,
+    last_k_accuracy: float | None = None,
+    last_k: int = LAST_K,
+    chosen_by: str = RECOMMENDED,
 ) -> dict[str, Any]:
     """One run's picks among its checkpoints, for one method.
 
     Args:
       steps: the checkpoints' steps, in order.
       scores: validator -> its score of each checkpoint.
-      target_accuracy: each checkpoint's target test accuracy (reported only).
+      target_accuracy: each checkpoint's target test accuracy (reported only), or
+        None when the target has no labels.
       last_k_accuracy: the target accuracy of the last ``last_k`` checkpoints' mean
-        predicted probabilities.
+        predicted probabilities (None without target labels).
       last_k: how many checkpoints that mean takes.
+      chosen_by: the validator whose pick is the run's chosen checkpoint.
 
     Returns:
-      ``steps``, ``target_accuracy``, ``scores``; ``picks`` (validator -> the step
-      of its highest score, the earlier on ties, and its target accuracy);
-      ``oracle`` and ``last`` (the same for the best target accuracy and the last
-      step); ``mean_of_last_<k>``; ``rank_correlation`` (validator -> Spearman's
-      with target accuracy over the checkpoints). Picks read only ``scores``.
+      ``steps``, ``scores``; ``picks`` (validator -> the step of its highest score, the
+      earlier on ties, and its target accuracy where known); ``last`` (the last step);
+      ``chosen`` (``chosen_by`` and its pick's step). With target labels also
+      ``target_accuracy``, ``oracle`` (the step of the best target accuracy),
+      ``mean_of_last_<k>`` and ``rank_correlation`` (validator -> Spearman's with
+      target accuracy over the checkpoints). Picks read only ``scores``.
+
+    Raises:
+      ValueError: ``chosen_by`` is no validator of ``scores``.
     """
-    picks = {}
-    for name, values in scores.items():
-        index = int(np.argmax(values))
-        picks[name] = {"step": steps[index], "target_accuracy": target_accuracy[index]}
-    oracle = int(np.argmax(target_accuracy))
-    return {
+    if chosen_by not in scores:
+        raise ValueError(f"no validator {chosen_by!r}; choose one of {sorted(scores)}.")
+
+    def at(index: int) -> dict[str, Any]:
+        found = {"step": steps[index]}
+        if target_accuracy is not None:
+            found["target_accuracy"] = target_accuracy[index]
+        return found
+
+    picks = {name: at(int(np.argmax(values))) for name, values in scores.items()}
+    record = {
         "steps": list(steps),
-        "target_accuracy": list(target_accuracy),
         "scores": {name: list(values) for name, values in scores.items()},
         "picks": picks,
-        "oracle": {"step": steps[oracle], "target_accuracy": target_accuracy[oracle]},
-        "last": {"step": steps[-1], "target_accuracy": target_accuracy[-1]},
+        "last": at(len(steps) - 1),
+        "chosen": {"validator": chosen_by, "step": picks[chosen_by]["step"]},
+    }
+    if target_accuracy is None:
+        return record
+    return record | {
+        "target_accuracy": list(target_accuracy),
+        "oracle": at(int(np.argmax(target_accuracy))),
         f"mean_of_last_{last_k}": {"target_accuracy": last_k_accuracy},
         "rank_correlation": {
             name: rank_correlation(values, target_accuracy) for name, values in scores.items()
         },
     }
+
+
+def labelled(record: Mapping[str, Any]) -> bool:
+    """Whether a pick record (of :func:`pick_checkpoints` or :func:`pick_settings`)
+    reports target accuracies: the target had labels."""
+    return "oracle" in record
 
 
 def pick_settings(picks_by_setting: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -140,33 +167,40 @@ def pick_settings(picks_by_setting: Mapping[str, Mapping[str, Any]]) -> dict[str
         :func:`pick_checkpoints`' record of that member's run.
 
     Returns:
-      method -> ``picks`` (validator -> setting, step, target accuracy; the first
-      candidate on ties), ``oracle`` (the same, for the best target accuracy:
-      reported only), ``last`` (setting -> its last step's target accuracy) and
-      ``rank_correlation`` (validator -> Spearman's over all candidates).
+      method -> ``picks`` (validator -> setting, step and, with target labels, target
+      accuracy; the first candidate on ties) and, with target labels, ``oracle`` (the
+      same, for the best target accuracy: reported only), ``last`` (setting -> its last
+      step's target accuracy) and ``rank_correlation`` (validator -> Spearman's over all
+      candidates).
     """
     chosen = {}
     for method in next(iter(picks_by_setting.values())):
+        records = {setting: picks[method] for setting, picks in picks_by_setting.items()}
+        known = all(labelled(record) for record in records.values())
         candidates, scores = [], {}
-        for setting, records in picks_by_setting.items():
-            record = records[method]
+        for setting, record in records.items():
             for index, step in enumerate(record["steps"]):
-                accuracy = record["target_accuracy"][index]
-                candidates.append({"setting": setting, "step": step, "target_accuracy": accuracy})
+                candidate = {"setting": setting, "step": step}
+                if known:
+                    candidate["target_accuracy"] = record["target_accuracy"][index]
+                candidates.append(candidate)
                 for name, values in record["scores"].items():
                     scores.setdefault(name, []).append(values[index])
-        accuracies = [candidate["target_accuracy"] for candidate in candidates]
         chosen[method] = {
-            "picks": {name: candidates[int(np.argmax(values))] for name, values in scores.items()},
-            "oracle": candidates[int(np.argmax(accuracies))],
-            "last": {
-                setting: records[method]["last"]["target_accuracy"]
-                for setting, records in picks_by_setting.items()
-            },
-            "rank_correlation": {
-                name: rank_correlation(values, accuracies) for name, values in scores.items()
-            },
+            "picks": {name: candidates[int(np.argmax(values))] for name, values in scores.items()}
         }
+        if known:
+            accuracies = [candidate["target_accuracy"] for candidate in candidates]
+            chosen[method] |= {
+                "oracle": candidates[int(np.argmax(accuracies))],
+                "last": {
+                    setting: record["last"]["target_accuracy"]
+                    for setting, record in records.items()
+                },
+                "rank_correlation": {
+                    name: rank_correlation(values, accuracies) for name, values in scores.items()
+                },
+            }
     return chosen
 
 
@@ -183,17 +217,25 @@ def over_seeds(per_seed: Mapping[int, Mapping[str, Mapping[str, Any]]]) -> dict[
     """The picks of many seeds summarised, for :func:`seeds_table`.
 
     Args:
-      per_seed: seed -> :func:`pick_settings`' record (method -> picks, oracle,
-        last, rank_correlation).
+      per_seed: seed -> :func:`pick_settings`' record (method -> picks and, with target
+        labels, oracle, last, rank_correlation).
 
     Returns:
-      method -> ``target_accuracy`` (choice -> [mean, std] over seeds, std with
-      ddof=0), ``rank_correlation`` (validator -> mean over the seeds where defined)
-      and ``picked`` (validator -> setting -> how many seeds picked it).
+      method -> ``picked`` (validator -> setting -> how many seeds picked it) and, with
+      target labels, ``target_accuracy`` (choice -> [mean, std] over seeds, std with
+      ddof=0) and ``rank_correlation`` (validator -> mean over the seeds where defined).
     """
     summary = {}
     for method, first in next(iter(per_seed.values())).items():
         records = [chosen[method] for chosen in per_seed.values()]
+        summary[method] = {
+            "picked": {
+                name: _counts([record["picks"][name]["setting"] for record in records])
+                for name in first["picks"]
+            }
+        }
+        if not all(labelled(record) for record in records):
+            continue
         accuracies = {
             name: [record["picks"][name]["target_accuracy"] for record in records]
             for name in first["picks"]
@@ -201,7 +243,7 @@ def over_seeds(per_seed: Mapping[int, Mapping[str, Mapping[str, Any]]]) -> dict[
         accuracies["oracle"] = [record["oracle"]["target_accuracy"] for record in records]
         for setting in first["last"]:
             accuracies[f"last step, {setting}"] = [record["last"][setting] for record in records]
-        summary[method] = {
+        summary[method] |= {
             "target_accuracy": {
                 name: [float(np.mean(values)), float(np.std(values))]
                 for name, values in accuracies.items()
@@ -210,70 +252,109 @@ def over_seeds(per_seed: Mapping[int, Mapping[str, Mapping[str, Any]]]) -> dict[
                 name: _mean_defined([record["rank_correlation"][name] for record in records])
                 for name in first["picks"]
             },
-            "picked": {
-                name: _counts([record["picks"][name]["setting"] for record in records])
-                for name in first["picks"]
-            },
         }
     return summary
 
 
 def selection_table(results: Mapping[str, Mapping[str, Any]]) -> str:
     """One run's picks as markdown: a row per validator and convention, a column per
-    method (the chosen step's target accuracy, its step, and the validator's rank
-    correlation).
+    method (the picked step and, with target labels, its target accuracy and the
+    validator's rank correlation); the chosen validator's row says so.
 
     Args:
       results: method -> :func:`pick_checkpoints`' record.
     """
     methods = list(results)
-    header = "| choice | " + " | ".join(methods) + " |"
-    lines = [header, "|---|" + "---|" * len(methods)]
+    first = results[methods[0]]
+    lines = ["| choice | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
 
     def cell(choice: Mapping[str, Any], correlation: float | None = None) -> str:
-        text = f"{choice['target_accuracy']:.3f}"
+        parts = []
         if "step" in choice:
-            text += f" (step {choice['step']})"
+            parts.append(f"step {choice['step']}")
+        if "target_accuracy" in choice:
+            parts.append(f"{choice['target_accuracy']:.3f}")
+        text = ", ".join(parts)
         if correlation is not None:
             text += f", rank corr. {correlation:+.2f}"
         return text
 
-    first = results[methods[0]]
+    chosen_by = first["chosen"]["validator"]
     for name in first["picks"]:
         cells = [
-            cell(results[m]["picks"][name], results[m]["rank_correlation"][name]) for m in methods
+            cell(results[m]["picks"][name], results[m].get("rank_correlation", {}).get(name))
+            for m in methods
         ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    conventions = ["last", *(key for key in first if key.startswith("mean_of_last_")), "oracle"]
+        label = f"**{name}** (chosen)" if name == chosen_by else name
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    conventions = ["last"]
+    if labelled(first):
+        conventions += [*(key for key in first if key.startswith("mean_of_last_")), "oracle"]
     for key in conventions:
         label = ORACLE if key == "oracle" else key
         lines.append(f"| {label} | " + " | ".join(cell(results[m][key]) for m in methods) + " |")
     return "\n".join(lines) + "\n"
 
 
+def selection_notes(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """What a reader of :func:`selection_table` should know: which checkpoint is chosen
+    and why; that an unlabelled target reports no accuracy; that one checkpoint leaves
+    nothing to choose, and how to keep more."""
+    first = next(iter(results.values()))
+    chosen_by = first["chosen"]["validator"]
+    steps = ", ".join(f"{method} step {record['chosen']['step']}"
+                      for method, record in results.items())  # fmt: skip
+    notes = [
+        f"Chosen: {steps}, the picks of {chosen_by}"
+        + (
+            " (recommended: never far from the oracle in the guide's experiments, across "
+            "steps and settings)."
+            if chosen_by == RECOMMENDED
+            else "."
+        )
+    ]
+    if not labelled(first):
+        notes.append(
+            "The target has no labels: no target accuracy, oracle or rank correlation can "
+            "be reported; each cell is the step a validator picks."
+        )
+    alone = [method for method, record in results.items() if len(record["steps"]) < 2]
+    if alone:
+        notes.append(
+            f"{', '.join(alone)}: one checkpoint, so every validator picks it. To choose "
+            "among more, train with --config.checkpoint_every=N (e.g. a tenth of the steps) "
+            "and --config.keep_checkpoints=0."
+        )
+    return notes
+
+
 def seeds_table(summary: Mapping[str, Mapping[str, Any]]) -> str:
     """Picks summarised over seeds, as markdown: a row per choice, a column per method.
 
     Args:
-      summary: method -> ``target_accuracy`` (choice -> [mean, std]),
-        ``rank_correlation`` (validator -> mean over seeds, or None) and, for a
-        sweep, ``picked`` (validator -> setting -> seeds that picked it), as
+      summary: method -> ``picked`` (validator -> setting -> seeds that picked it, for
+        a sweep) and, with target labels, ``target_accuracy`` (choice -> [mean, std])
+        and ``rank_correlation`` (validator -> mean over seeds, or None), as
         :func:`over_seeds` makes it.
     """
     methods = list(summary)
+    first = next(iter(summary.values()))
+    choices = list(first.get("target_accuracy", first.get("picked", {})))
     lines = ["| choice | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
-    for choice in next(iter(summary.values()))["target_accuracy"]:
+    for choice in choices:
         cells = []
         for method in methods:
-            mean, std = summary[method]["target_accuracy"][choice]
-            text = f"{mean:.3f} ± {std:.3f}"
-            correlation = summary[method]["rank_correlation"].get(choice)
-            if correlation is not None:
-                text += f", rank corr. {correlation:+.2f}"
+            parts = []
+            if "target_accuracy" in summary[method]:
+                mean, std = summary[method]["target_accuracy"][choice]
+                parts.append(f"{mean:.3f} ± {std:.3f}")
+                correlation = summary[method]["rank_correlation"].get(choice)
+                if correlation is not None:
+                    parts[-1] += f", rank corr. {correlation:+.2f}"
             picked = summary[method].get("picked", {}).get(choice)
             if picked:
-                text += "; picked " + ", ".join(f"{s} ({n})" for s, n in picked.items())
-            cells.append(text)
+                parts.append("picked " + ", ".join(f"{s} ({n})" for s, n in picked.items()))
+            cells.append("; ".join(parts))
         label = ORACLE if choice == "oracle" else choice
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

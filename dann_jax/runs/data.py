@@ -35,12 +35,16 @@ class RunData:
       source_test, target_test: test inputs, conformed to the input shape
         (float32 in [0, 1], not yet centred), with labels.
       offline: the in-memory domains, for the offline datasets (plots use them).
+      transductive: whether the test splits are the training domains themselves (image
+        folders; TFDS with one split for both, as the Office protocol): the source's
+        accuracy is then a training accuracy, the target's transductive.
     """
 
     training: TrainingData
     source_test: Split
     target_test: Split
     offline: Domains | None = None
+    transductive: bool = False
 
     def training_for(self, method: str) -> TrainingData:
         """The domains ``method`` trains on: train_on_target learns the target's labels
@@ -77,10 +81,18 @@ def load_data(plan: RunPlan, progress: bool = True) -> RunData:
         return RunData(training, domains.source_test, domains.target_test, domains)
     shape = tuple(config.input_shape)
     if config.dataset == "image_folder":
+        missing = [key for key in ("data_dir", "source", "target") if not config[key]]
+        if missing:
+            raise ValueError(
+                "config: dataset=image_folder reads DATA_DIR/<source>/<class>/<image> and "
+                "DATA_DIR/<target>/ (class folders, or the images directly); set "
+                + ", ".join(f"--config.{key}" for key in missing)
+                + "."
+            )
         source_train, target_train, classes = folders.folder_domains(
             config.data_dir, config.source, config.target, size=shape[:2]
         )
-        num_classes = len(classes)
+        num_classes, names = len(classes), classes
         if not target_train.labelled and "train_on_target" in plan.methods:
             raise ValueError(
                 f"config: train_on_target needs the target's labels; {config.target} has no "
@@ -102,6 +114,7 @@ def load_data(plan: RunPlan, progress: bool = True) -> RunData:
             tfds_sources.fixed_size(source, shape) for source in sources
         )
         num_classes = tfds_sources.num_classes(source_train)
+        names = tfds_sources.class_names(source_train)
     conform = Preprocess(shape, np.zeros(())).conform
 
     def test_split(source: RandomAccessSource, name: str) -> Split:
@@ -117,14 +130,10 @@ def load_data(plan: RunPlan, progress: bool = True) -> RunData:
     else:
         mean = sampled_channel_mean([source_train, target_train], conform, config.mean_sample)
         preprocess = Preprocess(shape, mean)
-    training = TrainingData(
-        source_train,
-        target_train,
-        preprocess,
-        num_classes=num_classes,
-    )
+    training = TrainingData(source_train, target_train, preprocess, num_classes, names)
     return RunData(
         training,
         test_split(source_test, f"{config.source} {config.test_split}"),
         test_split(target_test, f"{config.target} {config.test_split}"),
+        transductive=config.dataset == "image_folder" or config.test_split == config.train_split,
     )

@@ -9,19 +9,24 @@ checkpoint back as a :class:`~dann_jax.core.trained.TrainedDANN`.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
 from dann_jax.core import checkpoints
 from dann_jax.core.state import TrainState, initial_state
 from dann_jax.core.trained import TrainedDANN
+from dann_jax.data.preprocess import Preprocess
 from dann_jax.evaluation import metrics
 from dann_jax.runs import plots
 from dann_jax.runs.data import RunData, load_data
 from dann_jax.runs.folder import RunFolder, results_table
 from dann_jax.runs.plan import RunPlan, make_plan
 
+logger = logging.getLogger(__name__)
 Restore = Callable[[TrainState], tuple[TrainState, dict]]
+# What a run's networks take and give: the preprocessing of raw inputs, the class names.
+TrainedOn = tuple[Preprocess, tuple[str, ...]]
 
 
 def evaluate_methods(
@@ -45,16 +50,21 @@ def evaluate_methods(
 
 
 def report(
-    folder: RunFolder, trained_by_method: dict[str, TrainedDANN], data: RunData, plan: RunPlan
+    folder: RunFolder,
+    trained_by_method: dict[str, TrainedDANN],
+    data: RunData,
+    plan: RunPlan,
+    *,
+    announce: bool = True,
 ) -> dict[str, dict[str, float]]:
     """Evaluates the trained methods into the run folder: ``results.json`` and ``.md``,
-    the evaluation, the plots; prints the table and returns method -> scores and wall
-    time."""
+    the evaluation, the plots; logs the table (with ``announce``) and returns method ->
+    scores and wall time."""
     scores = evaluate_methods(trained_by_method, data, plan.seed, folder)
     wall_times = folder.wall_times()
     results = {method: {**scores[method], "wall_time_s": wall_times[method]} for method in scores}
     folder.write_json("results.json", results)
-    table = results_table(results, plan.paper_target_accuracy)
+    table = results_table(results, plan.paper_target_accuracy, transductive=data.transductive)
     folder.write_text("results.md", table)
     plots.training_curves(
         {method: trained.history for method, trained in trained_by_method.items()},
@@ -64,59 +74,125 @@ def report(
         plots.decision_boundaries(
             trained_by_method, data.offline, folder.file("decision_boundaries.png")
         )
-    print(table)
-    print(f"Run folder: {folder.path}")
+    if announce:
+        logger.info("%s\nRun folder: %s", table, folder.path)
     return results
 
 
-def fresh_state(plan: RunPlan, method: str, data: RunData) -> TrainState:
-    """A fresh state of ``method``'s network: the template a checkpoint is restored into."""
-    return initial_state(plan.model, data.training, plan.methods[method])
+def fresh_state(plan: RunPlan, method: str, preprocess: Preprocess, num_classes: int) -> TrainState:
+    """A fresh state of ``method``'s network for inputs as ``preprocess`` makes them: the
+    template a checkpoint is restored into."""
+    return initial_state(plan.model, preprocess, num_classes, plan.methods[method])
 
 
 def restore_trained(
-    plan: RunPlan, data: RunData, restore: Restore, template: TrainState
+    plan: RunPlan, trained_on: TrainedOn, restore: Restore, template: TrainState
 ) -> TrainedDANN:
     """A trained network from a checkpoint: ``restore`` of a fresh state ``template``
     (:func:`fresh_state`; the saved arrays go into its network and settings)."""
     state, _ = restore(template)
-    return TrainedDANN(state, [], data.training.preprocess, plan.model)
+    preprocess, class_names = trained_on
+    return TrainedDANN(state, [], preprocess, plan.model, class_names)
 
 
 def checkpointed(
     folder: RunFolder,
     plan: RunPlan,
     method: str,
-    data: RunData,
+    trained_on: TrainedOn,
     step: int | None = None,
     template: TrainState | None = None,
 ) -> TrainedDANN:
     """``method``'s trained network from its checkpoint at ``step`` (default: the latest)
-    in ``folder``; ``template``: a fresh state to restore into, made when not given.
+    in ``folder``; ``trained_on``: the preprocessing and class names of its training
+    data; ``template``: a fresh state to restore into, made when not given.
 
     Raises:
-      ValueError: the folder holds no checkpoint of ``method``.
+      ValueError: the folder holds no checkpoint of ``method``, or none at ``step``.
     """
-    if not (folder.file("checkpoints") / method).is_dir():
+    manager = folder.checkpoints(method, keep=None)
+    steps = list(manager.all_steps()) if manager is not None else []
+    if not (folder.file("checkpoints") / method).is_dir() or not steps:
         raise ValueError(f"{folder.path} has no checkpoint of {method} (checkpoints/{method}).")
-    restore = functools.partial(
-        checkpoints.restore, folder.checkpoints(method, keep=None), step=step
-    )
-    template = fresh_state(plan, method, data) if template is None else template
-    return restore_trained(plan, data, restore, template)
+    if step is not None and step not in steps:
+        raise ValueError(
+            f"{folder.path} has no checkpoint of {method} at step {step}; it has steps "
+            f"{', '.join(map(str, steps))}."
+        )
+    restore = functools.partial(checkpoints.restore, manager, step=step)
+    if template is None:
+        preprocess, class_names = trained_on
+        template = fresh_state(plan, method, preprocess, len(class_names))
+    return restore_trained(plan, trained_on, restore, template)
 
 
-def load_trained(workdir: str | Path, method: str, *, progress: bool = False) -> TrainedDANN:
-    """A finished run's trained ``method`` (its latest checkpoint), ready to predict.
+def chosen_step(folder: RunFolder, method: str) -> tuple[int, str]:
+    """The step of ``method``'s checkpoint that ``dann select`` chose, and the validator
+    that chose it.
 
     Raises:
-      ValueError: ``workdir`` holds no run, or no checkpoint of ``method``.
+      ValueError: the run has no selection of ``method``; the message says how to make one.
+    """
+    chosen = ((folder.selection() or {}).get(method) or {}).get("chosen")
+    if not chosen:
+        raise ValueError(
+            f"{folder.path} has no chosen checkpoint of {method}: run `dann select --workdir "
+            f"{folder.path}` first, or ask for the last one (checkpoint='last')."
+        )
+    return int(chosen["step"]), chosen["validator"]
+
+
+def read_trained_on(folder: RunFolder, plan: RunPlan, *, progress: bool = False) -> TrainedOn:
+    """What the run's networks take and give: its ``inputs.json``, or, for a run folder
+    written before dann_jax 0.3, read from its training data."""
+    written = folder.inputs()
+    if written is not None:
+        return written
+    training = load_data(plan, progress=progress).training
+    return training.preprocess, training.class_names
+
+
+def load_trained(
+    workdir: str | Path,
+    checkpoint: str | int = "last",
+    *,
+    method: str | None = None,
+    progress: bool = False,
+) -> TrainedDANN:
+    """A run's trained network, ready to predict: ``trained.predict(images)`` gives class
+    ids, ``trained.class_names`` what they mean.
+
+    Args:
+      workdir: the run folder.
+      checkpoint: "last", "chosen" (the checkpoint ``dann select`` chose without target
+        labels) or a step.
+      method: which method's network; default "dann" when the run trained it, else its
+        first method.
+      progress: show progress bars (a run folder written before 0.3 reads its data).
+
+    Raises:
+      ValueError: ``workdir`` holds no run, or not that method or checkpoint; the
+        message says which there are.
     """
     folder = RunFolder(Path(workdir))
     plan = make_plan(folder.config())
-    if method not in plan.methods:
-        raise ValueError(f"{workdir} trained {list(plan.methods)}, not {method}.")
-    return checkpointed(folder, plan, method, load_data(plan, progress=progress))
+    methods = list(plan.methods)
+    method = method or ("dann" if "dann" in methods else methods[0])
+    if method not in methods:
+        raise ValueError(f"{workdir} trained {methods}, not {method}.")
+    if checkpoint == "chosen":
+        step, _ = chosen_step(folder, method)
+    elif checkpoint == "last":
+        step = None
+    else:
+        try:
+            step = int(checkpoint)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"checkpoint={checkpoint!r}: give 'last', 'chosen' or a step number."
+            ) from None
+    inputs = read_trained_on(folder, plan, progress=progress)
+    return checkpointed(folder, plan, method, inputs, step)
 
 
 def evaluate_run(workdir: Path, *, progress: bool = True) -> dict[str, dict[str, float]]:
@@ -133,15 +209,18 @@ def evaluate_run(workdir: Path, *, progress: bool = True) -> dict[str, dict[str,
     plan = make_plan(folder.config())
     data = load_data(plan, progress=progress)
     histories = folder.records()
+    inputs = (data.training.preprocess, data.training.class_names)
     trained_by_method = {}
     for method in plan.methods:
-        trained_by_method[method] = checkpointed(folder, plan, method, data)
+        trained_by_method[method] = checkpointed(folder, plan, method, inputs)
         trained_by_method[method].history[:] = histories.get(method, [])
     scores = evaluate_methods(trained_by_method, data, plan.seed, folder)
     folder.write_json("eval.json", scores)
-    print(results_table(scores, plan.paper_target_accuracy))
-    print(
-        f"Wrote {folder.file('eval.json')} (these scores), {folder.file('evaluation.json')} "
-        f"(the proxy A-distance and its classifier) and {folder.file('features.png')}."
+    logger.info(
+        "%s\nWrote %s (these scores), %s (the proxy A-distance and its classifier) and %s.",
+        results_table(scores, plan.paper_target_accuracy, transductive=data.transductive),
+        folder.file("eval.json"),
+        folder.file("evaluation.json"),
+        folder.file("features.png"),
     )
     return scores

@@ -1,14 +1,18 @@
 """The run folder: what ``dann train`` writes, how a run resumes, and how it is read back.
 
-A run folder holds ``config.json``, ``metrics.jsonl`` (one line per log record
+A run folder holds ``config.json``, ``inputs.json`` (what its networks take and
+give: the stored input shape, the normalisation, the class names; enough to predict
+without the training data), ``metrics.jsonl`` (one line per log record
 and method), ``wall_times.json`` (seconds of training per method),
 ``results.json`` (method -> test metrics and wall time), ``results.md`` (the
 same as a table), ``evaluation.json`` (the proxy A-distance of each method's
 test features and its classifier), ``features.png``, ``training_curves.png``,
 for 2-D inputs ``decision_boundaries.png``, ``tensorboard/`` (with
 ``config.tensorboard``) and ``checkpoints/<method>/`` (orbax), from which
-``dann evaluate`` recomputes the evaluation into ``eval.json``. ``--overwrite``
-removes exactly these (:data:`FILES`, :data:`FOLDERS`); other files stay.
+``dann evaluate`` recomputes the evaluation into ``eval.json``; ``dann select`` adds
+``selection.json`` and ``selection.md`` (each method's checkpoint, chosen without
+target labels). ``--overwrite`` removes exactly these (:data:`FILES`,
+:data:`FOLDERS`); other files stay.
 
 In a multi-process run only process 0 writes: elsewhere a :class:`RunFolder`
 is a no-op writer (as flax's ``metric_writers.create_default_writer(just_logging=True)``).
@@ -28,9 +32,12 @@ import ml_collections
 import numpy as np
 
 from dann_jax.core import checkpoints, distributed
+from dann_jax.data.domains import TrainingData
+from dann_jax.data.preprocess import Preprocess
 
 FILES = (
     "config.json",
+    "inputs.json",
     "metrics.jsonl",
     "results.json",
     "results.md",
@@ -40,6 +47,8 @@ FILES = (
     "features.png",
     "training_curves.png",
     "decision_boundaries.png",
+    "selection.json",
+    "selection.md",
 )
 FOLDERS = ("checkpoints", "tensorboard")
 Record = dict[str, Any]
@@ -50,6 +59,17 @@ COLUMNS = {
     "domain_accuracy": "domain accuracy",
     "proxy_a_distance": "proxy A-distance",
 }
+# Where the test splits are the training domains (image folders, the Office protocol).
+TRANSDUCTIVE_COLUMNS = COLUMNS | {
+    "source_accuracy": "source accuracy (training data)",
+    "target_accuracy": "target accuracy (transductive)",
+}
+PAD_NOTE = (
+    "Proxy A-distance: 2 (1 - 2 e), e the held-out error of a linear SVM telling source "
+    "from target features; 0: the domains' features are indistinguishable, 2: separable. "
+    "Below 0, the SVM did worse than chance on held-out features (sampling noise; read it "
+    "as 0)."
+)
 
 
 def _cell(value: float | list[float], digits: int) -> str:
@@ -60,15 +80,21 @@ def _cell(value: float | list[float], digits: int) -> str:
 
 
 def results_table(
-    results: dict[str, dict[str, float | list[float]]], paper: dict[str, float] | None = None
+    results: dict[str, dict[str, float | list[float]]],
+    paper: dict[str, float] | None = None,
+    *,
+    transductive: bool = False,
 ) -> str:
     """Results (one value, or [mean, std] per metric) as a markdown table, a row per method,
     with a wall-time column where the results have one; with ``paper`` (method -> target
-    accuracy), a column of the paper's figures."""
+    accuracy), a column of the paper's figures; with ``transductive``, headings that say
+    the accuracies are on the training domains. A line under it explains the proxy
+    A-distance where there is one."""
     first = next(iter(results.values()))
+    headings = TRANSDUCTIVE_COLUMNS if transductive else COLUMNS
     names = [name for name in COLUMNS if name in first]
     timed = "wall_time_s" in first
-    header = ["method", *(COLUMNS[name] for name in names)]
+    header = ["method", *(headings[name] for name in names)]
     header += ["wall time (s)"] if timed else []
     header += ["paper's target accuracy"] if paper else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -79,6 +105,8 @@ def results_table(
         if paper:
             cells.append(f"{paper[method]:.4f}" if method in paper else "")
         lines.append(f"| {method} | {' | '.join(cells)} |")
+    if "proxy_a_distance" in names:
+        lines += ["", PAD_NOTE]
     return "\n".join(lines)
 
 
@@ -181,6 +209,42 @@ class RunFolder:
         if not self.file("config.json").is_file():
             raise ValueError(f"{self.path} holds no run (no config.json); pass a run folder.")
         return ml_collections.ConfigDict(json.loads(self.file("config.json").read_text()))
+
+    def write_inputs(self, training: TrainingData) -> None:
+        """Writes ``inputs.json``: the stored input shape, the normalisation (mean, std)
+        and the class names of ``training``, what a trained network of this run takes
+        and gives."""
+        preprocess = training.preprocess
+        self.write_json(
+            "inputs.json",
+            {
+                "input_shape": list(preprocess.shape),
+                "mean": np.asarray(preprocess.mean, np.float32).tolist(),
+                "std": None if preprocess.std is None else np.asarray(preprocess.std).tolist(),
+                "class_names": list(training.class_names),
+            },
+        )
+
+    def inputs(self) -> tuple[Preprocess, tuple[str, ...]] | None:
+        """What the run's networks take and give (``inputs.json``): the preprocessing
+        of raw inputs and the class names; None for a run folder written before 0.3."""
+        path = self.file("inputs.json")
+        if not path.is_file():
+            return None
+        record = json.loads(path.read_text())
+        std = record["std"]
+        preprocess = Preprocess(
+            tuple(record["input_shape"]),
+            np.asarray(record["mean"], np.float32),
+            None if std is None else np.asarray(std, np.float32),
+        )
+        return preprocess, tuple(record["class_names"])
+
+    def selection(self) -> dict[str, Any] | None:
+        """``dann select``'s record (method -> its picks and the chosen checkpoint), or
+        None when the run has none."""
+        path = self.file("selection.json")
+        return json.loads(path.read_text()) if path.is_file() else None
 
     def checkpoints(self, method: str, *, keep: int | None = 3) -> Any:
         """The orbax manager of ``method``'s checkpoints (None where this process

@@ -13,21 +13,26 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jax
 import ml_collections
 
 from dann_jax.core import checkpoints
 from dann_jax.core.fit import fit_members
+from dann_jax.core.settings import TrainSettings
 from dann_jax.core.trained import TrainedDANN
 from dann_jax.runs.data import load_data
 from dann_jax.runs.evaluate import report
 from dann_jax.runs.folder import RunFolder
 from dann_jax.runs.plan import make_plan
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -121,33 +126,70 @@ def run_members(
     data = {member.name: data_by_seed[member.seed] for member in members}
     for name, folder in folders.items():
         folder.start(plans[name].config)
+        folder.write_inputs(data[name].training)
     trained: dict[str, dict[str, TrainedDANN]] = {name: {} for name in names}
     with contextlib.ExitStack() as stack:
         logs = {name: stack.enter_context(folder.metrics_writer())
                 for name, folder in folders.items()}  # fmt: skip
         for method, shared in plan.methods.items():
-            print(f"Training {method} ({shared.steps} steps, {len(names)} members, one program)")
+            groups = _distinct_runs(shared, {n: plans[n].methods[method] for n in names})
+            logger.info(
+                "Training %s (%d steps, %d members, %d distinct, one program)",
+                method, shared.steps, len(names), len(groups),
+            )  # fmt: skip
             managers = {
                 n: folders[n].checkpoints(method, keep=plan.keep_checkpoints) for n in names
             }
             start = time.perf_counter()
-            trained_members = fit_members(
-                [data[name].training_for(method) for name in names],
+            trained_groups = fit_members(
+                [data[group[0]].training_for(method) for group in groups.values()],
                 shared,
-                seeds=[plans[name].seed for name in names],
+                seeds=[plans[group[0]].seed for group in groups.values()],
                 model=plan.model,
                 init_variables=plan.starting_variables,
-                member_settings=[plans[name].methods[method].hyperparameters() for name in names],
-                on_checkpoint=[functools.partial(checkpoints.save, managers[n]) for n in names],
+                member_settings=[dict(values) for _, values in groups],
+                on_checkpoint=[
+                    functools.partial(_save_each, [managers[n] for n in group])
+                    for group in groups.values()
+                ],
                 progress=progress,
             )
             seconds = time.perf_counter() - start
-            for name, member in zip(names, trained_members, strict=True):
-                for record in member.history:
-                    logs[name].write(method, record)
-                if managers[name].latest_step() != shared.steps:
-                    checkpoints.save(managers[name], member.state)
-                folders[name].add_wall_time(method, seconds)
-                trained[name][method] = member
-    return {name: report(folder, trained[name], data[name], plans[name])
-            for name, folder in folders.items()}  # fmt: skip
+            for group, member in zip(groups.values(), trained_groups, strict=True):
+                for name in group:
+                    for record in member.history:
+                        logs[name].write(method, record)
+                    if managers[name].latest_step() != shared.steps:
+                        checkpoints.save(managers[name], member.state)
+                    folders[name].add_wall_time(method, seconds)
+                    trained[name][method] = member
+    results = {name: report(folder, trained[name], data[name], plans[name], announce=False)
+               for name, folder in folders.items()}  # fmt: skip
+    logger.info("Run folders: %s", ", ".join(str(folder.path) for folder in folders.values()))
+    return results
+
+
+def _distinct_runs(
+    shared: TrainSettings, settings: Mapping[str, TrainSettings]
+) -> dict[tuple[int, tuple[tuple[str, float], ...]], list[str]]:
+    """Member names grouped by the run they train: their seed and hyper-parameters, the
+    inert ones (:meth:`~dann_jax.core.settings.StepSettings.inert_hyperparameters`,
+    e.g. the domain-loss weight and gamma of source-only, which its features and
+    classes never see) set to ``shared``'s (the config's), so members that differ only
+    in those train once and share the run (its domain head, trained with the config's
+    values, included)."""
+    groups: dict[tuple[int, tuple[tuple[str, float], ...]], list[str]] = {}
+    for name, member in settings.items():
+        values = member.hyperparameters() | {
+            key: value
+            for key, value in shared.hyperparameters().items()
+            if key in member.inert_hyperparameters()
+        }
+        groups.setdefault((member.seed, tuple(values.items())), []).append(name)
+    return groups
+
+
+def _save_each(managers: Sequence[Any], state: Any, loop_state: dict) -> None:
+    """Saves one run's checkpoint into every folder that shares it."""
+    for manager in managers:
+        checkpoints.save(manager, state, loop_state)

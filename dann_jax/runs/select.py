@@ -4,9 +4,12 @@ Every checkpoint of every method of a run folder is a candidate; the validators
 score each from its outputs on the run's held-out source test split and on a
 sample of the unlabelled target training images
 (:func:`dann_jax.evaluation.selection.score_candidate`), and each picks its best
-(:func:`dann_jax.evaluation.selection.pick_checkpoints`). The target test accuracy
-of each candidate (the oracle) is reported beside the picks, never read by them.
-:func:`write` puts ``selection.json`` and ``selection.md`` into the run folder.
+(:func:`dann_jax.evaluation.selection.pick_checkpoints`); one validator's pick is the
+run's chosen checkpoint, which ``dann predict`` and ``load_trained(checkpoint="chosen")``
+use. No target label is read to pick. Where the target has labels, each candidate's
+target test accuracy (the oracle) is reported beside the picks; an unlabelled target
+(an image folder without class folders) gets the picks alone. :func:`write` puts
+``selection.json`` and ``selection.md`` into the run folder.
 """
 
 from __future__ import annotations
@@ -26,62 +29,88 @@ from dann_jax.runs.plan import make_plan
 
 
 def select_checkpoints(
-    workdir: str | Path, *, last_k: int = selection.LAST_K, progress: bool = True
+    workdir: str | Path,
+    *,
+    last_k: int = selection.LAST_K,
+    validator: str = selection.RECOMMENDED,
+    progress: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Scores every checkpoint of every method in a run folder (see the module).
+
+    Args:
+      workdir: the run folder.
+      last_k: checkpoints in the mean-prediction convention (reported with target labels).
+      validator: the validator whose pick is each method's chosen checkpoint.
+      progress: show progress bars.
 
     Returns:
       method -> :func:`dann_jax.evaluation.selection.pick_checkpoints`' record.
 
     Raises:
-      ValueError: the folder holds no run, a method has no checkpoint, or the
-        target has no labels to report the oracle with.
+      ValueError: the folder holds no run, a method has no checkpoint, or
+        ``validator`` is none.
     """
+    if validator not in validators.VALIDATORS:
+        raise ValueError(
+            f"unknown validator {validator!r}; choose one of {', '.join(validators.VALIDATORS)}."
+        )
     folder = RunFolder(Path(workdir))
     plan = make_plan(folder.config())
     data = load_data(plan, progress=progress)
-    if np.all(data.target_test.labels < 0):
-        raise ValueError(f"{workdir}'s target has no labels: there is no oracle to report.")
-    conform = data.training.preprocess.conform
+    labels = data.target_test.labels
+    labelled = not np.all(labels < 0)
+    training = data.training
+    inputs = (training.preprocess, training.class_names)
+    conform = training.preprocess.conform
     source_validation = (data.source_test.inputs, data.source_test.labels)
-    source_train = selection.sample(data.training.source, conform)
-    target = selection.sample(data.training.target, conform)
+    source_train = selection.sample(training.source, conform)
+    target = selection.sample(training.target, conform)
     results = {}
     for method in plan.methods:
         manager = folder.checkpoints(method, keep=None)
         steps = list(manager.all_steps()) if manager is not None else []
         if not steps:
             raise ValueError(f"{workdir} has no checkpoint of {method} (checkpoints/{method}).")
-        template = fresh_state(plan, method, data)
+        template = fresh_state(plan, method, training.preprocess, training.num_classes)
         scores = {name: [] for name in validators.VALIDATORS}
-        accuracies, probabilities = [], []
-        for step in tqdm(steps, desc=method, disable=not progress, unit="checkpoint"):
-            trained = checkpointed(folder, plan, method, data, step, template)
+        probabilities = []
+        for step in tqdm(steps, desc=method, disable=not progress, unit="checkpoint", leave=False):
+            trained = checkpointed(folder, plan, method, inputs, step, template)
             for name, score in selection.score_candidate(
                 trained, source_validation, source_train, target
             ).items():
                 scores[name].append(score)
-            test_logits = trained.logits(data.target_test.inputs)[0]
-            test_probabilities = validators.softmax_probabilities(test_logits)
-            probabilities.append(test_probabilities)
-            accuracies.append(
-                float(np.mean(test_probabilities.argmax(-1) == data.target_test.labels))
-            )
-        mean_last = np.mean(probabilities[-last_k:], axis=0).argmax(-1)
-        last_k_accuracy = float(np.mean(mean_last == data.target_test.labels))
+            if labelled:  # the oracle, reported beside the picks
+                logits = trained.logits(data.target_test.inputs)[0]
+                probabilities.append(validators.softmax_probabilities(logits))
+        accuracies = last_k_accuracy = None
+        if labelled:
+            accuracies = [float(np.mean(p.argmax(-1) == labels)) for p in probabilities]
+            mean_last = np.mean(probabilities[-last_k:], axis=0).argmax(-1)
+            last_k_accuracy = float(np.mean(mean_last == labels))
         results[method] = selection.pick_checkpoints(
-            steps, scores, accuracies, last_k_accuracy, last_k
+            steps, scores, accuracies, last_k_accuracy, last_k, chosen_by=validator
         )
     return results
+
+
+def report(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """The picks as markdown: the table and what to know about it."""
+    notes = "\n".join(f"- {note}" for note in selection.selection_notes(results))
+    return f"{selection.selection_table(results)}\n{notes}\n"
 
 
 def write(workdir: str | Path, results: Mapping[str, Mapping[str, Any]]) -> None:
     """Writes ``selection.json`` and ``selection.md`` into the run folder."""
     folder = RunFolder(Path(workdir))
     folder.write_json("selection.json", results)
-    text = (
-        "# Checkpoint selection without target labels\n\nTarget test accuracy of each pick "
-        "(its step; rank corr.: Spearman's rank correlation of the validator's scores with target "
-        "accuracy over the checkpoints).\n\n" + selection.selection_table(results)
+    labelled = selection.labelled(next(iter(results.values())))
+    what = (
+        "the step each validator picks, its target test accuracy and the validator's rank "
+        "correlation with target accuracy over the checkpoints (Spearman's)"
+        if labelled
+        else "the step each validator picks (the target has no labels)"
     )
-    folder.file("selection.md").write_text(text)
+    folder.file("selection.md").write_text(
+        f"# Checkpoint selection without target labels\n\nPer method, {what}.\n\n" + report(results)
+    )

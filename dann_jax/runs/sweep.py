@@ -114,12 +114,18 @@ def run_sweep(
     seeds_text = ", ".join(str(seed) for seed in per_seed)
     grid_text = " x ".join(f"{name} {{{', '.join(f'{v:g}' for v in options)}}}"
                            for name, options in values.items())  # fmt: skip
+    labelled = all("target_accuracy" in record for record in result["summary"].values())
+    shown = (
+        "target test accuracy of the pick, mean ± std over the seeds, and the settings picked"
+        if labelled
+        else "the settings picked (the target has no labels: no accuracy can be reported)"
+    )
     (runs / "sweep.md").write_text(
         f"# Sweep of {config.name}: settings and checkpoints chosen without target labels\n\n"
         f"Grid: {grid_text or 'the config'}, seeds {seeds_text}: {len(members)} members in one "
         f"program per method, one run folder each. Each validator picks one of every "
         f"member's {candidates} checkpoints (every {config.checkpoint_every} steps) per seed; "
-        "target test accuracy of the pick, mean ± std over the seeds.\n\n"
+        f"{shown}.\n\n"
         f"{selection.seeds_table(result['summary'])}\n{provenance.summary(machine)}\n"
         f"Command: `{machine['command']}`\n"
     )

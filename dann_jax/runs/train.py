@@ -9,6 +9,7 @@ trained, :mod:`dann_jax.runs.evaluate`'s.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,11 +27,13 @@ from dann_jax.runs.evaluate import fresh_state, report, restore_trained
 from dann_jax.runs.folder import MetricsWriter, RunFolder
 from dann_jax.runs.plan import RunPlan, make_plan
 
+logger = logging.getLogger(__name__)
+
 
 def _say(text: str) -> None:
-    """Prints ``text`` in process 0 (the other processes of a run train in silence)."""
+    """Logs ``text`` in process 0 (the other processes of a run train in silence)."""
     if jax.process_index() == 0:
-        print(text)
+        logger.info(text)
 
 
 def _train(
@@ -55,7 +58,10 @@ def _train(
     restore = functools.partial(checkpoints.restore_everywhere, manager)
     if saved_step == settings.steps:
         _say(f"{method}: trained to step {saved_step} before; its checkpoint is used")
-        return restore_trained(plan, data, restore, fresh_state(plan, method, data))
+        training = data.training
+        template = fresh_state(plan, method, training.preprocess, training.num_classes)
+        inputs = (training.preprocess, training.class_names)
+        return restore_trained(plan, inputs, restore, template)
     start_text = f", from step {saved_step}" if saved_step is not None else ""
     _say(f"Training {method} ({settings.steps} steps, seed {settings.seed}{start_text})")
     start = time.perf_counter()
@@ -122,6 +128,7 @@ def run(
     resume = distributed.decide_in_process_zero(check, config, list(plan.methods))
     data = load_data(plan, progress=progress and folder.writer)
     folder.start(config, overwrite=overwrite)  # only now: a failed start keeps the old run
+    folder.write_inputs(data.training)
     saved = folder.saved_steps(list(plan.methods)) if resume else {}
     earlier = folder.keep_records_until(saved) if resume else {}
     if resume:

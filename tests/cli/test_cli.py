@@ -88,6 +88,8 @@ def test_a_finished_run_is_never_overwritten(tmp_path, capsys):
         (["--config=moonz"], "packaged config: default, moons,"),
         (["--config=mnist_local_to_mnist_m_local"], "pass --config.mnist_images=PATH"),
         (["--workdir"], "workdir"),
+        (["--steps=100"], "Unknown command line flag 'steps'; did you mean --config.steps?"),
+        (["--config.learning_rte=0.1"], "unknown config key 'learning_rte'; did you mean"),
     ],
 )
 def test_bad_arguments_get_one_clear_error(arguments, message, tmp_path, capsys):
@@ -109,7 +111,9 @@ def test_usage_and_unknown_commands(capsys):
     usage = capsys.readouterr().out
     assert all(command in usage for command in ("train", "evaluate", "prepare"))
     assert cli.main(["fly"]) == 2
-    assert "unknown command 'fly'" in capsys.readouterr().err
+    assert "unknown command 'fly'; The commands: train," in capsys.readouterr().err
+    assert cli.main(["trian"]) == 2
+    assert "unknown command 'trian'; did you mean 'train'?" in capsys.readouterr().err
     assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"dann_jax {dann_jax.__version__}"
 
@@ -126,6 +130,12 @@ def test_each_command_lists_its_flags_and_train_its_config_keys(asking, capsys):
     assert "--workdir" in capsys.readouterr().out
     assert cli.main(["prepare", asking]) == 0
     assert "--manual_dir" in capsys.readouterr().out
+
+
+def test_a_run_folder_that_does_not_exist_is_named_so(tmp_path, capsys):
+    for command in ("evaluate", "select", "predict"):
+        assert cli.main([command, f"--workdir={tmp_path / 'nope'}"]) == 2
+        assert f"run folder {tmp_path / 'nope'} does not exist" in capsys.readouterr().err
 
 
 def test_evaluate_recomputes_a_finished_run_from_its_checkpoints(tmp_path, capsys):
@@ -147,7 +157,8 @@ def test_evaluate_recomputes_a_finished_run_from_its_checkpoints(tmp_path, capsy
         for name in ("source_accuracy", "target_accuracy", "domain_accuracy", "proxy_a_distance"):
             assert scores[name] == pytest.approx(results[method][name], abs=1e-6)
     assert (workdir / "features.png").read_bytes()[:4] == b"\x89PNG"
-    assert cli.main(["evaluate", f"--workdir={tmp_path / 'nothing'}"]) == 2
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["evaluate", f"--workdir={tmp_path / 'empty'}"]) == 2
     assert "holds no run" in capsys.readouterr().err
 
 

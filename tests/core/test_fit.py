@@ -1,5 +1,8 @@
 """The entry points: fit on arrays, its checks, determinism, many seeds at once, compiling once."""
 
+import logging
+import warnings
+
 import jax
 import numpy as np
 import pytest
@@ -142,16 +145,48 @@ def test_auto_input_mode_keeps_data_that_fits_on_the_device_and_streams_what_doe
 
 
 def test_auto_input_mode_streams_a_dataset_larger_than_the_memory_it_is_told_of(
-    host_data, monkeypatch, capsys
+    host_data, monkeypatch, capsys, caplog
 ):
     data = host_data(size=32)
     monkeypatch.setattr(inputs, "available_memory", lambda: (1000, "of available host RAM"))
-    trained = dann_jax.fit(
-        data["source_image"], data["source_label"], data["target_image"],
-        model="shallow", steps=2, batch_size=16, parallel="none", steps_per_dispatch=1,
-    )  # fmt: skip
-    assert "Input mode: stream (the training data takes" in capsys.readouterr().out
+    with caplog.at_level(logging.INFO, logger="dann_jax"):
+        trained = dann_jax.fit(
+            data["source_image"], data["source_label"], data["target_image"],
+            model="shallow", steps=2, batch_size=16, parallel="none", steps_per_dispatch=1,
+        )  # fmt: skip
+    assert "Input mode: stream (the training data takes" in caplog.text  # logged,
+    assert capsys.readouterr().out == ""  # never printed by the library
     assert len(trained.history) == 1
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"steps": 2, "learning_rte": 0.1},
+         "fit() got an unexpected keyword argument 'learning_rte'; did you mean 'learning_rate'?"),
+        ({"steps": 2, "colour": 1},
+         "fit() got an unexpected keyword argument 'colour'; the settings: steps, method,"),
+        ({}, "fit() needs steps=N, the run's length in steps."),
+    ],
+)  # fmt: skip
+def test_a_keyword_that_is_no_setting_is_named_with_the_nearest_one(host_data, keywords, message):
+    data = host_data()
+    with pytest.raises(TypeError) as raised:
+        dann_jax.fit(data["source_image"], data["source_label"], data["target_image"], **keywords)
+    assert message in str(raised.value)
+
+
+def test_batch_norm_on_too_few_examples_warns_and_names_the_fix(rng):
+    from stateful_network import make_network
+
+    source = rng.normal(size=(16, 2)).astype(np.float32)
+    labels = (source[:, 0] > 0).astype(np.int32)
+    small = {"steps": 2, "parallel": "none", "progress": False, "model": make_network(2)}
+    with pytest.warns(UserWarning, match="too few for its statistics: use a batch_size of at "):
+        dann_jax.fit(source, labels, source, batch_size=4, **small)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dann_jax.fit(source, labels, source, batch_size=16, **small)
 
 
 def test_unknown_input_mode_is_refused(host_data):

@@ -56,3 +56,17 @@ def test_user_inputs_are_checked_against_the_network_they_are_for():
     with pytest.raises(ValueError, match="model='shallow' takes feature vectors"):
         registry.check_inputs("images", images, "shallow")
     registry.check_inputs("images", images, dann_jax.build_model("shallow", 2))  # a user's: any
+
+
+def test_an_import_path_finds_a_module_in_the_current_folder_as_python_m_does(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "nets_beside_me.py").write_text(
+        "import dann_jax\n\n\ndef make(num_classes):\n"
+        "    return dann_jax.build_model('shallow', num_classes)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", ".")])
+    assert registry.build_model("nets_beside_me:make", 2) == registry.build_model("shallow", 2)
+    with pytest.raises(ValueError, match="or its file in the current folder"):
+        registry.build_model("nets_nowhere:make", 2)

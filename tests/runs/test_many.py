@@ -49,3 +49,20 @@ def test_seeds_in_one_program_refuse_folders_that_hold_runs(tmp_path):
     with pytest.raises(ValueError, match="holds a run already"):
         runs.run_seeds(config, [0, 1], tmp_path, progress=False)
     assert (tmp_path / "seed=1" / "metrics.jsonl").read_text() == "precious\n"
+
+
+def test_members_that_differ_only_in_what_source_only_never_sees_share_its_run(tmp_path, caplog):
+    config = small_config()
+    config.method = "source_only,dann"
+    members = [runs.Member((("domain_loss_weight", weight),), 0) for weight in (6.0, 12.0)]
+    with caplog.at_level("INFO", logger="dann_jax"):
+        results = runs.run_members(config, members, tmp_path, progress=False)
+    assert "Training source_only (200 steps, 2 members, 1 distinct, one program)" in caplog.text
+    assert "Training dann (200 steps, 2 members, 2 distinct, one program)" in caplog.text
+    light, heavy = (results[member.name] for member in members)
+    assert light["source_only"] == heavy["source_only"]  # one run, shared
+    assert light["dann"]["target_accuracy"] != heavy["dann"]["target_accuracy"] or (
+        light["dann"]["domain_accuracy"] != heavy["dann"]["domain_accuracy"]
+    )
+    for member in members:  # each folder holds the shared run's checkpoints
+        assert (tmp_path / member.name / "checkpoints" / "source_only").is_dir()

@@ -89,9 +89,11 @@ def test_a_bad_grid_gets_one_clear_error(values, seeds, message):
 
 
 def picks_of(steps, target_accuracy, scores):
-    last = {"target_accuracy": target_accuracy[-1]}
+    """A run's record as dann select makes it with target labels (what pick_settings reads)."""
+    last = {"step": steps[-1], "target_accuracy": target_accuracy[-1]}
+    oracle = {"step": steps[0], "target_accuracy": max(target_accuracy)}
     return {"dann": {"steps": steps, "target_accuracy": target_accuracy, "scores": scores,
-                     "last": last}}  # fmt: skip
+                     "last": last, "oracle": oracle}}  # fmt: skip
 
 
 def by_setting(members, picks):
