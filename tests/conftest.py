@@ -45,10 +45,11 @@ def command_settings_undone_after_each_test():
     test runs as it would alone."""
     min_compile_time = jax.config.jax_persistent_cache_min_compile_time_secs
     logger = logging.getLogger("dann_jax")
-    handlers, level = list(logger.handlers), logger.level
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
     yield
     logger.handlers[:] = handlers
     logger.setLevel(level)
+    logger.propagate = propagate
     if jax.config.jax_compilation_cache_dir is not None:
         jax.config.update("jax_compilation_cache_dir", None)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_time)

@@ -40,6 +40,7 @@ def report_to_stdout() -> None:
     if not any(isinstance(handler, _Stdout) for handler in logger.handlers):
         logger.addHandler(_Stdout())
     logger.setLevel(logging.INFO)
+    logger.propagate = False  # a library may have given the root logger a handler too
 
 
 def wants_help(argv: list[str]) -> bool:
