@@ -14,7 +14,7 @@ extensions = [
     "sphinx.ext.viewcode",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "guide/images"]  # images and the files that say where they came from
 myst_heading_anchors = 3
 
 # Google-style docstrings (Args:, Returns:, Raises:, Attributes:).
