@@ -110,10 +110,13 @@ def checkpointed(
     Raises:
       ValueError: the folder holds no checkpoint of ``method``, or none at ``step``.
     """
+    missing = f"{folder.path} has no checkpoint of {method} (checkpoints/{method})."
+    if not (folder.file("checkpoints") / method).is_dir():  # before a manager makes it
+        raise ValueError(missing)
     manager = folder.checkpoints(method, keep=None)
     steps = list(manager.all_steps()) if manager is not None else []
-    if not (folder.file("checkpoints") / method).is_dir() or not steps:
-        raise ValueError(f"{folder.path} has no checkpoint of {method} (checkpoints/{method}).")
+    if not steps:
+        raise ValueError(missing)
     if step is not None and step not in steps:
         raise ValueError(
             f"{folder.path} has no checkpoint of {method} at step {step}; it has steps "
@@ -176,10 +179,9 @@ def load_trained(
     """
     folder = RunFolder(Path(workdir))
     plan = make_plan(folder.config())
-    methods = list(plan.methods)
-    method = method or ("dann" if "dann" in methods else methods[0])
-    if method not in methods:
-        raise ValueError(f"{workdir} trained {methods}, not {method}.")
+    method = method or plan.main_method
+    if method not in plan.methods:
+        raise ValueError(f"{workdir} trained {list(plan.methods)}, not {method}.")
     if checkpoint == "chosen":
         step, _ = chosen_step(folder, method)
     elif checkpoint == "last":

@@ -101,6 +101,11 @@ class RunPlan:
         """The run's seed: its data split, initialisation and batch order."""
         return self.config.seed
 
+    @property
+    def main_method(self) -> str:
+        """The method whose network a run is for: dann when it trains it, else its first."""
+        return "dann" if "dann" in self.methods else next(iter(self.methods))
+
     @functools.cached_property
     def starting_variables(self) -> Any:
         """What every method's network starts from: the backbone's ImageNet weights, the

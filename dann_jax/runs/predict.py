@@ -161,7 +161,7 @@ def predict(
         raise ValueError("name what to label: image files or folders, .npy arrays, or --tfds.")
     folder = RunFolder(Path(workdir))
     plan = make_plan(folder.config())
-    method = method or ("dann" if "dann" in plan.methods else next(iter(plan.methods)))
+    method = method or plan.main_method
     wanted, how = _checkpoint(folder, method, checkpoint)
     trained = load_trained(workdir, wanted, method=method)
     count, chunks = inputs(paths, trained.input_shape, tfds=tfds, data_dir=data_dir)

@@ -67,7 +67,8 @@ def select_checkpoints(
     target = selection.sample(training.target, conform)
     results = {}
     for method in plan.methods:
-        manager = folder.checkpoints(method, keep=None)
+        saved = folder.file("checkpoints") / method
+        manager = folder.checkpoints(method, keep=None) if saved.is_dir() else None
         steps = list(manager.all_steps()) if manager is not None else []
         if not steps:
             raise ValueError(f"{workdir} has no checkpoint of {method} (checkpoints/{method}).")

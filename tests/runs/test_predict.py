@@ -123,6 +123,21 @@ def test_predict_takes_arrays_and_any_checkpoint(run, tmp_path, capsys):
     assert "no checkpoint of dann at step 25; it has steps 10, 20, 30" in capsys.readouterr().err
 
 
+def test_predict_labels_a_tfds_split(run, tmp_path, capsys):
+    import tensorflow_datasets as tfds
+
+    out = tmp_path / "mnist.csv"
+    with tfds.testing.mock_data(num_examples=5):  # grey 28 x 28 digits, made RGB
+        status = cli.main(
+            ["predict", f"--workdir={run}", "--tfds=mnist:test", f"--out={out}", "--noprogress"]
+        )
+    assert status == 0 and "Labelled 5 inputs" in capsys.readouterr().out
+    with open(out) as file:
+        rows = list(csv.DictReader(file))
+    assert [row["input"] for row in rows] == [f"mnist:test[{i}]" for i in range(5)]
+    assert {row["class"] for row in rows} <= set(CLASSES)
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
