@@ -1,6 +1,7 @@
 """Strict JAX settings for every test, 8 faked CPU devices (before JAX starts), a cache
-folder of the session's own (the compilation cache on only within the tests that turn
-it on), compiled programs freed after each module, and a counter of compilations."""
+folder of the session's own for `dann train`, JAX's persistent compilation cache kept
+between runs of the suite, compiled programs freed after each module, and a counter of
+compilations."""
 
 import contextlib
 import gc
@@ -24,6 +25,21 @@ def own_cache_folder(tmp_path_factory):
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def compiled_programs_kept_between_modules(request):
+    """JAX's persistent compilation cache in pytest's cache folder (.pytest_cache/d/jax),
+    for every test: the suite compiles the same small programs in module after module
+    (each module's are freed, see below) and in both tiers and every worker; loading
+    one is far cheaper than compiling it. Entries are keyed by the program and the
+    compiler's version, so a changed program never loads a stale one."""
+    folder = request.config.cache.mkdir("jax")
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    yield
+    jax.config.update("jax_compilation_cache_dir", None)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def compiled_programs_freed_after_each_module():
     """XLA:CPU maps about 14 memory regions per compiled program, and JAX keeps every
@@ -43,6 +59,7 @@ def command_settings_undone_after_each_test():
     in its own process (process-wide): JAX's persistent compilation cache goes on, the
     library's log goes to stdout. Both are undone after the test, so that every other
     test runs as it would alone."""
+    cache_dir = jax.config.jax_compilation_cache_dir
     min_compile_time = jax.config.jax_persistent_cache_min_compile_time_secs
     logger = logging.getLogger("dann_jax")
     handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
@@ -50,8 +67,8 @@ def command_settings_undone_after_each_test():
     logger.handlers[:] = handlers
     logger.setLevel(level)
     logger.propagate = propagate
-    if jax.config.jax_compilation_cache_dir is not None:
-        jax.config.update("jax_compilation_cache_dir", None)
+    if jax.config.jax_compilation_cache_dir != cache_dir:
+        jax.config.update("jax_compilation_cache_dir", cache_dir)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_time)
         compilation_cache.reset_cache()
 

@@ -9,15 +9,18 @@ and ``prepare``.
 One module per command (its usage, its flags, its ``main``); what they share is
 :mod:`dann_jax.cli.common`. With no arguments ``dann train`` runs the offline
 default experiment (the packaged config ``default``) into ``runs/<name>-<time>``.
-Errors are one line on stderr and exit status 2; a run stopped by Ctrl-C or
-SIGTERM saves its state, says so in one line and exits with 128 + the signal's
-number. A command's module loads only when the command runs.
+Errors are one line on stderr and exit status 2, whatever raised them (a full
+disk, a permission, a damaged file, a diverged run; ``DANN_DEBUG=1`` shows the
+traceback instead); a run stopped by Ctrl-C or SIGTERM saves its state, says so in
+one line and exits with 128 + the signal's number. A command's module loads only
+when the command runs.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import sys
 
 import dann_jax
@@ -56,4 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     from dann_jax.cli import common
 
     common.report_to_stdout()
-    return importlib.import_module(f"dann_jax.cli.{command}").main(rest)
+    try:
+        return importlib.import_module(f"dann_jax.cli.{command}").main(rest)
+    except KeyboardInterrupt:
+        print(f"dann {command}: interrupted.", file=sys.stderr)
+        return 130
+    except Exception as raised:
+        if os.environ.get("DANN_DEBUG"):
+            raise
+        return common.error(command, common.describe_failure(raised))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import logging
 import os
 import re
@@ -71,6 +72,28 @@ def _describe(raised: BaseException) -> str:
         close = difflib.get_close_matches(unknown.group(1), list(configs.KEYS), n=1)
         return f"{raised}" + (f"; did you mean --config.{close[0]}?" if close else ".")
     return str(raised)
+
+
+def describe_failure(raised: BaseException) -> str:
+    """One line for an error a command met: what failed and, where it is clear, what to
+    do. Any error a user can cause or meet gets this line instead of a traceback."""
+    if isinstance(raised, OSError) and raised.strerror:
+        where = f": {raised.filename}" if raised.filename else ""
+        line = f"{raised.strerror}{where}"
+        if raised.errno == errno.ENOSPC:
+            return (
+                f"{line}. Free some space and run the same command again (a run resumes from its "
+                "last checkpoint)."
+            )
+        if raised.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return f"{line}. Pass a folder you can write (--workdir) and read (data_dir)."
+        return f"{line}."
+    if isinstance(raised, (ValueError, FloatingPointError, OSError)):
+        return str(raised)
+    return (
+        f"{type(raised).__name__}: {raised} (not an error dann_jax expected; DANN_DEBUG=1 "
+        "shows the traceback)"
+    )
 
 
 def use_compilation_cache(setting: str) -> None:
@@ -222,5 +245,12 @@ def run_folder_flags() -> flags.FlagValues:
     """``--workdir`` and ``--[no]progress``: the flags of a command on a run folder."""
     flag_values = flags.FlagValues()
     flags.DEFINE_string("workdir", None, "The run folder.", flag_values=flag_values)
+    flags.DEFINE_string(
+        "model",
+        None,
+        "The run's model, when its config names one by import path (package.module:function): "
+        "a run folder is not trusted as code, so its path is imported only when given here.",
+        flag_values=flag_values,
+    )
     define_progress(flag_values)
     return flag_values

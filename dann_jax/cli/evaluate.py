@@ -21,7 +21,9 @@ def main(argv: list[str]) -> int:
     if status is not None:
         return status
     try:
-        evaluate.evaluate_run(Path(flag_values.workdir), progress=flag_values.progress)
+        evaluate.evaluate_run(
+            Path(flag_values.workdir), model=flag_values.model, progress=flag_values.progress
+        )
     except ValueError as raised:
         return common.error("evaluate", str(raised))
     return 0

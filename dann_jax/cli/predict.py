@@ -67,6 +67,7 @@ def main(argv: list[str]) -> int:
             checkpoint=flag_values.checkpoint,
             probabilities=flag_values.probabilities,
             overwrite=flag_values.overwrite,
+            model=flag_values.model,
             progress=flag_values.progress,
         )
     except ValueError as raised:  # DatasetUnavailable is one too

@@ -8,7 +8,7 @@ from absl import flags
 
 from dann_jax.cli import common
 from dann_jax.evaluation import selection, validators
-from dann_jax.runs import select
+from dann_jax.runs import lock, select
 
 USAGE = """usage: dann select --workdir DIR [--validator NAME] [--last_k K] [--noprogress]
 
@@ -47,16 +47,18 @@ def main(argv: list[str]) -> int:
     status = common.parse_run_folder_command("select", USAGE, flag_values, argv)
     if status is not None:
         return status
-    try:
-        results = select.select_checkpoints(
-            flag_values.workdir,
-            last_k=flag_values.last_k,
-            validator=flag_values.validator,
-            progress=flag_values.progress,
-        )
-    except ValueError as raised:
-        return common.error("select", str(raised))
-    select.write(flag_values.workdir, results)
+    with lock.exclusive(flag_values.workdir):  # no run writes it meanwhile
+        try:
+            results = select.select_checkpoints(
+                flag_values.workdir,
+                last_k=flag_values.last_k,
+                validator=flag_values.validator,
+                model=flag_values.model,
+                progress=flag_values.progress,
+            )
+        except ValueError as raised:
+            return common.error("select", str(raised))
+        select.write(flag_values.workdir, results)
     print(select.report(results), end="")
     print(f"Wrote {Path(flag_values.workdir) / 'selection.json'} and selection.md.")
     return 0

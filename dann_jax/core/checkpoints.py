@@ -10,10 +10,17 @@ the shapes and structure of such a fresh state.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import logging
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from dann_jax.core import distributed
@@ -55,6 +62,22 @@ def _host_arrays(state: TrainState) -> dict[str, Any]:
     return jax.device_get(_arrays(state))
 
 
+def check_finite(arrays: dict[str, Any], step: int) -> None:
+    """Raises FloatingPointError when a parameter or a model-state array (BatchNorm's
+    statistics) of a state holds NaN or infinity; the message names the first."""
+    for part in ("params", "model_state"):
+        for path, value in jax.tree_util.tree_leaves_with_path(arrays[part]):
+            value = np.asarray(value)
+            if np.issubdtype(value.dtype, np.inexact) and not np.isfinite(value).all():
+                name = "/".join(str(getattr(key, "key", key)) for key in path)
+                raise FloatingPointError(
+                    f"the {part} became non-finite by step {step} ({name}); that state was "
+                    "not saved and the run stops at its last good checkpoint. Lower the "
+                    "learning rate (or check the inputs for extreme values) and start afresh "
+                    "with --overwrite."
+                )
+
+
 def save(
     checkpoints: ocp.CheckpointManager, state: TrainState, loop_state: dict | None = None
 ) -> None:
@@ -63,12 +86,18 @@ def save(
     ``loop_state`` (JSON) is what :func:`dann_jax.core.loop.train_loop` hands its
     ``on_checkpoint``; it defaults to ``{"next_index": step}``, the input
     position of a state saved at a log step.
+
+    Raises:
+      FloatingPointError: the state's parameters or model state are not all finite;
+        nothing is saved (see :func:`check_finite`).
     """
     step = int(jax.device_get(state.step))
+    arrays = _host_arrays(state)
+    check_finite(arrays, step)
     checkpoints.save(
         step,
         args=ocp.args.Composite(
-            state=ocp.args.StandardSave(_host_arrays(state)),
+            state=ocp.args.StandardSave(arrays),
             loop=ocp.args.JsonSave({"next_index": step, **(loop_state or {}), "format": FORMAT}),
         ),
     )
@@ -103,13 +132,20 @@ def restore(
         )
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _arrays(template))
     try:
-        restored = checkpoints.restore(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract), loop=ocp.args.JsonRestore()
-            ),
-        )
-    except (ValueError, KeyError, TypeError) as error:
+        with _quiet_asyncio():
+            restored = checkpoints.restore(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract), loop=ocp.args.JsonRestore()
+                ),
+            )
+    except Exception as error:  # a misfit raises ValueError, KeyError or TypeError
+        why = unreadable(checkpoints, step)
+        if why is not None:
+            raise ValueError(
+                f"the checkpoint at step {step} in {checkpoints.directory} is unreadable "
+                f"({why}); a damaged or truncated file."
+            ) from None
         raise ValueError(
             f"the checkpoint at step {step} in {checkpoints.directory} does not fit this "
             f"config's network ({error}); is it from another run?"
@@ -119,31 +155,85 @@ def restore(
     return template.replace(**restored["state"]), loop_state
 
 
-def check_readable(directory: str | Path) -> None:
-    """Reads the latest checkpoint in ``directory`` in full, if there is one.
+@contextlib.contextmanager
+def _quiet_asyncio() -> Iterator[None]:
+    """Orbax reads with asyncio tasks; when a damaged file fails one, the others' failures
+    are logged as "Task exception was never retrieved" (about 90 lines) when they are
+    collected. The error raised says what went wrong; those lines are silenced."""
+    asyncio_logger = logging.getLogger("asyncio")
+    level = asyncio_logger.level
+    asyncio_logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        gc.collect()  # the failed tasks are collected (and would log) here, still silenced
+        asyncio_logger.setLevel(level)
 
-    Raises:
-      ValueError: it cannot be read (a damaged or truncated file); the message
-        names it and the ways on. Resuming calls this before it touches the run.
-    """
+
+def unreadable(checkpoints: ocp.CheckpointManager, step: int) -> str | None:
+    """Why the checkpoint at ``step`` cannot be read in full, or None when it can."""
+    try:
+        with _quiet_asyncio():
+            checkpoints.restore(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(), loop=ocp.args.JsonRestore()
+                ),
+            )
+    except Exception as error:  # orbax and tensorstore raise many kinds for damaged files
+        return f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+    return None
+
+
+def newest_readable(directory: str | Path) -> tuple[int | None, dict[int, str]]:
+    """The newest checkpoint in ``directory`` that reads in full (None when none does, or
+    there is none), and the newer ones that do not: step -> why."""
     directory = Path(directory)
     if not directory.is_dir():
-        return
-    checkpoints = manager(directory)
-    step = checkpoints.latest_step()
-    if step is None:
-        return
-    try:
-        checkpoints.restore(
-            step,
-            args=ocp.args.Composite(state=ocp.args.StandardRestore(), loop=ocp.args.JsonRestore()),
-        )
-    except Exception as error:  # orbax and tensorstore raise many kinds for damaged files
+        return None, {}
+    checkpoints = manager(directory, keep=None)
+    damaged = {}
+    for step in sorted(checkpoints.all_steps(), reverse=True):
+        why = unreadable(checkpoints, step)
+        if why is None:
+            return step, damaged
+        damaged[step] = why
+    return None, damaged
+
+
+def check_readable(directory: str | Path) -> None:
+    """Checks that a checkpoint in ``directory``, if it holds any, reads in full.
+
+    Raises:
+      ValueError: every checkpoint there is unreadable (damaged or truncated files); the
+        message names the newest and the ways on. Resuming calls this before it touches
+        the run; a damaged newest checkpoint with a readable one before it is set aside
+        when the run resumes (:func:`set_aside_damaged`).
+    """
+    step, damaged = newest_readable(directory)
+    if step is None and damaged:
+        newest = max(damaged)
         raise ValueError(
-            f"the checkpoint at step {step} in {directory} cannot be read ({type(error).__name__}: "
-            f"{str(error)[:300]}); nothing was changed. Move {directory / str(step)} away to "
-            "resume from the checkpoint before it, or pass --overwrite to start the run afresh."
-        ) from None
+            f"the checkpoint at step {newest} in {directory} is unreadable ({damaged[newest]}), "
+            f"and so is every checkpoint before it; nothing was changed. Pass --overwrite "
+            "to start the run afresh."
+        )
+
+
+def set_aside_damaged(directory: str | Path) -> dict[int, str]:
+    """Moves the checkpoints newer than the newest readable one out of ``directory``, into
+    ``<directory>.damaged/`` (kept, not deleted), so that a run resumes from the newest
+    readable one and can save those steps again. Returns step -> why each was moved."""
+    directory = Path(directory)
+    step, damaged = newest_readable(directory)
+    if step is None:
+        return {}
+    aside = directory.with_name(directory.name + ".damaged")
+    for bad in damaged:
+        aside.mkdir(exist_ok=True)
+        shutil.rmtree(aside / str(bad), ignore_errors=True)  # an earlier one of that step
+        os.replace(directory / str(bad), aside / str(bad))
+    return damaged
 
 
 def restore_everywhere(

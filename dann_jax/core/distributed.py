@@ -61,7 +61,7 @@ def check_processes_agree(name: str, text: str) -> None:
 
 def decide_in_process_zero(check: Callable[..., bool], *args: Any) -> bool:
     """``check(*args)`` run in process 0 and its answer given to every process; if it
-    raises ValueError there, every process raises.
+    raises ValueError or OSError there, every process raises.
 
     For what process 0 alone owns (its run folder): without this, the other
     processes would go on and wait for process 0 in their first collective.
@@ -70,7 +70,7 @@ def decide_in_process_zero(check: Callable[..., bool], *args: Any) -> bool:
     if jax.process_index() == 0:
         try:
             answer = bool(check(*args))
-        except ValueError as raised:
+        except (OSError, ValueError) as raised:
             error = raised
     if jax.process_count() > 1:
         code = np.int32(2 if error is not None else int(answer))

@@ -110,7 +110,7 @@ def array_data(
     arrays.check_same_feature_shape(source_images, target_images)
     num_classes = arrays.check_labels(source_labels, len(source_images), num_classes)
     if input_mean is None:
-        input_mean = arrays.channel_mean(*map(arrays.to_float, (source_images, target_images)))
+        input_mean = arrays.channel_mean(source_images, target_images)
     return TrainingData(
         ArraySource(source_images, source_labels),
         ArraySource(target_images),

@@ -203,6 +203,11 @@ def _factory(model: Model) -> NetworkFactory | DANN:
     )
 
 
+def registered_names() -> tuple[str, ...]:
+    """The names :func:`build_model` knows: the packaged networks and the registered ones."""
+    return tuple(_REGISTRY)
+
+
 def check_model(model: Model) -> None:
     """Raises ValueError unless ``model`` names or is a network (see :func:`build_model`)."""
     _factory(model)
@@ -221,7 +226,12 @@ def build_model(model: Model, num_classes: int) -> DANN:
       ValueError: ``model`` is none of these; the message says which forms exist.
     """
     found = _factory(model)
-    network = found if isinstance(found, DANN) else found(num_classes)
+    try:
+        network = found if isinstance(found, DANN) else found(num_classes)
+    except TypeError as error:  # a function of other arguments (model=os:getcwd)
+        raise ValueError(
+            f"model {model!r} cannot be called as a function num_classes -> DANN ({error})."
+        ) from None
     if not isinstance(network, DANN):
         raise ValueError(
             f"model {model!r} returned a {type(network).__name__}, not a dann_jax.DANN; return "

@@ -146,12 +146,18 @@ def to_float(inputs: np.ndarray) -> np.ndarray:
     return inputs.astype(np.float32)
 
 
-def channel_mean(*domains: np.ndarray) -> np.ndarray:
-    """Per-channel (last axis) mean over all examples of all domains, float32 (C,)."""
-    total = sum(
-        domain.sum(axis=tuple(range(domain.ndim - 1)), dtype=np.float64) for domain in domains
-    )
-    count = sum(domain.size // domain.shape[-1] for domain in domains)
+def channel_mean(*domains: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """Per-channel (last axis) mean over all examples of all domains, float32 (C,), of
+    the values :func:`to_float` gives (uint8 scaled to [0, 1]). ``chunk`` examples at a
+    time are made float, so that no float copy of a whole domain is made (100,000
+    MNIST-M images: 235 MB as uint8, 941 MB as float32)."""
+    total, count = 0.0, 0
+    for domain in domains:
+        axes = tuple(range(domain.ndim - 1))
+        for start in range(0, len(domain), chunk):
+            part = to_float(domain[start : start + chunk])
+            total = total + part.sum(axis=axes, dtype=np.float64)
+            count += part.size // part.shape[-1]
     return (total / count).astype(np.float32)
 
 

@@ -193,6 +193,23 @@ def _domain_folder(root: Path, domain: str) -> Path:
     )
 
 
+def _check_source_classes(folder: Path, classes: Sequence[str], labels: Sequence[int]) -> None:
+    """Every source class needs a readable image (else the label head learns a class it
+    never sees), and DANN's label head needs two classes at least."""
+    counts = np.bincount(np.asarray(labels), minlength=len(classes))
+    empty = [name for name, count in zip(classes, counts, strict=True) if count == 0]
+    if empty:
+        raise ValueError(
+            f"Source class folder(s) {', '.join(str(folder / name) for name in empty)} hold no "
+            "readable image: put images in them, or remove them to leave the class out."
+        )
+    if len(classes) < 2:
+        raise ValueError(
+            f"Source domain folder {folder} holds one class folder ({classes[0]}): a classifier "
+            f"needs two classes at least; add a folder per class in {_expected(folder)}."
+        )
+
+
 def _index_domain(
     root: Path,
     domain: str,
@@ -208,6 +225,7 @@ def _index_domain(
         class folders then make the class list, and it must have some).
       source: the source domain's name, for messages.
     """
+    is_source = classes is None
     folder = _domain_folder(root, domain)
     class_names = _subfolders(folder)
     loose = _image_files(folder)
@@ -268,6 +286,8 @@ def _index_domain(
             f"Domain folder {folder} holds no image that PIL can read (the warning names them)."
         )
     files, labels = zip(*readable, strict=True)
+    if is_source:
+        _check_source_classes(folder, classes, labels)
     return ImageFolder(
         root=root,
         domain=domain,

@@ -71,7 +71,7 @@ def load_data(plan: RunPlan, progress: bool = True) -> RunData:
         else:
             domains = offline.load_domains(config.dataset, config.seed)
         source, target = domains.source_train, domains.target_train
-        mean = arrays.channel_mean(*map(arrays.to_float, (source.inputs, target.inputs)))
+        mean = arrays.channel_mean(source.inputs, target.inputs)
         training = TrainingData(
             ArraySource(source.inputs, source.labels),
             ArraySource(target.inputs, target.labels),

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from dann_jax.core import checkpoints
 from dann_jax.core.state import TrainState, initial_state
 from dann_jax.core.trained import TrainedDANN
@@ -21,7 +23,7 @@ from dann_jax.evaluation import metrics
 from dann_jax.runs import plots
 from dann_jax.runs.data import RunData, load_data
 from dann_jax.runs.folder import RunFolder, results_table
-from dann_jax.runs.plan import RunPlan, make_plan
+from dann_jax.runs.plan import RunPlan, saved_plan
 
 logger = logging.getLogger(__name__)
 Restore = Callable[[TrainState], tuple[TrainState, dict]]
@@ -42,6 +44,12 @@ def evaluate_methods(
             trained.features(data.source_test.inputs),
             trained.features(data.target_test.inputs),
         )
+        if not all(np.isfinite(part).all() for part in features[method]):
+            raise FloatingPointError(
+                f"{method}'s trained network gives non-finite features on the test data (its "
+                "weights are finite but so large that they overflow); lower the learning rate "
+                "and start afresh with --overwrite."
+            )
         evaluation[method] = metrics.proxy_a_distance(*features[method], seed=seed)
         scores[method]["proxy_a_distance"] = evaluation[method]["proxy_a_distance"]
     folder.write_json("evaluation.json", evaluation)
@@ -108,7 +116,8 @@ def checkpointed(
     data; ``template``: a fresh state to restore into, made when not given.
 
     Raises:
-      ValueError: the folder holds no checkpoint of ``method``, or none at ``step``.
+      ValueError: the folder holds no checkpoint of ``method``, or none at ``step``, or
+        it is unreadable (by default the latest readable one is taken).
     """
     missing = f"{folder.path} has no checkpoint of {method} (checkpoints/{method})."
     if not (folder.file("checkpoints") / method).is_dir():  # before a manager makes it
@@ -122,6 +131,16 @@ def checkpointed(
             f"{folder.path} has no checkpoint of {method} at step {step}; it has steps "
             f"{', '.join(map(str, steps))}."
         )
+    if step is None:  # the latest that reads: a damaged newest one is skipped, said so
+        step, damaged = checkpoints.newest_readable(folder.file("checkpoints") / method)
+        for bad, why in damaged.items():
+            logger.warning(
+                "%s: skipped its checkpoint at step %d, unreadable (%s)", method, bad, why
+            )
+        if step is None:
+            raise ValueError(
+                f"{folder.path} has no readable checkpoint of {method}: every one is damaged."
+            )
     restore = functools.partial(checkpoints.restore, manager, step=step)
     if template is None:
         preprocess, class_names = trained_on
@@ -160,6 +179,7 @@ def load_trained(
     checkpoint: str | int = "last",
     *,
     method: str | None = None,
+    model: str | None = None,
     progress: bool = False,
 ) -> TrainedDANN:
     """A run's trained network, ready to predict: ``trained.predict(images)`` gives class
@@ -171,6 +191,9 @@ def load_trained(
         labels) or a step.
       method: which method's network; default "dann" when the run trained it, else its
         first method.
+      model: the run's model, when its config names one by import path: a run
+        folder is not trusted as code, so its path is imported only when given here
+        (:func:`~dann_jax.runs.plan.saved_plan`).
       progress: show progress bars (a run folder written before 0.3 reads its data).
 
     Raises:
@@ -178,7 +201,7 @@ def load_trained(
         message says which there are.
     """
     folder = RunFolder(Path(workdir))
-    plan = make_plan(folder.config())
+    plan = saved_plan(folder.config(), model=model)
     method = method or plan.main_method
     if method not in plan.methods:
         raise ValueError(f"{workdir} trained {list(plan.methods)}, not {method}.")
@@ -197,18 +220,21 @@ def load_trained(
     return checkpointed(folder, plan, method, inputs, step)
 
 
-def evaluate_run(workdir: Path, *, progress: bool = True) -> dict[str, dict[str, float]]:
+def evaluate_run(
+    workdir: Path, *, model: str | None = None, progress: bool = True
+) -> dict[str, dict[str, float]]:
     """Re-evaluates a finished run folder from its config and checkpoints.
 
     Rebuilds each method's network, restores its final checkpoint, recomputes
     the test metrics, ``evaluation.json`` and ``features.png``, and writes the
-    scores to ``eval.json``.
+    scores to ``eval.json``. ``model``: the run's model import path, to import it
+    (see :func:`~dann_jax.runs.plan.saved_plan`).
 
     Raises:
       ValueError: ``workdir`` holds no run, or a checkpoint does not fit its config.
     """
     folder = RunFolder(workdir)
-    plan = make_plan(folder.config())
+    plan = saved_plan(folder.config(), model=model)
     data = load_data(plan, progress=progress)
     histories = folder.records()
     inputs = (data.training.preprocess, data.training.class_names)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -34,7 +35,9 @@ import numpy as np
 from dann_jax.core import checkpoints, distributed
 from dann_jax.data.domains import TrainingData
 from dann_jax.data.preprocess import Preprocess
+from dann_jax.runs import files
 
+logger = logging.getLogger(__name__)
 FILES = (
     "config.json",
     "inputs.json",
@@ -51,6 +54,17 @@ FILES = (
     "selection.md",
 )
 FOLDERS = ("checkpoints", "tensorboard")
+# Config keys a resumed run may change: how often it logs, dispatches and saves, what
+# it keeps and where it caches; none changes the trained weights. Every other key
+# (the data, the network, the seed, any training value) must match the folder's run.
+FREE_ON_RESUME = (
+    "log_every",
+    "steps_per_dispatch",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "tensorboard",
+    "compilation_cache",
+)
 Record = dict[str, Any]
 # The columns of results.md, in order: result key -> heading.
 COLUMNS = {
@@ -173,16 +187,19 @@ class RunFolder:
                     f"config.json; {keep}"
                 )
             return False
-        old, new = json.loads(self.file("config.json").read_text()), json.loads(config.to_json())
-        if old != new:
-            differing = sorted(
-                key for key in old.keys() | new.keys() if old.get(key) != new.get(key)
-            )
+        old, new = files.read_json(self.file("config.json")), json.loads(config.to_json())
+        differing = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+        blocking = [key for key in differing if key not in FREE_ON_RESUME]
+        if blocking:
             raise ValueError(
                 f"workdir {self.path} holds an unfinished run of another config (it differs in "
-                f"{', '.join(differing)}); nothing was overwritten. Resume it with the same "
+                f"{', '.join(blocking)}); nothing was overwritten. Resume it with the same "
                 "config, pass a new --workdir, or --overwrite to replace it."
             )
+        if differing:
+            taken = ", ".join(f"{key}={new.get(key)!r} (was {old.get(key)!r})" for key in differing)
+            logger.info("Resuming %s with this command's %s", self.path, taken)
+        self.wall_times()  # a damaged file is named now, before anything changes
         for method in methods:
             checkpoints.check_readable(self.path / "checkpoints" / method)
         return True
@@ -198,7 +215,7 @@ class RunFolder:
             for name in FOLDERS:
                 shutil.rmtree(self.file(name), ignore_errors=True)
         self.path.mkdir(parents=True, exist_ok=True)
-        self.file("config.json").write_text(config.to_json(indent=2) + "\n")
+        files.write_text(self.file("config.json"), config.to_json(indent=2) + "\n")
 
     def config(self) -> ml_collections.ConfigDict:
         """The run's config, as saved.
@@ -208,7 +225,7 @@ class RunFolder:
         """
         if not self.file("config.json").is_file():
             raise ValueError(f"{self.path} holds no run (no config.json); pass a run folder.")
-        return ml_collections.ConfigDict(json.loads(self.file("config.json").read_text()))
+        return ml_collections.ConfigDict(files.read_json(self.file("config.json")))
 
     def write_inputs(self, training: TrainingData) -> None:
         """Writes ``inputs.json``: the stored input shape, the normalisation (mean, std)
@@ -231,7 +248,7 @@ class RunFolder:
         path = self.file("inputs.json")
         if not path.is_file():
             return None
-        record = json.loads(path.read_text())
+        record = files.read_json(path)
         std = record["std"]
         preprocess = Preprocess(
             tuple(record["input_shape"]),
@@ -244,7 +261,7 @@ class RunFolder:
         """``dann select``'s record (method -> its picks and the chosen checkpoint), or
         None when the run has none."""
         path = self.file("selection.json")
-        return json.loads(path.read_text()) if path.is_file() else None
+        return files.read_json(path) if path.is_file() else None
 
     def checkpoints(self, method: str, *, keep: int | None = 3) -> Any:
         """The orbax manager of ``method``'s checkpoints (None where this process
@@ -293,7 +310,7 @@ class RunFolder:
                 for method, records in kept.items()
                 for record in records
             ]
-            self.file("metrics.jsonl").write_text("".join(line + "\n" for line in lines))
+            files.write_text(self.file("metrics.jsonl"), "".join(line + "\n" for line in lines))
         return kept
 
     @contextlib.contextmanager
@@ -314,7 +331,7 @@ class RunFolder:
     def wall_times(self) -> dict[str, float]:
         """Method -> seconds of training so far (over resumed runs too)."""
         path = self.file("wall_times.json")
-        return json.loads(path.read_text()) if path.exists() else {}
+        return files.read_json(path) if path.exists() else {}
 
     def add_wall_time(self, method: str, seconds: float) -> float:
         """Adds ``seconds`` to ``method``'s training time; returns its total."""
@@ -326,9 +343,9 @@ class RunFolder:
     def write_json(self, name: str, value: Any) -> None:
         """Writes ``value`` as indented JSON to the file ``name``."""
         if self.writer:
-            self.file(name).write_text(json.dumps(value, indent=2) + "\n")
+            files.write_json(self.file(name), value)
 
     def write_text(self, name: str, text: str) -> None:
         """Writes ``text`` (and a final newline) to the file ``name``."""
         if self.writer:
-            self.file(name).write_text(text + "\n")
+            files.write_text(self.file(name), text + "\n")

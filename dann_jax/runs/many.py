@@ -27,10 +27,11 @@ from dann_jax.core import checkpoints
 from dann_jax.core.fit import fit_members
 from dann_jax.core.settings import TrainSettings
 from dann_jax.core.trained import TrainedDANN
+from dann_jax.runs import lock
 from dann_jax.runs.data import load_data
 from dann_jax.runs.evaluate import report
 from dann_jax.runs.folder import RunFolder
-from dann_jax.runs.plan import make_plan
+from dann_jax.runs.plan import RunPlan, make_plan
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,20 @@ def run_members(
         raise ValueError(f"the members repeat one another: {names}; name each run once.")
     plan = make_plan(config)
     plans = {member.name: plan.for_member(member.overrides()) for member in members}
-    folders = {name: RunFolder(Path(runs) / name) for name in plans}
+    with lock.exclusive(runs):
+        return _run_members(plan, plans, members, Path(runs), progress)
+
+
+def _run_members(
+    plan: RunPlan,
+    plans: dict[str, RunPlan],
+    members: Sequence[Member],
+    runs: Path,
+    progress: bool,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """:func:`run_members` once its folder is locked."""
+    names = [member.name for member in members]
+    folders = {name: RunFolder(runs / name) for name in plans}
     for folder in folders.values():
         if folder.holds_run():
             raise ValueError(

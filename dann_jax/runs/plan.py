@@ -137,14 +137,43 @@ class RunPlan:
         return make_plan(config)
 
 
+def _check_run_keys(config: ml_collections.ConfigDict) -> None:
+    """The keys a run reads beside the training settings: types and ranges, so that a
+    bad value fails before a run folder exists rather than inside orbax or the data."""
+    shape = config.get("input_shape")
+    if config.get("dataset") in ("tfds", "image_folder") and not (
+        isinstance(shape, (tuple, list))
+        and len(shape) == 3
+        and all(isinstance(side, int) and not isinstance(side, bool) for side in shape)
+        and min(shape) >= 1
+        and shape[-1] in (1, 3)
+    ):
+        raise ValueError(
+            f"config: input_shape must be (height, width, channels), positive integers with "
+            f"1 or 3 channels, e.g. --config.input_shape='(28, 28, 3)'; got {shape!r}."
+        )
+    for key, minimum in (("keep_checkpoints", 0), ("mean_sample", 1)):
+        value = config.get(key, minimum)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ValueError(f"config: {key} must be an integer >= {minimum}, got {value!r}.")
+    normalization = config.get("input_normalization", "dataset")
+    if normalization not in ("dataset", "imagenet"):
+        raise ValueError(
+            f"config: input_normalization must be 'dataset' or 'imagenet', got {normalization!r}."
+        )
+
+
 def make_plan(config: ml_collections.ConfigDict) -> RunPlan:
-    """The plan of ``config``, every value checked.
+    """The plan of ``config``, every value checked: the network is built once (for two
+    classes; the data gives the real count) so that a model that is no network fails
+    here.
 
     Raises:
       ValueError: a method, the model, the init_variables or pretrained file, or a
-        training value is invalid; the message names the key.
+        training or run value is invalid; the message names the key.
     """
-    registry.check_model(config.model)
+    registry.build_model(config.model, 2)
+    _check_run_keys(config)
     init_variables = config.get("init_variables") or ""
     if init_variables and not Path(init_variables).is_file():
         raise ValueError(f"config: init_variables file {init_variables} not found.")
@@ -167,3 +196,26 @@ def make_plan(config: ml_collections.ConfigDict) -> RunPlan:
         keep_checkpoints=config.get("keep_checkpoints", 3) or None,
         tensorboard=bool(config.get("tensorboard", False)),
     )
+
+
+def saved_plan(config: ml_collections.ConfigDict, *, model: str | None = None) -> RunPlan:
+    """The plan of a run folder's saved ``config``. A run folder is data, not code: a
+    model it names by import path (``package.module:function``) is imported only when
+    ``model`` (the user's ``--model``) names the same path; packaged and registered
+    networks are built as ever.
+
+    Raises:
+      ValueError: the saved model is an import path that ``model`` does not name, or
+        ``model`` names another network than the run's.
+    """
+    saved = config.model
+    if model is not None and model != saved:
+        raise ValueError(f"the run was trained with model={saved!r}, not {model!r}.")
+    is_code = isinstance(saved, str) and ":" in saved and saved not in registry.registered_names()
+    if is_code and model is None:
+        raise ValueError(
+            f"the run's config.json names code to import (model={saved!r}); a run folder "
+            f"is not trusted as code. Pass --model={saved} (load_trained(..., "
+            "model=...)) to import it, if you trust the folder."
+        )
+    return make_plan(config)

@@ -14,6 +14,7 @@ import numpy as np
 from dann_jax.core.trained import TrainedDANN
 from dann_jax.data.domains import Domains
 from dann_jax.evaluation.metrics import embed_features
+from dann_jax.runs import files
 
 CURVES = (
     ("label_loss", "label loss (source)"),
@@ -35,7 +36,7 @@ def training_curves(histories: Mapping[str, list[dict[str, float]]], path: Path)
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
     axes.flat[0].legend()
-    figure.savefig(path, dpi=100)
+    files.save_figure(figure, path, dpi=100)
     plt.close(figure)
 
 
@@ -83,7 +84,7 @@ def decision_boundaries(
         )
         axis.set_title(f"{method}: target accuracy {target_accuracy:.3f}")
     axes[0, 0].legend(loc="lower left", fontsize=8)
-    figure.savefig(path, dpi=100)
+    files.save_figure(figure, path, dpi=100)
     plt.close(figure)
 
 
@@ -121,5 +122,5 @@ def feature_embedding(
         axis.set_xticks([])
         axis.set_yticks([])
     axes[0, 0].legend(loc="best", markerscale=3)
-    figure.savefig(path, dpi=100)
+    files.save_figure(figure, path, dpi=100)
     plt.close(figure)

@@ -21,9 +21,10 @@ from dann_jax.core.trained import TrainedDANN
 from dann_jax.data import folders, tfds_sources
 from dann_jax.data.sources import RandomAccessSource, read
 from dann_jax.evaluation.validators import softmax_probabilities
+from dann_jax.runs import files
 from dann_jax.runs.evaluate import chosen_step, load_trained
 from dann_jax.runs.folder import RunFolder
-from dann_jax.runs.plan import make_plan
+from dann_jax.runs.plan import saved_plan
 
 CHUNK = 256
 Chunk = tuple[list[str], np.ndarray]  # the inputs' names, and the inputs (n, ...)
@@ -133,6 +134,7 @@ def predict(
     checkpoint: str = "auto",
     probabilities: bool = False,
     overwrite: bool = False,
+    model: str | None = None,
     progress: bool = True,
 ) -> Predictions:
     """Labels ``paths`` (and the TFDS split ``tfds``) with a run's network; writes ``out``.
@@ -148,6 +150,8 @@ def predict(
         "chosen", "last" or a step.
       probabilities: also write every class's probability.
       overwrite: replace ``out`` if it exists.
+      model: the run's model import path, to import it (see
+        :func:`~dann_jax.runs.plan.saved_plan`).
       progress: show a progress bar.
 
     Raises:
@@ -160,14 +164,14 @@ def predict(
     if not paths and not tfds:
         raise ValueError("name what to label: image files or folders, .npy arrays, or --tfds.")
     folder = RunFolder(Path(workdir))
-    plan = make_plan(folder.config())
+    plan = saved_plan(folder.config(), model=model)
     method = method or plan.main_method
     wanted, how = _checkpoint(folder, method, checkpoint)
-    trained = load_trained(workdir, wanted, method=method)
+    trained = load_trained(workdir, wanted, method=method, model=model)
     count, chunks = inputs(paths, trained.input_shape, tfds=tfds, data_dir=data_dir)
     class_counts = dict.fromkeys(trained.class_names, 0)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as file:
+    with files.replacing(out, newline="") as file:
         writer = csv.writer(file)
         header = ["input", "class", "probability"]
         writer.writerow(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 import jax
 
 import dann_jax
+from dann_jax.runs import files
 
 
 def _commit() -> str:
@@ -74,7 +74,7 @@ def write_result(stem: Path, record: dict, table: list[str]) -> str:
     as ``<stem>.json`` and ``table`` (markdown lines) followed by the machine and
     command as ``<stem>.md``. Returns the markdown."""
     machine = record["machine"]
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    files.write_json(stem.with_suffix(".json"), record)
     text = "\n".join([*table, "", summary(machine), f"Command: `{machine['command']}`", ""])
-    stem.with_suffix(".md").write_text(text)
+    files.write_text(stem.with_suffix(".md"), text)
     return text

@@ -25,7 +25,7 @@ from dann_jax.evaluation import selection, validators
 from dann_jax.runs.data import load_data
 from dann_jax.runs.evaluate import checkpointed, fresh_state
 from dann_jax.runs.folder import RunFolder
-from dann_jax.runs.plan import make_plan
+from dann_jax.runs.plan import saved_plan
 
 
 def select_checkpoints(
@@ -33,6 +33,7 @@ def select_checkpoints(
     *,
     last_k: int = selection.LAST_K,
     validator: str = selection.RECOMMENDED,
+    model: str | None = None,
     progress: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Scores every checkpoint of every method in a run folder (see the module).
@@ -41,6 +42,8 @@ def select_checkpoints(
       workdir: the run folder.
       last_k: checkpoints in the mean-prediction convention (reported with target labels).
       validator: the validator whose pick is each method's chosen checkpoint.
+      model: the run's model import path, to import it (see
+        :func:`~dann_jax.runs.plan.saved_plan`).
       progress: show progress bars.
 
     Returns:
@@ -55,7 +58,7 @@ def select_checkpoints(
             f"unknown validator {validator!r}; choose one of {', '.join(validators.VALIDATORS)}."
         )
     folder = RunFolder(Path(workdir))
-    plan = make_plan(folder.config())
+    plan = saved_plan(folder.config(), model=model)
     data = load_data(plan, progress=progress)
     labels = data.target_test.labels
     labelled = not np.all(labels < 0)
@@ -112,6 +115,8 @@ def write(workdir: str | Path, results: Mapping[str, Mapping[str, Any]]) -> None
         if labelled
         else "the step each validator picks (the target has no labels)"
     )
-    folder.file("selection.md").write_text(
-        f"# Checkpoint selection without target labels\n\nPer method, {what}.\n\n" + report(results)
+    folder.write_text(
+        "selection.md",
+        f"# Checkpoint selection without target labels\n\nPer method, {what}.\n\n"
+        + report(results),
     )

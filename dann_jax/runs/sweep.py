@@ -15,7 +15,6 @@ beside the picks; no pick reads target labels. ``dann sweep`` runs it and writes
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import ml_collections
 
 from dann_jax.core.settings import HYPERPARAMETERS
 from dann_jax.evaluation import selection
-from dann_jax.runs import provenance, select
+from dann_jax.runs import files, lock, provenance, select
 from dann_jax.runs.many import Member, run_members
 
 
@@ -92,11 +91,27 @@ def run_sweep(
     config.checkpoint_every = max(1, config.steps // candidates)
     config.keep_checkpoints = 0  # every candidate is kept
     runs = Path(runs)
+    with lock.exclusive(runs):
+        return _sweep(config, values, members, runs, candidates, machine, progress)
+
+
+def _sweep(
+    config: ml_collections.ConfigDict,
+    values: Mapping[str, Sequence[float]],
+    members: Sequence[Member],
+    runs: Path,
+    candidates: int,
+    machine: dict,
+    progress: bool,
+) -> dict[str, Any]:
+    """:func:`run_sweep` once its folder is locked."""
     run_members(config, members, runs, progress=progress)
     picks = {}
     for member in members:
         folder = runs / member.name
-        picks[member.name] = select.select_checkpoints(folder, progress=progress)
+        picks[member.name] = select.select_checkpoints(
+            folder, model=config.model, progress=progress
+        )
         select.write(folder, picks[member.name])
     per_seed = {
         seed: selection.pick_settings({m.setting: picks[m.name] for m in members if m.seed == seed})
@@ -110,7 +125,7 @@ def run_sweep(
         "per_seed": per_seed,
         "summary": selection.over_seeds(per_seed),
     }
-    (runs / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
+    files.write_json(runs / "sweep.json", result)
     seeds_text = ", ".join(str(seed) for seed in per_seed)
     grid_text = " x ".join(f"{name} {{{', '.join(f'{v:g}' for v in options)}}}"
                            for name, options in values.items())  # fmt: skip
@@ -120,13 +135,14 @@ def run_sweep(
         if labelled
         else "the settings picked (the target has no labels: no accuracy can be reported)"
     )
-    (runs / "sweep.md").write_text(
+    files.write_text(
+        runs / "sweep.md",
         f"# Sweep of {config.name}: settings and checkpoints chosen without target labels\n\n"
         f"Grid: {grid_text or 'the config'}, seeds {seeds_text}: {len(members)} members in one "
         f"program per method, one run folder each. Each validator picks one of every "
         f"member's {candidates} checkpoints (every {config.checkpoint_every} steps) per seed; "
         f"{shown}.\n\n"
         f"{selection.seeds_table(result['summary'])}\n{provenance.summary(machine)}\n"
-        f"Command: `{machine['command']}`\n"
+        f"Command: `{machine['command']}`\n",
     )
     return result

@@ -8,20 +8,24 @@ trained, :mod:`dann_jax.runs.evaluate`'s.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
 import ml_collections
 
 from dann_jax.core import checkpoints, distributed, launchers
+from dann_jax.core import variables as variables_lib
 from dann_jax.core.fit import fit_sources
 from dann_jax.core.loop import Stopped
 from dann_jax.core.settings import TrainSettings
+from dann_jax.core.state import network_and_example
 from dann_jax.core.trained import TrainedDANN
+from dann_jax.runs import lock
 from dann_jax.runs.data import RunData, load_data
 from dann_jax.runs.evaluate import fresh_state, report, restore_trained
 from dann_jax.runs.folder import MetricsWriter, RunFolder
@@ -34,6 +38,33 @@ def _say(text: str) -> None:
     """Logs ``text`` in process 0 (the other processes of a run train in silence)."""
     if jax.process_index() == 0:
         logger.info(text)
+
+
+def _count_wall_time(folder: RunFolder, method: str, start: float, *, failing: bool = False):
+    """Adds the seconds since ``start`` to ``method``'s wall time. While an error is on
+    its way up (``failing``), a failure to write (a full disk) is logged, not raised:
+    the first error is the one to report."""
+    try:
+        folder.add_wall_time(method, time.perf_counter() - start)
+    except OSError as error:
+        if not failing:
+            raise
+        logger.warning("%s: its wall time was not recorded (%s)", method, error)
+
+
+def _set_aside_damaged(folder: RunFolder, methods: Sequence[str]) -> None:
+    """Moves each method's checkpoints newer than its newest readable one aside
+    (``checkpoints/<method>.damaged/``), so that the run resumes from that one."""
+    if not folder.writer:
+        return
+    for method in methods:
+        damaged = checkpoints.set_aside_damaged(folder.file("checkpoints") / method)
+        for step, why in damaged.items():
+            logger.warning(
+                "%s: its checkpoint at step %d is unreadable (%s); moved to "
+                "checkpoints/%s.damaged/%d, and the run resumes from the one before it",
+                method, step, why, method, step,
+            )  # fmt: skip
 
 
 def _train(
@@ -80,9 +111,12 @@ def _train(
             progress=progress,
         )
     except Stopped as stopped:
+        _count_wall_time(folder, method, start, failing=True)
         raise Stopped(stopped.step, method) from None
-    finally:
-        folder.add_wall_time(method, time.perf_counter() - start)
+    except BaseException:
+        _count_wall_time(folder, method, start, failing=True)
+        raise
+    _count_wall_time(folder, method, start)
     if manager is not None and manager.latest_step() != settings.steps:
         checkpoints.save(manager, trained.state)
     return trained
@@ -124,11 +158,38 @@ def run(
     plan = make_plan(config)
     launchers.check_batch_size(config.parallel, config.batch_size)
     folder = RunFolder(workdir)
-    check = functools.partial(folder.check_resumable, overwrite=overwrite)
-    resume = distributed.decide_in_process_zero(check, config, list(plan.methods))
+    with contextlib.ExitStack() as held:
+
+        def lock_and_check() -> bool:  # process 0's: it alone writes the folder
+            held.enter_context(lock.exclusive(workdir))
+            return folder.check_resumable(config, list(plan.methods), overwrite=overwrite)
+
+        resume = distributed.decide_in_process_zero(lock_and_check)
+        return _run(plan, folder, resume, progress, overwrite, should_stop)
+
+
+def _run(
+    plan: RunPlan,
+    folder: RunFolder,
+    resume: bool,
+    progress: bool,
+    overwrite: bool,
+    should_stop: Callable[[], bool] | None,
+) -> dict[str, dict[str, float]]:
+    """:func:`run` once the folder is locked and checked."""
+    workdir, config = folder.path, plan.config
     data = load_data(plan, progress=progress and folder.writer)
+    # The network's outputs and its starting variables, checked on the data's shapes
+    # (no arrays made) before anything is written: what does not fit fails here.
+    training = data.training
+    network, example = network_and_example(
+        plan.model, training.input_shape, training.num_classes, plan.methods[plan.main_method]
+    )
+    variables_lib.check_fit(network, example, plan.starting_variables)
     folder.start(config, overwrite=overwrite)  # only now: a failed start keeps the old run
     folder.write_inputs(data.training)
+    if resume:
+        _set_aside_damaged(folder, plan.methods)
     saved = folder.saved_steps(list(plan.methods)) if resume else {}
     earlier = folder.keep_records_until(saved) if resume else {}
     if resume:

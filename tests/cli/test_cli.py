@@ -72,7 +72,7 @@ def test_a_finished_run_is_never_overwritten(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "already holds a finished run" in error and "--overwrite" in error
     assert (workdir / "results.json").read_text() == "precious"
-    assert sorted(path.name for path in workdir.iterdir()) == ["results.json"]
+    assert sorted(path.name for path in workdir.iterdir()) == [".dann.lock", "results.json"]
 
 
 @pytest.mark.parametrize(

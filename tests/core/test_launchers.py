@@ -7,9 +7,11 @@ JAX processes of two devices each on loopback (gloo collectives).
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -138,16 +140,13 @@ def test_unknown_parallel_is_refused():
         TrainSettings(steps=1, parallel="tpu")
 
 
-def run_python(arguments, devices, **kwargs):
+def run_python(arguments, devices, faulthandler=False, **kwargs):
     environment = {**os.environ, "JAX_NUM_CPU_DEVICES": str(devices), "JAX_PLATFORMS": "cpu"}
+    if faulthandler:
+        environment["PYTHONFAULTHANDLER"] = "1"
+    outputs = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE} | kwargs
     return subprocess.Popen(
-        [sys.executable, *arguments],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kwargs,
+        [sys.executable, *arguments], cwd=ROOT, env=environment, text=True, **outputs
     )
 
 
@@ -174,18 +173,42 @@ def free_address():
 
 
 def run_two_processes(arguments_of):
-    """Starts processes 0 and 1 (two CPU devices each); returns their (status, out, err)."""
-    processes = [run_python(arguments_of(index), devices=2) for index in range(2)]
-    finished = []
-    for process in processes:
+    """Starts processes 0 and 1 (two CPU devices each); returns their (status, out, err).
+
+    Their output goes to files, not pipes. With pipes, the test read process 0's to
+    the end before process 1's: once process 1 had written 64 KiB (a pipe's buffer;
+    the distributed runtime's warnings on a loaded machine are enough), its next write
+    blocked, process 0 then waited for it in a collective, and the test waited for
+    process 0: a hang after both ranks had connected. If they still outlast the
+    deadline, each is sent SIGABRT, which makes Python (PYTHONFAULTHANDLER) print
+    every thread's stack, and the test fails with those stacks.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        logs = [(Path(folder) / f"{i}.out", Path(folder) / f"{i}.err") for i in range(2)]
+        processes = []
+        for index, (out, err) in enumerate(logs):
+            with open(out, "w") as out_file, open(err, "w") as err_file:
+                processes.append(
+                    run_python(
+                        arguments_of(index), devices=2, stdout=out_file, stderr=err_file,
+                        faulthandler=True,
+                    )
+                )  # fmt: skip
+        deadline = time.monotonic() + 240
         try:
-            out, err = process.communicate(timeout=240)
+            for process in processes:
+                process.wait(timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            for other in processes:
-                other.kill()
-            raise
-        finished.append((process.returncode, out, err))
-    return finished
+            for process in processes:
+                process.send_signal(signal.SIGABRT)
+                process.wait(timeout=30)
+            stacks = "\n".join(f"process {i}:\n{err.read_text()[-6000:]}"
+                               for i, (_, err) in enumerate(logs))  # fmt: skip
+            pytest.fail(f"the two processes outlasted 240 s; their stacks:\n{stacks}")
+        return [
+            (process.returncode, out.read_text(), err.read_text())
+            for process, (out, err) in zip(processes, logs, strict=True)
+        ]
 
 
 def test_two_processes_train_like_one_process_on_the_same_global_batches(tmp_path):

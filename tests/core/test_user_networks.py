@@ -135,15 +135,19 @@ def test_a_config_names_a_user_network_by_import_path(tmp_path, monkeypatch, cap
     results = json.loads((workdir / "results.json").read_text())
     assert set(results) == {"source_only", "dann"}
     assert json.loads((workdir / "config.json").read_text())["model"] == "my_nets:make_network"
-    assert cli.main(["evaluate", f"--workdir={workdir}", "--noprogress"]) == 0
+    # A run folder is data: its import path is imported only when the command names it.
+    assert cli.main(["evaluate", f"--workdir={workdir}", "--noprogress"]) == 2
+    assert "--model=my_nets:make_network" in capsys.readouterr().err
+    model = "--model=my_nets:make_network"
+    assert cli.main(["evaluate", f"--workdir={workdir}", "--noprogress", model]) == 0
     # Starting variables and a frozen part, by config keys.
-    state = runs.load_trained(workdir, method="dann").state
+    state = runs.load_trained(workdir, method="dann", model="my_nets:make_network").state
     variables.save(tmp_path / "start.npz", state.variables)
     frozen = tmp_path / "frozen"
     start = [f"--config.init_variables={tmp_path / 'start.npz'}", "--config.method=dann"]
     start += ["--config.learning_rate_multipliers.feature_extractor=0", "--config.optimizer=adamw"]
     assert cli.main([*arguments[:-1], *start, f"--workdir={frozen}"]) == 0
-    after = runs.load_trained(frozen, method="dann").state
+    after = runs.load_trained(frozen, method="dann", model="my_nets:make_network").state
     for got, want in zip(
         jax.tree.leaves(after.params["feature_extractor"]),
         jax.tree.leaves(state.params["feature_extractor"]),

@@ -168,3 +168,18 @@ def test_damage_only_decoding_finds_is_an_error_naming_the_file(root):
     _, target, _ = folder_domains(root, "paintings", "street", size=SIZE)
     with pytest.raises(ValueError, match=r"Cannot decode image .*3\.jpg"):
         target[2]
+
+
+def test_a_source_class_without_a_readable_image_is_an_error_naming_it(root):
+    (root / "paintings/fox").mkdir()  # empty
+    with pytest.raises(ValueError, match=r"paintings/fox hold no readable image"):
+        folder_domains(root, "paintings", "photos", size=SIZE)
+    (root / "paintings/fox/broken.png").write_bytes(b"broken")  # its only image unreadable
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match=r"paintings/fox hold no"):
+        folder_domains(root, "paintings", "photos", size=SIZE)
+
+
+def test_a_source_of_one_class_is_an_error(root):
+    write_image(root / "single/cat/a.png")
+    with pytest.raises(ValueError, match=r"single holds one class folder \(cat\).*two classes"):
+        folder_domains(root, "single", "street", size=SIZE)

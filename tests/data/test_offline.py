@@ -98,3 +98,18 @@ def test_channel_mean_over_domains():
     first = np.ones((2, 3, 3, 2), np.float32)
     second = np.zeros((6, 3, 3, 2), np.float32)
     np.testing.assert_allclose(arrays.channel_mean(first, second), [0.25, 0.25])
+
+
+def test_channel_mean_makes_no_float_copy_of_a_whole_domain():
+    import tracemalloc
+
+    images = np.random.default_rng(0).integers(0, 256, (6000, 28, 28, 3), dtype=np.uint8)
+    tracemalloc.start()
+    mean = arrays.channel_mean(images, images[:1000], chunk=500)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    whole_float_copy = images.size * 4
+    assert peak < whole_float_copy / 3, f"{peak / 1e6:.1f} MB"
+    both = np.concatenate([images, images[:1000]])
+    expected = arrays.to_float(both).reshape(-1, 3).mean(0, dtype=np.float64)
+    np.testing.assert_allclose(mean, expected, rtol=1e-6)
