@@ -5,9 +5,6 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 INSTALLED_DEV := $(VENV)/.installed-dev
 
-# Test workers (pytest-xdist): 2 fits the 2-core CI machine; each peaks near 4 GB.
-TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: install demo moons test test-slow lint format docs
 
@@ -44,10 +41,10 @@ format: $(INSTALLED_DEV)
 	$(BIN)/ruff format .
 
 test: lint  ## ruff, then the quick tier: every test not marked slow
-	$(PYTEST) -m "not slow"
+	$(BIN)/python -m pytest -m "not slow"
 
 test-slow: $(INSTALLED_DEV)  ## the slow tier: whole runs, subprocesses, two-process runs
-	$(PYTEST) -m slow
+	$(BIN)/python -m pytest -m slow
 
 docs: $(INSTALLED_DEV)  ## the documentation site, warnings as errors, into docs/_build/html
 	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html

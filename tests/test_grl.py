@@ -145,12 +145,14 @@ def test_nnx_layer_reverses_with_lambda_at_call_time():
 
 @hypothesis.settings(deadline=None, max_examples=25)
 @hypothesis.given(x=testing.arrays(), lambda_=testing.lambdas())
+@pytest.mark.slow
 def test_vjp_matches_minus_lambda_times_finite_differences(x, lambda_):
     testing.check_vjp(lambda v: grad_reverse(v, lambda_), (x,), scale=-lambda_)
 
 
 @hypothesis.settings(deadline=None, max_examples=15)
 @hypothesis.given(tree=testing.pytrees(), lambda_=testing.lambdas())
+@pytest.mark.slow
 def test_pytree_vjp_matches_finite_differences(tree, lambda_):
     testing.check_vjp(lambda t: grad_reverse(t, lambda_), (tree,), scale=-lambda_)
 
@@ -162,6 +164,7 @@ def test_pytree_vjp_matches_finite_differences(tree, lambda_):
     hidden=st.integers(1, 4),
     lambda_=testing.lambdas(max_value=3.0),
 )
+@pytest.mark.slow
 def test_composed_gradient_is_minus_lambda_times_finite_difference_gradient(
     data, inputs, hidden, lambda_
 ):

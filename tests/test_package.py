@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 # Loaded where they are used, never by `import dann_jax`.
 HEAVY = ("sklearn", "skimage", "matplotlib", "grain", "tensorflow_datasets", "tensorflow",
@@ -37,6 +39,7 @@ def test_the_testing_helpers_name_their_extra_when_hypothesis_is_missing():
     assert "pip install 'dann_jax[testing]'" in process.stderr
 
 
+@pytest.mark.slow
 def test_a_wheel_installed_elsewhere_trains_from_any_folder(tmp_path):
     """`pip install` of the wheel (not editable): `dann train` finds its packaged default.
 

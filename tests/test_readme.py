@@ -6,6 +6,9 @@ from pathlib import Path
 import jax
 import pytest
 
+# Whole runs, subprocesses or many processes: the slow tier (make test-slow).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 # The recipe for your own images runs whole, commands included, in tests/test_recipe.py.
 GUIDE = sorted(page for page in (ROOT / "docs").rglob("*.md") if page.name != "own_images.md")

@@ -6,7 +6,12 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 from dann_jax import cli
+
+# Whole runs, subprocesses or many processes: the slow tier (make test-slow).
+pytestmark = pytest.mark.slow
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "guide" / "own_images.md"
 # The recipe's run, shortened for CI: the same commands, fewer steps and checkpoints.

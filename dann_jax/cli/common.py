@@ -185,7 +185,10 @@ def parse_config_command(
     """The parsed flags of a command that takes a config (``--config`` and its
     overrides), or an exit status: 0 once the help (with the config's keys) is
     printed, 2 after an error."""
-    argv, config_name = configs.with_config_file(argv, DEFAULT_CONFIG)
+    try:
+        argv, config_name = configs.with_config_file(argv, DEFAULT_CONFIG)
+    except ValueError as raised:
+        return error(command, str(raised), hint=True)
     config_file = configs.config_file(config_name)
     if not config_file.is_file():
         return error(

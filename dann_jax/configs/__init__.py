@@ -199,8 +199,18 @@ def config_argument(name_or_path: str | Path) -> str:
 def with_config_file(argv: list[str], default: str = "default") -> tuple[list[str], str]:
     """``argv`` with a packaged config's name after ``--config`` made its file (or
     ``FILE:ARGUMENT``), for ``ml_collections.config_flags``, which takes files only, and the
-    config it names (``default`` when there is no ``--config``), for :func:`load`."""
+    config it names (``default`` when there is no ``--config``), for :func:`load`.
+
+    Raises:
+      ValueError: ``--config`` is given more than once.
+    """
     argv = list(argv)
+    given = [a for a in argv if a == "--config" or a.startswith("--config=")]
+    if len(given) > 1:
+        raise ValueError(
+            f"--config is given {len(given)} times; pass one config (--config.KEY=VALUE "
+            "overrides its keys)."
+        )
     for index, argument in enumerate(argv):
         if argument.startswith("--config="):
             name = argument.split("=", 1)[1]

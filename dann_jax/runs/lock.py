@@ -58,9 +58,10 @@ def exclusive(folder: str | Path) -> Iterator[None]:
         try:
             yield
         except BaseException:
-            if made and os.listdir(folder) == [LOCK_FILE]:
-                path.unlink()
-                folder.rmdir()
+            with contextlib.suppress(OSError):  # the error on its way up is the one to see
+                if made and os.listdir(folder) == [LOCK_FILE]:
+                    path.unlink()
+                    folder.rmdir()
             raise
         finally:
             _held.discard(folder.resolve())

@@ -93,6 +93,7 @@ def _images(count, size):
     return np.random.default_rng(0).normal(size=(count, size, size, 3)).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_resnet50_features_and_logits_equal_torchvisions(torch_resnet50):
     images = _images(2, 64)
     features, logits = _torch_features_and_logits(torch_resnet50, torch_resnet50.fc, images)
@@ -111,6 +112,7 @@ def test_resnet50_features_and_logits_equal_torchvisions(torch_resnet50):
 
 
 @pytest.mark.parametrize("size", [224, 127])  # 127: a 3x3 map that the adaptive pool repeats
+@pytest.mark.slow
 def test_alexnet_features_and_logits_equal_torchvisions(torch_alexnet, size):
     images = _images(2, size)
     classifier = torch_alexnet.classifier[6]

@@ -11,6 +11,9 @@ import dann_jax
 from dann_jax import cli, configs
 from dann_jax.core import settings
 
+# Whole runs, subprocesses or many processes: the slow tier (make test-slow).
+pytestmark = pytest.mark.slow
+
 
 def train(*arguments):
     return cli.main(["train", "--noprogress", *arguments])
@@ -90,6 +93,7 @@ def test_a_finished_run_is_never_overwritten(tmp_path, capsys):
         (["--workdir"], "workdir"),
         (["--steps=100"], "Unknown command line flag 'steps'; did you mean --config.steps?"),
         (["--config.learning_rte=0.1"], "unknown config key 'learning_rte'; did you mean"),
+        (["--config=moons", "--config", "default"], "--config is given 2 times; pass one"),
     ],
 )
 def test_bad_arguments_get_one_clear_error(arguments, message, tmp_path, capsys):

@@ -64,6 +64,7 @@ def test_device_data_keeps_uint8_and_its_footprint_is_known_before_reading(rng):
     assert data.device_bytes() < floats / 3.5  # float32 images took four times the bytes
 
 
+@pytest.mark.slow
 def test_a_step_on_stored_uint8_equals_the_step_on_host_preprocessed_inputs(rng):
     images = rng.integers(0, 256, size=(32, 28, 28, 1), dtype=np.uint8)
     labels = (np.arange(16) % 10).astype(np.int32)

@@ -42,6 +42,7 @@ def test_fit_learns_and_predicts(rng, metric_names):
     assert jax.tree.leaves(trained.params)
 
 
+@pytest.mark.slow
 def test_fit_on_uint8_grey_images_runs_the_mnist_network(rng):
     images = rng.integers(0, 256, size=(10, 28, 28, 1), dtype=np.uint8)
     trained = dann_jax.fit(
@@ -124,6 +125,7 @@ def test_predict_rejects_inputs_of_another_shape(rng):
         trained.predict(np.zeros((3, 5), np.float32))
 
 
+@pytest.mark.slow
 def test_predict_says_how_to_fix_a_single_image_or_colour_for_a_grey_network(rng):
     grey = rng.integers(0, 256, size=(8, 16, 16, 1), dtype=np.uint8)
     trained = dann_jax.fit(grey, np.arange(8) % 2, grey, steps=1, batch_size=16, progress=False)
@@ -176,6 +178,7 @@ def test_a_keyword_that_is_no_setting_is_named_with_the_nearest_one(host_data, k
     assert message in str(raised.value)
 
 
+@pytest.mark.slow
 def test_batch_norm_on_too_few_examples_warns_and_names_the_fix(rng):
     from stateful_network import make_network
 
@@ -198,6 +201,7 @@ def test_unknown_input_mode_is_refused(host_data):
         )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_fit_seeds_in_one_program_equals_separate_runs(host_data):
     """jax.vmap over seeds: params and history of each seed as fit() gives them alone."""
     data = [host_data(size=40, shape=(16, 16, 3)) for _ in range(2)]

@@ -30,6 +30,9 @@ from dann_jax.core.settings import TrainSettings
 from dann_jax.core.state import create_train_state
 from dann_jax.data.offline import load_domains
 
+# Whole runs, subprocesses or many processes: the slow tier (make test-slow).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHERS = ("pmap", "shard_map")
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}

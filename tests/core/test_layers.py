@@ -56,6 +56,7 @@ def pool_inputs(draw):
 
 @hypothesis.settings(deadline=None, max_examples=25)
 @hypothesis.given(x=pool_inputs(), seed=st.integers(0, 2**16))
+@pytest.mark.slow
 def test_max_pool_matches_flax_values_and_gradients(x, seed):
     cotangent = random_cotangent(reference_pool, (x,), seed)
     output, (gradient,) = value_and_pullback(max_pool_2x2, (x,), cotangent)
@@ -84,6 +85,7 @@ def conv_inputs(draw):
 
 @hypothesis.settings(deadline=None, max_examples=15)
 @hypothesis.given(inputs=conv_inputs(), seed=st.integers(0, 2**16))
+@pytest.mark.slow
 def test_patch_convolution_matches_xla_values_and_gradients(inputs, seed):
     with jax.default_matmul_precision("float32"):
         cotangent = random_cotangent(conv_xla, inputs, seed)
@@ -121,6 +123,7 @@ def conv_relu_pool_inputs(draw):
 
 @hypothesis.settings(deadline=None, max_examples=10)
 @hypothesis.given(inputs=conv_relu_pool_inputs(), seed=st.integers(0, 2**16))
+@pytest.mark.slow
 def test_conv_relu_pool_matches_conv_relu_max_pool_values_and_gradients(inputs, seed):
     *inputs, binary = inputs
     assert pools_by_space_to_depth(inputs[0].shape, inputs[1].shape[:2])
@@ -172,6 +175,7 @@ def test_conv_relu_pool_refuses_odd_sizes_and_the_layer_falls_back():
         )
 
 
+@pytest.mark.slow
 def test_conv_relu_pool_layer_implementations_share_parameters_and_outputs():
     x = jax.random.normal(jax.random.key(0), (2, 12, 12, 3))
     names = ("space_to_depth", "patches", "xla", "auto")

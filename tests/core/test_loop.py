@@ -43,6 +43,7 @@ def test_non_finite_loss_stops_with_the_step_and_metric(host_data):
 
 
 @pytest.mark.parametrize(("model", "shape"), [("shallow", (2,)), ("mnist", (16, 16, 3))])
+@pytest.mark.slow
 def test_device_mode_trains_exactly_like_stream_mode(model, shape, host_data):
     """lax.scan over device-resident data sees the same batches as the host stream."""
     data = host_data(shape=shape)

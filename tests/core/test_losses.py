@@ -65,6 +65,7 @@ def test_the_weight_may_be_traced_without_recompiling(rng, compiled):
     assert len(programs) == 1 and values[0] < values[1] < values[2]
 
 
+@pytest.mark.slow
 def test_the_library_step_minimises_exactly_this_loss(rng):
     """The step's metrics are dann_loss of the network's own logits (the paper's MNIST
     network has no dropout or BatchNorm, so its training and evaluation passes agree)."""

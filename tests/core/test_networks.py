@@ -13,6 +13,7 @@ def init(model, inputs):
     return model.init(jax.random.key(0), inputs)["params"]
 
 
+@pytest.mark.slow
 def test_mnist_network_shapes_follow_the_paper():
     model = build_model("mnist", num_classes=10)
     images = jnp.zeros((4, 28, 28, 3))
@@ -93,6 +94,7 @@ def domain_loss_grads(model, params, inputs, lambda_, domain_gradient=True):
 
 
 @pytest.mark.parametrize("lambda_", [0.2, 1.0, 3.0])
+@pytest.mark.slow
 def test_grl_reverses_only_the_features_gradient(lambda_):
     model = build_model("mnist", num_classes=10)
     inputs = jax.random.normal(jax.random.key(1), (4, 28, 28, 1))

@@ -45,6 +45,7 @@ def test_train_step_returns_the_metrics_and_reads_schedules_from_the_step(rng, m
 
 
 @pytest.mark.parametrize("method", ["dann", "source_only"])
+@pytest.mark.slow
 def test_one_forward_pass_over_both_domains_equals_one_pass_per_domain(rng, method):
     """The accelerators' single pass and the CPUs' two passes give the same step."""
     state = make_state("mnist", jnp.zeros((1, 16, 16, 3)), steps=10, method=method)

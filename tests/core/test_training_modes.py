@@ -28,6 +28,7 @@ def network():
     return stateful_network.make_network(2)
 
 
+@pytest.mark.slow
 def test_batch_norm_and_dropout_train_alike_under_every_launcher(host_data, network):
     """8 devices share each batch (one source and one target row each): the global
     batch's statistics and dropout masks make every launcher's result the one-device one."""
@@ -64,6 +65,7 @@ def test_evaluation_uses_the_running_averages_and_no_dropout(host_data, network)
     np.testing.assert_array_equal(trained.logits(inputs)[0], first)  # no dropout
 
 
+@pytest.mark.slow
 def test_fit_seeds_trains_a_batch_norm_network_as_separate_runs(host_data, network):
     data = host_data(size=32, shape=(3,))
     settings = FIT | {"parallel": "none"}
@@ -79,6 +81,7 @@ def test_fit_seeds_trains_a_batch_norm_network_as_separate_runs(host_data, netwo
         leaves_close(trained.state.variables, alone.state.variables, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_dann_with_batch_norm_and_dropout_adapts_on_moons(network):
     """With the toy problem's settings (the shallow network's): 0.80 -> 0.99 at seed 0."""
     domains = moons(seed=0)
@@ -111,6 +114,7 @@ def parameter_change(before, after, part):
     return jax.tree.leaves(changes)
 
 
+@pytest.mark.slow
 def test_learning_rate_multipliers_scale_and_freeze_the_parts_updates(batch, network):
     multipliers = {"feature_extractor": 0.1, "domain_head": 0.0}
     before, plain = one_step(network, batch)
@@ -142,6 +146,7 @@ def test_optimizers_by_name_take_their_own_steps(batch, network, optimizer):
         np.testing.assert_allclose(np.median(np.abs(other_change[1])), 0.01, rtol=0.05)
 
 
+@pytest.mark.slow
 def test_init_variables_start_the_given_parts_and_freezing_keeps_them(host_data, network):
     data = host_data(size=32, shape=(3,))
     args = (data["source_image"], data["source_label"], data["target_image"])
@@ -176,6 +181,7 @@ def test_init_variables_from_a_file(host_data, network, tmp_path):
     leaves_close(state.variables, donor.state.variables, 0, 0)
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_keeps_float32_params_and_stays_finite(host_data):
     data = host_data(size=32, shape=(16, 16, 3))
     args = (data["source_image"], data["source_label"], data["target_image"])

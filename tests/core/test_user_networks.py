@@ -29,6 +29,7 @@ def moons(rng, size=64):
     return source.astype(np.float32), labels.astype(np.int32), target.astype(np.float32)
 
 
+@pytest.mark.slow
 def test_fit_trains_a_user_network_and_predicts(rng):
     source, labels, target = moons(rng)
     network = dann_jax.dann_network(TinyFeatures(), 2, bottleneck_units=4, domain_hidden_units=(6,))
@@ -110,6 +111,7 @@ def test_a_model_that_is_no_network_gets_one_clear_error(model, message, rng):
         )
 
 
+@pytest.mark.slow
 def test_a_config_names_a_user_network_by_import_path(tmp_path, monkeypatch, capsys):
     (tmp_path / "my_nets.py").write_text(
         textwrap.dedent(
@@ -162,6 +164,7 @@ def test_a_config_names_a_user_network_by_import_path(tmp_path, monkeypatch, cap
     assert "cannot import 'nothing' from 'my_nets'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_fit_seeds_trains_a_user_network_per_seed(rng):
     source, labels, target = moons(rng, size=32)
     network = dann_jax.dann_network(TinyFeatures(), 2, domain_hidden_units=(4,))

@@ -29,6 +29,7 @@ def is_a_crop_or_its_mirror(view, image):
     return False
 
 
+@pytest.mark.slow
 def test_crop_flip_views_are_squares_of_their_image_keyed_by_row(rng):
     batch, key = images(rng), jax.random.key(3)
     rows = jnp.arange(4)
@@ -70,6 +71,7 @@ class ConvNet(nn.Module):
         return nn.relu(nn.Conv(4, (3, 3))(inputs)).mean(axis=(1, 2))
 
 
+@pytest.mark.slow
 def test_fit_with_crops_trains_alike_under_every_launcher_and_predicts_on_centre_crops(host_data):
     data = host_data(size=32, shape=(12, 12, 3))
     args = (data["source_image"], data["source_label"], data["target_image"])
@@ -114,6 +116,7 @@ def test_bad_crops_get_one_clear_error(host_data, settings, message):
         )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_resumed_run_draws_the_views_it_would_have_drawn(host_data):
     """Two steps, then two more from the state reached, equal four steps at once."""
     data = host_data(size=32, shape=(12, 12, 3))

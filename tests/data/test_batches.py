@@ -163,6 +163,7 @@ def test_tfds_sources_stream_paper_pairs_under_mock_data():
         ("syn_signs_to_gtsrb", "device", "dann"),
     ],
 )
+@pytest.mark.slow
 def test_paper_configs_train_end_to_end_through_the_pipeline(tmp_path, config, input_mode, methods):
     workdir = tmp_path / "run"
     with tfds.testing.mock_data(num_examples=32):

@@ -55,6 +55,7 @@ def test_proxy_a_distance_rejects_mismatched_or_tiny_inputs(rng):
         metrics.proxy_a_distance(gaussian_cloud(rng, 50), gaussian_cloud(rng, 3))
 
 
+@pytest.mark.slow
 def test_proxy_a_distance_of_a_briefly_trained_networks_features():
     domains = load_domains("digits_to_blended_digits", seed=0)
     trained = dann_jax.fit(

@@ -1,6 +1,7 @@
 """Reverse validation scores settings without target labels and picks the better one."""
 
 import numpy as np
+import pytest
 
 from dann_jax.evaluation import reverse_validation
 
@@ -11,6 +12,7 @@ def blobs(rng, count, shift):
     return (points + shift).astype(np.float32), labels
 
 
+@pytest.mark.slow
 def test_reverse_validation_prefers_a_setting_that_learns_and_never_needs_target_labels():
     rng = np.random.default_rng(0)
     source, labels = blobs(rng, 200, 0.0)

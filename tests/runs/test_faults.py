@@ -22,6 +22,9 @@ from dann_jax.core.settings import TrainSettings
 from dann_jax.core.state import create_train_state
 from dann_jax.runs import files, folder, lock, train
 
+# Whole runs, subprocesses or many processes: the slow tier (make test-slow).
+pytestmark = pytest.mark.slow
+
 MOONS = [
     "train",
     "--noprogress",

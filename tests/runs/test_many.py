@@ -6,6 +6,9 @@ import pytest
 
 from dann_jax import configs, runs
 
+# Whole runs, subprocesses or many processes: the slow tier (make test-slow).
+pytestmark = pytest.mark.slow
+
 
 def small_config():
     """The moons toy, briefly: each seed draws its own points (CI time: the default's

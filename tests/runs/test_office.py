@@ -11,6 +11,9 @@ from PIL import Image
 from dann_jax import backbones, cli, configs
 from dann_jax.runs.plan import make_plan
 
+# Whole runs, subprocesses or many processes: the slow tier (make test-slow).
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize(
     ("config", "model", "shape", "crop"),

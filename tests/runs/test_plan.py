@@ -40,6 +40,7 @@ def test_a_members_plan_has_its_seed_and_setting_and_nothing_else(tmp_path):
         base.for_member({"steps": 10})
 
 
+@pytest.mark.slow
 def test_the_starting_variables_are_read_once_per_run_and_per_many_run_program(
     tmp_path, monkeypatch
 ):

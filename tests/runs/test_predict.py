@@ -15,6 +15,9 @@ from dann_jax.runs import select
 from dann_jax.runs.evaluate import chosen_step
 from dann_jax.runs.folder import RunFolder
 
+# Whole runs, subprocesses or many processes: the slow tier (make test-slow).
+pytestmark = pytest.mark.slow
+
 CLASSES = ("circle", "cross", "square")
 
 

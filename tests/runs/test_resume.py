@@ -26,6 +26,9 @@ from dann_jax.data.domains import TrainingData
 from dann_jax.data.preprocess import Preprocess
 from dann_jax.data.sources import ArraySource
 
+# Whole runs, subprocesses or many processes: the slow tier (make test-slow).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 # Checkpoints every 75 steps, records every 50: the cadences need not divide each other.
 # The network has BatchNorm (its statistics are checkpointed) and dropout (keyed by step).

@@ -10,6 +10,9 @@ from dann_jax import cli
 from dann_jax.evaluation import validators
 from dann_jax.runs import select
 
+# Whole runs, subprocesses or many processes: the slow tier (make test-slow).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):

@@ -13,6 +13,9 @@ from dann_jax import cli, runs
 from dann_jax.evaluation import selection
 from dann_jax.runs import sweep
 
+# Whole runs, subprocesses or many processes: the slow tier (make test-slow).
+pytestmark = pytest.mark.slow
+
 SETTINGS = {"steps": 40, "batch_size": 16, "log_every": 20, "steps_per_dispatch": 20}
 GRID = [
     {"learning_rate": 0.05},
