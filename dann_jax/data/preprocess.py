@@ -89,7 +89,7 @@ class Preprocess:
                 f"images with {images.shape[-1]} channels cannot be made {tuple(self.shape)}; "
                 f"give images with 1 or {self.shape[-1]} channels."
             )
-        return images if images.dtype == np.uint8 else images.astype(np.float32)
+        return images if images.dtype == np.uint8 else images.astype(np.float32, copy=False)
 
     def normalization(self) -> dict[str, np.ndarray]:
         """``mean`` and ``std``, float32 arrays of the inputs' shape (the per-channel

@@ -118,7 +118,12 @@ def materialize(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Every record of ``source``, preprocessed: inputs (N, ...) as ``preprocess`` makes
     them and labels (N,) int32 (None for an unlabelled :class:`ArraySource`). A progress
-    bar shows when the reading takes more than two seconds."""
+    bar shows when the reading takes more than two seconds. An :class:`ArraySource` is
+    preprocessed whole: its arrays are in memory already, and uint8 (or float32) images
+    in their stored form come back as they are, not copied."""
+    if isinstance(source, ArraySource):
+        labels = None if source.labels is None else np.asarray(source.labels, np.int32)
+        return preprocess(source.images), labels
     images, labels = [], []
     starts = range(0, len(source), chunk)
     bar = tqdm(starts, desc=description, disable=not progress, unit="chunk", delay=2)
