@@ -2,12 +2,14 @@
 
     python experiments/suite_time.py [--clone=/tmp/dann-jax-ci]
 
-Clones the checkout's HEAD into an empty folder and runs ``bash .ci/run`` there
-(a new virtual environment, the install, ruff, the tests and the documentation
-build), then writes the wall time and pytest's summary line with the machine and
-commit to ``experiments/results/test-suite-<device>.{json,md}``. Exits with the
-CI's status; on failure the log's last lines are printed, the whole log is left in
-the clone (``ci-log.txt``) and no result is written.
+Clones the checkout's HEAD into an empty folder and runs there, in order, the
+``make`` lines of ``.ci/run`` (what CI runs: ``make test`` makes a new virtual
+environment, installs, runs ruff and the quick tests; ``make test-slow`` the slow
+tier; ``make docs``), timing each, then writes the wall times and pytest's summary
+lines with the machine and commit to
+``experiments/results/test-suite-<device>.{json,md}``. Exits with the first failing
+step's status; then the log's last lines are printed, the whole log is left in the
+clone (``ci-log.txt``) and no result is written.
 """
 
 from __future__ import annotations
@@ -39,25 +41,40 @@ def main(argv: list[str]) -> int:
     clone = Path(FLAGS.clone)
     shutil.rmtree(clone, ignore_errors=True)
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    start = time.perf_counter()
-    ci = subprocess.run(["bash", ".ci/run"], cwd=clone, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    log = ci.stdout + ci.stderr
-    found = SUMMARY.findall(log)
-    if ci.returncode != 0 or not found:
-        (clone / "ci-log.txt").write_text(log)
-        print(log[-6000:])
-        print(
-            f"suite_time: bash .ci/run exited with {ci.returncode}; nothing written (the whole "
-            f"log: {clone / 'ci-log.txt'})."
-        )
-        return ci.returncode or 1
+    # .ci/run is `make` lines: each is run and timed alone, in order, as CI runs them.
+    steps = [line.split() for line in (clone / ".ci" / "run").read_text().splitlines()
+             if line.startswith("make ")]  # fmt: skip
+    timings, summaries, log = {}, {}, ""
+    for step in steps:
+        start = time.perf_counter()
+        done = subprocess.run(step, cwd=clone, capture_output=True, text=True)
+        timings[" ".join(step)] = round(time.perf_counter() - start, 1)
+        log += done.stdout + done.stderr
+        found = SUMMARY.findall(done.stdout + done.stderr)
+        if found:
+            summaries[" ".join(step)] = found[-1]
+        if done.returncode != 0:
+            (clone / "ci-log.txt").write_text(log)
+            print(log[-6000:])
+            print(
+                f"suite_time: {' '.join(step)} exited with {done.returncode}; nothing written "
+                f"(the whole log: {clone / 'ci-log.txt'})."
+            )
+            return done.returncode
+    seconds = sum(timings.values())
     device = machine["device"].lower().replace(" ", "-")
-    record = {"machine": machine, "pytest": found[-1], "ci_wall_time_s": round(seconds, 1)}
+    record = {"machine": machine, "steps_s": timings, "pytest": summaries,
+              "ci_wall_time_s": round(seconds, 1)}  # fmt: skip
     table = [
         "# The CI in a fresh clone (`bash .ci/run`: venv, install, ruff, tests, docs)",
         "",
-        f"pytest: {found[-1]}; the whole of `bash .ci/run`: {seconds / 60:.1f} min.",
+        "| step of .ci/run | wall time (min) | pytest |",
+        "|---|---|---|",
+        *(
+            f"| `{step}` | {timings[step] / 60:.1f} | {summaries.get(step, '')} |"
+            for step in timings
+        ),
+        f"| the whole of `bash .ci/run` | {seconds / 60:.1f} | |",
     ]
     print(provenance.write_result(ROOT / "experiments" / "results" / f"test-suite-{device}",
                                   record, table))  # fmt: skip

@@ -139,6 +139,9 @@ def run(
     ``overwrite``. In a multi-process run every process calls it with the same
     config (checked) and trains; only process 0 evaluates and writes the run
     folder, and on resuming it reads the checkpoints and hands them to the others.
+    Process 0 holds the folder's lock (:mod:`dann_jax.runs.lock`) from before it reads
+    the folder to the end; every value, the network and the starting variables are
+    checked before the folder is started.
 
     Args:
       config: an experiment config (see :mod:`dann_jax.configs`).
