@@ -1,11 +1,13 @@
 """Checkpoints with orbax: a run's train state (params, optimiser state, model state,
-key, step) and
-the loop's state (input position, metrics not yet logged), written atomically,
-the last few kept.
+key, step) and the loop's state (input position, metrics not yet logged), written
+atomically, the last few kept.
 
 Only the state's arrays are saved; its static parts (the network, the step
 settings) come from the config when a state is rebuilt, and restoring takes
-the shapes and structure of such a fresh state.
+the shapes and structure of such a fresh state. A state with a NaN or infinite
+parameter is never saved; a damaged checkpoint is told from one of another
+network, and the newest one that reads can be found and the damaged ones after
+it set aside, so that a run resumes from it.
 """
 
 from __future__ import annotations

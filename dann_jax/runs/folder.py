@@ -12,7 +12,8 @@ for 2-D inputs ``decision_boundaries.png``, ``tensorboard/`` (with
 ``dann evaluate`` recomputes the evaluation into ``eval.json``; ``dann select`` adds
 ``selection.json`` and ``selection.md`` (each method's checkpoint, chosen without
 target labels). ``--overwrite`` removes exactly these (:data:`FILES`,
-:data:`FOLDERS`); other files stay.
+:data:`FOLDERS`); other files stay, ``.dann.lock`` too (:mod:`dann_jax.runs.lock`).
+Every file is written whole or not at all (:mod:`dann_jax.runs.files`).
 
 In a multi-process run only process 0 writes: elsewhere a :class:`RunFolder`
 is a no-op writer (as flax's ``metric_writers.create_default_writer(just_logging=True)``).
@@ -164,8 +165,9 @@ class RunFolder:
     def check_resumable(
         self, config: ml_collections.ConfigDict, methods: Sequence[str], *, overwrite: bool = False
     ) -> bool:
-        """True when the folder holds an unfinished run of ``config`` (to resume),
-        False when it holds no run or ``overwrite`` is set.
+        """True when the folder holds an unfinished run of ``config`` (to resume; the
+        keys of :data:`FREE_ON_RESUME` may differ, and the log says which the new
+        config changes), False when it holds no run or ``overwrite`` is set.
 
         Raises:
           ValueError: writing nothing, when it holds another run, a finished one,

@@ -14,6 +14,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from short_runs import MOONS, files_of
 
 from dann_jax import cli
 from dann_jax.core import checkpoints
@@ -24,15 +25,6 @@ from dann_jax.runs import files, folder, lock, train
 
 # Whole runs, subprocesses or many processes: the slow tier (make test-slow).
 pytestmark = pytest.mark.slow
-
-MOONS = [
-    "train",
-    "--noprogress",
-    "--config=moons",
-    "--config.steps=40",
-    "--config.log_every=10",
-    "--config.checkpoint_every=20",
-]
 
 
 def train_moons(workdir, *more):
@@ -54,14 +46,6 @@ def unfinished_copy(finished, tmp_path):
     for name in ("results.json", "results.md", "evaluation.json"):
         (workdir / name).unlink()
     return workdir
-
-
-def files_of(folder_path):
-    return {
-        path.relative_to(folder_path): path.read_bytes()
-        for path in folder_path.rglob("*")
-        if path.is_file() and path.name != lock.LOCK_FILE
-    }
 
 
 def test_a_file_is_replaced_whole_or_not_at_all(tmp_path):

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 import pytest
 import stateful_network
+from short_runs import MOONS, files_of
 
 from dann_jax import cli, configs, runs
 from dann_jax.core import checkpoints
@@ -139,22 +140,6 @@ def test_a_checkpoint_of_another_network_gets_one_clear_error(tmp_path, keep):
     other = shallow_state(classes=3)
     with pytest.raises(ValueError, match="does not fit this config's network"):
         checkpoints.restore(checkpoints.manager(tmp_path), other)
-
-
-MOONS = [
-    "train",
-    "--noprogress",
-    "--config=moons",
-    "--config.steps=40",
-    "--config.log_every=10",
-    "--config.checkpoint_every=20",
-]
-
-
-def files_of(folder):
-    return {
-        path.relative_to(folder): path.read_bytes() for path in folder.rglob("*") if path.is_file()
-    }
 
 
 def test_overwrite_replaces_a_finished_run_and_keeps_other_files(tmp_path, capsys):
