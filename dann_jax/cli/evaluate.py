@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dann_jax.cli import common
-from dann_jax.runs import evaluate
+from dann_jax.runs import evaluate, lock
 
 USAGE = """usage: dann evaluate --workdir DIR [--noprogress]
 
@@ -20,10 +20,11 @@ def main(argv: list[str]) -> int:
     status = common.parse_run_folder_command("evaluate", USAGE, flag_values, argv)
     if status is not None:
         return status
-    try:
-        evaluate.evaluate_run(
-            Path(flag_values.workdir), model=flag_values.model, progress=flag_values.progress
-        )
-    except ValueError as raised:
-        return common.error("evaluate", str(raised))
+    with lock.exclusive(flag_values.workdir):  # no run writes it meanwhile
+        try:
+            evaluate.evaluate_run(
+                Path(flag_values.workdir), model=flag_values.model, progress=flag_values.progress
+            )
+        except ValueError as raised:
+            return common.error("evaluate", str(raised))
     return 0
