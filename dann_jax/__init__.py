@@ -25,8 +25,9 @@ References:
   Ganin et al., "Domain-Adversarial Training of Neural Networks", JMLR 17(59), 2016.
 """
 
-from dann_jax.core.fit import fit, fit_members, fit_seeds, fit_sources
+from dann_jax.core.fit import fit, fit_sources
 from dann_jax.core.losses import dann_loss
+from dann_jax.core.members import fit_members, fit_seeds
 from dann_jax.core.networks import DANN, DomainHead, MLPHead, dann_network
 from dann_jax.core.registry import build_model, register_network
 from dann_jax.core.schedules import adaptation_factor, annealed_learning_rate

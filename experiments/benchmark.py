@@ -35,9 +35,9 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from dann_jax.core.fit import StackedPositions, members_launcher
 from dann_jax.core.inputs import DeviceData, StreamInput
 from dann_jax.core.loop import train_loop
+from dann_jax.core.members import StackedPositions, members_launcher
 from dann_jax.core.registry import build_model
 from dann_jax.core.settings import TrainSettings
 from dann_jax.core.state import create_train_state, create_train_states

@@ -3,7 +3,7 @@
 A member is one run of such a program: the config with its own seed and its own
 values of the traced hyper-parameters (its setting). :func:`run_members` trains
 every method of the config for all members at once
-(:func:`dann_jax.core.fit.fit_members`, ``jax.vmap`` over members) and writes one
+(:func:`dann_jax.core.members.fit_members`, ``jax.vmap`` over members) and writes one
 run folder per member, as :func:`dann_jax.runs.train.run` writes one;
 :func:`run_seeds` is the case of one member per seed, a sweep
 (:mod:`dann_jax.runs.sweep`) the case of a grid of settings.
@@ -24,7 +24,7 @@ import jax
 import ml_collections
 
 from dann_jax.core import checkpoints
-from dann_jax.core.fit import fit_members
+from dann_jax.core.members import fit_members
 from dann_jax.core.settings import TrainSettings
 from dann_jax.core.trained import TrainedDANN
 from dann_jax.runs import lock
@@ -84,7 +84,7 @@ def run_members(
     progress: bool = True,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Trains every method of ``config`` for all ``members`` at once, in one compiled
-    program per method (:func:`dann_jax.core.fit.fit_members`, ``jax.vmap`` over
+    program per method (:func:`dann_jax.core.members.fit_members`, ``jax.vmap`` over
     members), and writes one run folder per member, ``runs/<member name>``, as
     :func:`dann_jax.runs.train.run` would.
 
