@@ -2,11 +2,13 @@
 
 from pathlib import Path
 
-# `dann train` on moons, 40 steps, a record every 10 and a checkpoint every 20.
+# `dann train` on moons, 40 steps, a record every 10 and a checkpoint every 20, no
+# figures (their seconds are most of such a run's; tests/cli/test_cli.py draws them).
 MOONS = [
     "train",
     "--noprogress",
     "--config=moons",
+    "--config.plots=False",
     "--config.steps=40",
     "--config.log_every=10",
     "--config.checkpoint_every=20",

@@ -58,7 +58,8 @@ def test_a_wheel_installed_elsewhere_trains_from_any_folder(tmp_path):
     workdir = outside / "run"
     process = subprocess.run(
         [site / "bin" / "dann", "train", "--noprogress", "--config.steps=20",
-         "--config.log_every=10", "--config.method=dann", f"--workdir={workdir}"],
+         "--config.log_every=10", "--config.method=dann", "--config.plots=False",
+         f"--workdir={workdir}"],
         cwd=outside, env=environment, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert process.returncode == 0, process.stderr[-3000:]

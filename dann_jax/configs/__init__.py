@@ -77,6 +77,11 @@ _RUN_KEYS = {
         "JAX's persistent compilation cache: auto ($XDG_CACHE_HOME or ~/.cache, then "
         "dann_jax/jax), a folder, or empty (off)",
     ),
+    "plots": (
+        True,
+        "draw the figures: training curves, a t-SNE of the test features, moons' decision "
+        "boundaries (False: none, e.g. for sweeps; they take seconds per run)",
+    ),
     "paper_target_accuracy": ({}, "the paper's target accuracy per method, beside ours"),
 }
 # Training keys whose config form differs from the setting's: a run names its methods

@@ -136,7 +136,11 @@ def fit(
         for the image networks, vectors (N_s, D) for model="shallow"; uint8 in
         [0, 255] or float.
       source_labels: (N_s,) integer class ids in [0, num_classes).
-      target_images: unlabelled target inputs, (N_t, ...) like the source.
+      target_images: unlabelled target inputs, (N_t, ...) like the source. The
+        arrays are used as they are (uint8 stays uint8). On a CPU backend the
+        device input mode shares their memory when it starts on a 64-byte
+        boundary (:func:`dann_jax.data.arrays.aligned_empty`) and otherwise holds
+        a copy: numpy's own large arrays start 16 bytes into a page.
       model: "mnist", "svhn", "gtsrb" (the paper's networks), "shallow" (15
         sigmoid units), "resnet50" or "alexnet" (ImageNet backbones under the
         Office head; start them from pretrained weights with ``init_variables``,

@@ -14,6 +14,9 @@ import numpy as np
 
 # How far float images may stray outside [0, 1] (rounding of the user's own scaling).
 FLOAT_IMAGE_SLACK = 1e-3
+# The alignment at which XLA's CPU client takes a host array in place (``device_put``
+# without a copy); numpy's own large arrays start 16 bytes into a page.
+DEVICE_ALIGNMENT = 64
 
 
 def _describe_rank(rank: int | None) -> str:
@@ -125,6 +128,16 @@ def check_labels(labels: np.ndarray, num_examples: int, num_classes: int | None)
             f"{num_classes} classes; map them to 0..{num_classes - 1} or set num_classes."
         )
     return num_classes
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """``np.empty(shape, dtype)`` whose data starts on a :data:`DEVICE_ALIGNMENT`
+    boundary: on a CPU backend the device-resident input mode then uses it in place
+    instead of holding a second copy of the dataset."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buffer = np.empty(size + DEVICE_ALIGNMENT, np.uint8)
+    start = -buffer.ctypes.data % DEVICE_ALIGNMENT
+    return buffer[start : start + size].view(dtype).reshape(shape)
 
 
 def check_same_feature_shape(source: np.ndarray, target: np.ndarray) -> None:

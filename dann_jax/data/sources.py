@@ -120,20 +120,26 @@ def materialize(
     them and labels (N,) int32 (None for an unlabelled :class:`ArraySource`). A progress
     bar shows when the reading takes more than two seconds. An :class:`ArraySource` is
     preprocessed whole: its arrays are in memory already, and uint8 (or float32) images
-    in their stored form come back as they are, not copied."""
+    in their stored form come back as they are, not copied. Other sources are read
+    chunk by chunk into one array made up front (:func:`arrays.aligned_empty`), so the
+    dataset is held once while it is read."""
     if isinstance(source, ArraySource):
         labels = None if source.labels is None else np.asarray(source.labels, np.int32)
         return preprocess(source.images), labels
-    images, labels = [], []
-    starts = range(0, len(source), chunk)
-    bar = tqdm(starts, desc=description, disable=not progress, unit="chunk", delay=2)
+    images, labels = None, []
+    bar = tqdm(range(0, len(source), chunk), desc=description, disable=not progress,
+               unit="chunk", delay=2)  # fmt: skip
     for start in bar:
-        batch = read(source, np.arange(start, min(start + chunk, len(source))))
-        images.append(preprocess(batch["image"]))
+        stop = min(start + chunk, len(source))
+        batch = read(source, np.arange(start, stop))
+        inputs = preprocess(batch["image"])
+        if images is None:
+            images = arrays.aligned_empty((len(source), *inputs.shape[1:]), inputs.dtype)
+        images[start:stop] = inputs
         labels.append(batch.get("label"))
     if labels[0] is None:
-        return np.concatenate(images), None
-    return np.concatenate(images), np.concatenate(labels).astype(np.int32)
+        return images, None
+    return images, np.concatenate(labels).astype(np.int32)
 
 
 def sampled_channel_mean(

@@ -32,11 +32,11 @@ TrainedOn = tuple[Preprocess, tuple[str, ...]]
 
 
 def evaluate_methods(
-    trained_by_method: dict[str, TrainedDANN], data: RunData, seed: int, folder: RunFolder
+    trained_by_method: dict[str, TrainedDANN], data: RunData, plan: RunPlan, folder: RunFolder
 ) -> dict[str, dict[str, float]]:
     """Test accuracies and proxy A-distance of each method; writes ``evaluation.json``
-    (the PAD and its classifier) and ``features.png`` (t-SNE of source vs target
-    test features). Returns method -> scores."""
+    (the PAD and its classifier) and, with ``plan.plots``, ``features.png`` (t-SNE of
+    source vs target test features). Returns method -> scores."""
     scores, evaluation, features = {}, {}, {}
     for method, trained in trained_by_method.items():
         scores[method] = metrics.evaluate(trained, data.source_test, data.target_test)
@@ -50,10 +50,11 @@ def evaluate_methods(
                 "weights are finite but so large that they overflow); lower the learning rate "
                 "and start afresh with --overwrite."
             )
-        evaluation[method] = metrics.proxy_a_distance(*features[method], seed=seed)
+        evaluation[method] = metrics.proxy_a_distance(*features[method], seed=plan.seed)
         scores[method]["proxy_a_distance"] = evaluation[method]["proxy_a_distance"]
     folder.write_json("evaluation.json", evaluation)
-    plots.feature_embedding(features, folder.file("features.png"), seed=seed)
+    if plan.plots:
+        plots.feature_embedding(features, folder.file("features.png"), seed=plan.seed)
     return scores
 
 
@@ -68,17 +69,18 @@ def report(
     """Evaluates the trained methods into the run folder: ``results.json`` and ``.md``,
     the evaluation, the plots; logs the table (with ``announce``) and returns method ->
     scores and wall time."""
-    scores = evaluate_methods(trained_by_method, data, plan.seed, folder)
+    scores = evaluate_methods(trained_by_method, data, plan, folder)
     wall_times = folder.wall_times()
     results = {method: {**scores[method], "wall_time_s": wall_times[method]} for method in scores}
     folder.write_json("results.json", results)
     table = results_table(results, plan.paper_target_accuracy, transductive=data.transductive)
     folder.write_text("results.md", table)
-    plots.training_curves(
-        {method: trained.history for method, trained in trained_by_method.items()},
-        folder.file("training_curves.png"),
-    )
-    if data.offline is not None and data.training.input_shape == (2,):
+    if plan.plots:
+        plots.training_curves(
+            {method: trained.history for method, trained in trained_by_method.items()},
+            folder.file("training_curves.png"),
+        )
+    if plan.plots and data.offline is not None and data.training.input_shape == (2,):
         plots.decision_boundaries(
             trained_by_method, data.offline, folder.file("decision_boundaries.png")
         )
@@ -226,9 +228,9 @@ def evaluate_run(
     """Re-evaluates a finished run folder from its config and checkpoints.
 
     Rebuilds each method's network, restores its final checkpoint, recomputes
-    the test metrics, ``evaluation.json`` and ``features.png``, and writes the
-    scores to ``eval.json``. ``model``: the run's model import path, to import it
-    (see :func:`~dann_jax.runs.plan.saved_plan`).
+    the test metrics, ``evaluation.json`` and ``features.png`` (when the run's
+    config draws plots), and writes the scores to ``eval.json``. ``model``: the
+    run's model import path, to import it (see :func:`~dann_jax.runs.plan.saved_plan`).
 
     Raises:
       ValueError: ``workdir`` holds no run, or a checkpoint does not fit its config.
@@ -242,13 +244,17 @@ def evaluate_run(
     for method in plan.methods:
         trained_by_method[method] = checkpointed(folder, plan, method, inputs)
         trained_by_method[method].history[:] = histories.get(method, [])
-    scores = evaluate_methods(trained_by_method, data, plan.seed, folder)
+    scores = evaluate_methods(trained_by_method, data, plan, folder)
     folder.write_json("eval.json", scores)
+    written = [
+        f"{folder.file('eval.json')} (these scores)",
+        f"{folder.file('evaluation.json')} (the proxy A-distance and its classifier)",
+    ]
+    if plan.plots:
+        written.append(str(folder.file("features.png")))
     logger.info(
-        "%s\nWrote %s (these scores), %s (the proxy A-distance and its classifier) and %s.",
+        "%s\nWrote %s.",
         results_table(scores, plan.paper_target_accuracy, transductive=data.transductive),
-        folder.file("eval.json"),
-        folder.file("evaluation.json"),
-        folder.file("features.png"),
+        ", ".join(written),
     )
     return scores

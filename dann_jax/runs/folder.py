@@ -65,6 +65,7 @@ FREE_ON_RESUME = (
     "keep_checkpoints",
     "tensorboard",
     "compilation_cache",
+    "plots",
 )
 Record = dict[str, Any]
 # The columns of results.md, in order: result key -> heading.

@@ -80,6 +80,7 @@ class RunPlan:
       paper_target_accuracy: method -> the paper's target accuracy, or None.
       keep_checkpoints: the latest checkpoints kept per method (None: all).
       tensorboard: whether to write TensorBoard event files too.
+      plots: whether to draw the figures (training curves, features, decision boundaries).
     """
 
     config: ml_collections.ConfigDict
@@ -90,6 +91,7 @@ class RunPlan:
     paper_target_accuracy: dict[str, float] | None
     keep_checkpoints: int | None
     tensorboard: bool
+    plots: bool
 
     @property
     def name(self) -> str:
@@ -156,6 +158,9 @@ def _check_run_keys(config: ml_collections.ConfigDict) -> None:
         value = config.get(key, minimum)
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise ValueError(f"config: {key} must be an integer >= {minimum}, got {value!r}.")
+    for key in ("tensorboard", "plots"):
+        if not isinstance(config.get(key, False), bool):
+            raise ValueError(f"config: {key} must be True or False, got {config.get(key)!r}.")
     normalization = config.get("input_normalization", "dataset")
     if normalization not in ("dataset", "imagenet"):
         raise ValueError(
@@ -194,7 +199,8 @@ def make_plan(config: ml_collections.ConfigDict) -> RunPlan:
         init_variables=init_variables,
         paper_target_accuracy=paper.to_dict() if paper else None,
         keep_checkpoints=config.get("keep_checkpoints", 3) or None,
-        tensorboard=bool(config.get("tensorboard", False)),
+        tensorboard=config.get("tensorboard", False),
+        plots=config.get("plots", True),
     )
 
 

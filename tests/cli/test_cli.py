@@ -56,6 +56,7 @@ def test_default_config_runs_with_overrides(tmp_path):
         "--config.batch_size=16",
         "--config.method=dann",
         "--config.log_every=3",
+        "--config.plots=False",
         f"--workdir={workdir}",
     )
     assert status == 0
@@ -173,7 +174,7 @@ def test_a_second_run_loads_its_programs_from_the_compilation_cache(tmp_path):
     def train_logging_compiles(workdir):
         process = subprocess.run(
             [sys.executable, "-m", "dann_jax.cli", "train", "--noprogress", "--config=moons",
-             "--config.steps=40", "--config.method=dann",
+             "--config.steps=40", "--config.method=dann", "--config.plots=False",
              f"--config.compilation_cache={tmp_path / 'cache'}", f"--workdir={workdir}"],
             env=environment, capture_output=True, text=True, timeout=300,
         )  # fmt: skip

@@ -242,6 +242,7 @@ def cli_arguments(address, index, workdir, *overrides):
         "--config.log_every=10",
         "--config.batch_size=32",  # shared by the 8 devices of the two processes
         "--config.parallel=auto",
+        "--config.plots=False",
         f"--workdir={workdir}",
         f"--coordinator_address={address}",
         "--num_processes=2",

@@ -132,7 +132,8 @@ def test_a_config_names_a_user_network_by_import_path(tmp_path, monkeypatch, cap
     monkeypatch.syspath_prepend(str(tmp_path))
     workdir = tmp_path / "run"
     arguments = ["train", "--noprogress", "--config=moons", "--config.model=my_nets:make_network"]
-    arguments += ["--config.steps=20", "--config.log_every=10", f"--workdir={workdir}"]
+    arguments += ["--config.steps=20", "--config.log_every=10", "--config.plots=False"]
+    arguments += [f"--workdir={workdir}"]
     assert cli.main(arguments) == 0
     results = json.loads((workdir / "results.json").read_text())
     assert set(results) == {"source_only", "dann"}

@@ -4,14 +4,15 @@ import json
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
 from dann_jax import cli
 from dann_jax.core.inputs import DeviceData
+from dann_jax.data import arrays, tfds_sources
 from dann_jax.data import prepare as preparing
-from dann_jax.data import tfds_sources
 from dann_jax.data.batches import PairedPositions, PairedStream
 from dann_jax.data.builders import mnist_m
 from dann_jax.data.preprocess import Preprocess
@@ -137,6 +138,17 @@ def test_materialize_and_channel_mean_read_every_record():
     np.testing.assert_allclose(sampled_channel_mean([source], conform, sample=3), np.ones(3))
 
 
+def test_materialize_reads_a_record_source_into_one_aligned_array_a_cpu_device_shares():
+    images = np.arange(5 * 4 * 4, dtype=np.uint8).reshape(5, 4, 4, 1)
+    records = [{"image": image, "label": label} for label, image in enumerate(images)]
+    inputs, labels = materialize(records, lambda batch: batch, chunk=2, progress=False)
+    np.testing.assert_array_equal(inputs, images)
+    np.testing.assert_array_equal(labels, np.arange(5))
+    assert inputs.ctypes.data % arrays.DEVICE_ALIGNMENT == 0
+    if jax.default_backend() == "cpu":  # the CPU device uses it in place: no second copy
+        assert jax.device_put(inputs).unsafe_buffer_pointer() == inputs.ctypes.data
+
+
 def test_tfds_sources_stream_paper_pairs_under_mock_data():
     with tfds.testing.mock_data(num_examples=12):
         mnist = tfds_sources.data_source("mnist", "train")
@@ -178,6 +190,7 @@ def test_paper_configs_train_end_to_end_through_the_pipeline(tmp_path, config, i
                 f"--config.input_mode={input_mode}",
                 "--config.mean_sample=8",
                 "--config.parallel=none",
+                "--config.plots=False",
                 f"--config.method={methods}",
                 f"--workdir={workdir}",
             ]

@@ -268,9 +268,11 @@ def test_settings_that_do_not_change_the_weights_may_change_on_resume(tmp_path, 
     for name in ("results.json", "results.md", "evaluation.json"):
         (resumed / name).unlink()
     shutil.rmtree(resumed / "checkpoints" / "dann" / "40")  # dann resumes from step 20
+    assert not list(resumed.glob("*.png"))  # plots=False: no figure
     capsys.readouterr()
     more = ["--config.log_every=20", "--config.keep_checkpoints=5", "--config.tensorboard=True"]
-    assert train_moons(resumed, *more) == 0
+    assert train_moons(resumed, *more, "--config.plots=True") == 0
+    assert (resumed / "training_curves.png").exists() and (resumed / "features.png").exists()
     assert "with this command's keep_checkpoints=5 (was 3), log_every=20 (was 10)" in (
         capsys.readouterr().out
     )

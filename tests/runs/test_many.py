@@ -56,7 +56,7 @@ def test_seeds_in_one_program_refuse_folders_that_hold_runs(tmp_path):
 
 def test_members_that_differ_only_in_what_source_only_never_sees_share_its_run(tmp_path, caplog):
     config = small_config()
-    config.method = "source_only,dann"
+    config.method, config.plots = "source_only,dann", False
     members = [runs.Member((("domain_loss_weight", weight),), 0) for weight in (6.0, 12.0)]
     with caplog.at_level("INFO", logger="dann_jax"):
         results = runs.run_members(config, members, tmp_path, progress=False)

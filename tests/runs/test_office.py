@@ -32,7 +32,8 @@ def test_office_configs_train_end_to_end(tmp_path, config, model, shape, crop):
                 f"--config.input_shape={shape}", f"--config.crop_size={crop}",
                 "--config.pretrained=", "--config.steps=2", "--config.log_every=2",
                 "--config.batch_size=8", "--config.input_mode=stream",
-                "--config.parallel=none", "--config.method=dann", f"--workdir={workdir}",
+                "--config.parallel=none", "--config.method=dann", "--config.plots=False",
+                f"--workdir={workdir}",
             ]
         )  # fmt: skip
     assert status == 0
@@ -89,7 +90,7 @@ def test_image_folders_train_end_to_end_with_an_unlabelled_target(tmp_path, rng)
         "--config.dataset=image_folder", "--config.source=paintings", "--config.target=photos",
         "--config.input_shape=(20, 20, 3)", "--config.crop_size=16",
         "--config.augmentation=crop_flip", "--config.steps=2", "--config.log_every=2",
-        "--config.batch_size=8", "--config.parallel=none",
+        "--config.batch_size=8", "--config.parallel=none", "--config.plots=False",
     ]  # fmt: skip
     assert cli.main([*arguments, "--config.method=dann", f"--workdir={workdir}"]) == 0
     results = json.loads((workdir / "results.json").read_text())

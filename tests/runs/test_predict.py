@@ -54,7 +54,8 @@ def run(tmp_path_factory):
         "train", "--config", "image_folders", f"--config.data_dir={root}",
         "--config.source=drawn", "--config.target=noisy", "--config.steps=30",
         "--config.checkpoint_every=10", "--config.batch_size=16", "--config.log_every=10",
-        "--config.steps_per_dispatch=10", "--noprogress", f"--workdir={workdir}",
+        "--config.steps_per_dispatch=10", "--config.plots=False", "--noprogress",
+        f"--workdir={workdir}",
     ]  # fmt: skip
     assert cli.main(arguments) == 0
     return workdir

@@ -39,6 +39,7 @@ ARGUMENTS = [
     "train",
     "--noprogress",
     "--config=moons",
+    "--config.plots=False",
     "--config.model=stateful_network:make_network",
     "--config.batch_size=8",
     "--config.steps=600",

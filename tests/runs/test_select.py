@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("select") / "run"
     arguments = [
-        "train", "--noprogress", "--config=moons", "--config.steps=60",
+        "train", "--noprogress", "--config=moons", "--config.steps=60", "--config.plots=False",
         "--config.checkpoint_every=20", "--config.keep_checkpoints=0", "--config.log_every=20",
         f"--workdir={workdir}",
     ]  # fmt: skip
