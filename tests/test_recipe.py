@@ -14,8 +14,10 @@ from dann_jax import cli
 pytestmark = pytest.mark.slow
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "guide" / "own_images.md"
-# The recipe's run, shortened for CI: the same commands, fewer steps and checkpoints.
-SHORTER = ["--config.steps=40", "--config.checkpoint_every=20", "--noprogress"]
+# The recipe's run, shortened for CI: the same commands, fewer steps and checkpoints,
+# no figures.
+SHORTER = ["--config.steps=40", "--config.checkpoint_every=20", "--config.plots=False"]
+SHORTER += ["--noprogress"]
 
 
 def test_the_recipe_trains_selects_and_predicts_on_an_unlabelled_target(

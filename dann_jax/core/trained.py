@@ -57,7 +57,9 @@ class TrainedDANN:
 
     def _apply(self, function: Callable, inputs: np.ndarray, batch_size: int) -> Any:
         """``function(network, variables, chunk)`` over raw ``inputs`` in chunks of one
-        shape (the last padded, so it compiles once), results concatenated."""
+        shape (the last padded, so it compiles once), results concatenated. Fewer
+        inputs than ``batch_size`` go in one chunk of the next power of two: a handful
+        of inputs is not padded to a thousand, and the sizes compiled stay few."""
         inputs = np.asarray(inputs)
         registry.check_inputs("inputs", inputs, self.model)
         inputs = self.preprocess.conform(inputs)
@@ -69,6 +71,7 @@ class TrainedDANN:
         inputs = self.preprocess.normalize(inputs)
         if self.state.settings.crop_size:
             inputs = augment.centre_crop(inputs, self.state.settings.crop_size)
+        batch_size = min(batch_size, 1 << max(len(inputs) - 1, 0).bit_length())
         outputs = []
         for start in range(0, len(inputs), batch_size):
             chunk = inputs[start : start + batch_size]
