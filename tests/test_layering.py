@@ -16,7 +16,7 @@ MAY_IMPORT = {
     "backbones": {"backbones"},
     "core": {"core", "data", "backbones", "grl"},
     "evaluation": {"evaluation", "core", "data"},
-    "configs": {"configs", "core"},
+    "configs": {"configs", "core", "backbones"},
     "runs": {"runs", "configs", "evaluation", "core", "data", "backbones", "__init__"},
     "cli": {"cli", "runs", "configs", "evaluation", "core", "data", "__init__"},
     # The top level loads the runs only when load_trained is asked for (see below).

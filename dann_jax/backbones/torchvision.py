@@ -72,7 +72,8 @@ _TO_FLAX_AXES = {4: (2, 3, 1, 0), 2: (1, 0)}
 _TO_TORCH_AXES = {4: (3, 2, 0, 1), 2: (1, 0)}
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
+    """Raises ValueError unless ``name`` is one of :data:`BACKBONES`."""
     if name not in BACKBONES:
         raise ValueError(f"Unknown backbone {name!r}; choose one of {BACKBONES}.")
 
@@ -97,7 +98,7 @@ def backbone(
     Raises:
       ValueError: an unknown name, or a ResNet option given for AlexNet.
     """
-    _check_name(name)
+    check_name(name)
     num_classes = 1000 if include_top else None
     if name == "alexnet":
         if frozen_batch_norm or stage_sizes is not None:
@@ -196,7 +197,7 @@ def convert(name: str, state_dict: Mapping[str, Any]) -> dict[str, Any]:
       ValueError: an unknown name; a key missing or unexpected, or a shape that
         differs (the message names the first).
     """
-    _check_name(name)
+    check_name(name)
     shapes = {
         key: tuple(np.shape(value))
         for key, value in state_dict.items()
@@ -224,10 +225,77 @@ def _import_torch() -> Any:
     return torch
 
 
+def download_imagenet(name: str) -> Mapping[str, Any]:
+    """torchvision's ImageNet ``state_dict`` of ``name`` (:data:`IMAGENET_WEIGHTS`,
+    IMAGENET1K_V1), downloaded into torch.hub's cache (its SHA-256 checked).
+
+    Raises:
+      ImportError: PyTorch is not installed.
+      ValueError: the download failed; the message says how to give a file instead.
+    """
+    torch = _import_torch()
+    try:
+        return torch.hub.load_state_dict_from_url(
+            IMAGENET_WEIGHTS[name], map_location="cpu", check_hash=True, weights_only=True
+        )
+    except OSError as error:  # no connection, or a refused or failed download
+        raise ValueError(
+            f"torchvision's {name} weights could not be downloaded from "
+            f"{IMAGENET_WEIGHTS[name]} ({error}); on a machine without internet, fetch "
+            "that file elsewhere and give its path (--config.pretrained=FILE)."
+        ) from None
+
+
+def read_pth(path: Path) -> Mapping[str, Any]:
+    """The ``state_dict`` a ``.pth`` file holds (``torch.load(weights_only=True)``).
+
+    Raises:
+      ImportError: PyTorch is not installed.
+      ValueError: the file is missing or holds no state_dict.
+    """
+    torch = _import_torch()
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"torchvision checkpoint {path} not found.")
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        raise ValueError(
+            f"{path} is not a state_dict that torch.load(weights_only=True) reads "
+            f"({type(error).__name__})."
+        ) from None
+    if not isinstance(state_dict, Mapping):
+        raise ValueError(
+            f"{path} holds a {type(state_dict).__name__}, not a state_dict; save "
+            "torch.save(model.state_dict(), path)."
+        )
+    return state_dict
+
+
+def with_top(name: str, variables: dict[str, Any], include_top: bool) -> dict[str, Any]:
+    """``variables`` (:func:`convert`'s) without the classifier, or, with
+    ``include_top``, checked to have one.
+
+    Raises:
+      ValueError: ``include_top`` and the variables have no classifier.
+    """
+    params = variables["params"]
+    if not include_top:
+        params.pop(_TOP_FLAX[name], None)
+    elif _TOP_FLAX[name] not in params:
+        raise ValueError(
+            f"The checkpoint has no classifier ({_TOP_TORCH[name]!r}) for include_top=True; "
+            "load it with include_top=False."
+        )
+    return variables
+
+
 def load_torchvision(
     name: str, path: str | Path | None = None, *, include_top: bool = False
 ) -> dict[str, Any]:
-    """Flax variables of :func:`backbone` (``name``) from torchvision weights.
+    """Flax variables of :func:`backbone` (``name``) from torchvision weights
+    (:func:`dann_jax.backbones.load_pretrained` reads the other forms too: Hub
+    repositories and ``.safetensors`` files, without PyTorch).
 
     Args:
       name: one of :data:`BACKBONES`.
@@ -244,49 +312,12 @@ def load_torchvision(
     Raises:
       ImportError: PyTorch is not installed.
       ValueError: an unknown name; the download failed; ``path`` does not exist or
-        holds no state_dict;
-        the checkpoint does not fit the network (see :func:`convert`), or lacks
-        the classifier that include_top asks for.
+        holds no state_dict; the checkpoint does not fit the network (see
+        :func:`convert`), or lacks the classifier that include_top asks for.
     """
-    _check_name(name)
-    torch = _import_torch()
-    if path is None:
-        try:
-            state_dict = torch.hub.load_state_dict_from_url(
-                IMAGENET_WEIGHTS[name], map_location="cpu", check_hash=True, weights_only=True
-            )
-        except OSError as error:  # no connection, or a refused or failed download
-            raise ValueError(
-                f"torchvision's {name} weights could not be downloaded from "
-                f"{IMAGENET_WEIGHTS[name]} ({error}); on a machine without internet, fetch "
-                "that file elsewhere and give its path (--config.pretrained=FILE)."
-            ) from None
-    else:
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"torchvision checkpoint {path} not found.")
-        try:
-            state_dict = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
-            raise ValueError(
-                f"{path} is not a state_dict that torch.load(weights_only=True) reads "
-                f"({type(error).__name__})."
-            ) from None
-        if not isinstance(state_dict, Mapping):
-            raise ValueError(
-                f"{path} holds a {type(state_dict).__name__}, not a state_dict; save "
-                "torch.save(model.state_dict(), path)."
-            )
-    variables = convert(name, state_dict)
-    params = variables["params"]
-    if not include_top:
-        params.pop(_TOP_FLAX[name], None)
-    elif _TOP_FLAX[name] not in params:
-        raise ValueError(
-            f"The checkpoint has no classifier ({_TOP_TORCH[name]!r}) for include_top=True; "
-            "load it with include_top=False."
-        )
-    return variables
+    check_name(name)
+    state_dict = download_imagenet(name) if path is None else read_pth(Path(path))
+    return with_top(name, convert(name, state_dict), include_top)
 
 
 def under_bottleneck(variables: Mapping[str, Any]) -> dict[str, Any]:

@@ -63,8 +63,9 @@ _RUN_KEYS = {
     ),
     "pretrained": (
         "",
-        "model=resnet50 or alexnet: ImageNet weights for the backbone, 'torchvision' "
-        "(downloaded by torch) or a torchvision .pth file; empty: none",
+        "model=resnet50 or alexnet: ImageNet weights for the backbone, a Hugging Face Hub "
+        "repository (owner/name[@revision], e.g. timm/resnet50.tv_in1k), a .safetensors or "
+        ".pth file, or 'torchvision' (downloaded by torch); empty: none",
     ),
     "input_normalization": (
         "dataset",

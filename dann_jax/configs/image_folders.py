@@ -29,6 +29,7 @@ NAMES = ("image_folders", "image_folders_resnet50")
 
 def get_config(name: str = "image_folders"):
     """The config ``name`` (one of :data:`NAMES`)."""
+    from dann_jax.backbones.weights import HUB_WEIGHTS
     from dann_jax.configs import base_config
     from dann_jax.core.settings import NETWORK_DEFAULTS
 
@@ -44,7 +45,7 @@ def get_config(name: str = "image_folders"):
         config.steps = 1600
     else:
         config.model = "resnet50"
-        config.pretrained = "torchvision"
+        config.pretrained = HUB_WEIGHTS["resnet50"]
         config.input_shape = (256, 256, 3)
         config.input_normalization = "imagenet"
         settings = NETWORK_DEFAULTS["resnet50"]

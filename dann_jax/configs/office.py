@@ -12,9 +12,11 @@ trained on, and the same images are the target test set (``test_split="train"``)
 paper gives no step count; 20,000 steps follows tllib (20 epochs of 1,000 iterations).
 
 Prepare the domains first: ``dann prepare office31/amazon --manual_dir DIR`` (and the
-others; the archives cannot be downloaded by script). The ImageNet weights come from
-torchvision's download (``pretrained="torchvision"``, needs torch and a connection) or
-a ``.pth`` file given as ``--config.pretrained=FILE``.
+others; the archives cannot be downloaded by script). ResNet-50's ImageNet weights are
+torchvision's, from the Hugging Face Hub (``pretrained="timm/resnet50.tv_in1k"``: no
+PyTorch; its cache and ``HF_HUB_OFFLINE=1`` work without a connection); AlexNet's come
+from torchvision's download (``pretrained="torchvision"``, needs torch and a
+connection). A ``.safetensors`` or ``.pth`` file goes in as ``--config.pretrained=FILE``.
 
 Figures beside ours: the paper's DANN (AlexNet, ICML 2015 Table 2) for its three pairs,
 in ``paper_target_accuracy``. Today's reference for ResNet-50 (tllib's DANN, chosen on
@@ -64,6 +66,7 @@ def _parse(name: str) -> tuple[str, str, str, str]:
 
 def get_config(name: str):
     """The config of one Office pair, e.g. ``office31_amazon_webcam``."""
+    from dann_jax.backbones.weights import HUB_WEIGHTS
     from dann_jax.configs import base_config
     from dann_jax.core.settings import NETWORK_DEFAULTS
 
@@ -78,7 +81,8 @@ def get_config(name: str):
     config.input_shape = (256, 256, 3)
     config.input_normalization = "imagenet"
     config.model = backbone
-    config.pretrained = "torchvision"
+    # ResNet-50's ImageNet weights from the Hub need no PyTorch; AlexNet's only torchvision has.
+    config.pretrained = HUB_WEIGHTS.get(backbone, "torchvision")
     config.method = "source_only,dann"
     settings = NETWORK_DEFAULTS[backbone]
     config.batch_size = settings["batch_size"]

@@ -17,6 +17,7 @@ from typing import Any
 
 import ml_collections
 
+from dann_jax.backbones import weights
 from dann_jax.core import registry
 from dann_jax.core import variables as variables_lib
 from dann_jax.core.settings import HYPERPARAMETERS, METHODS, TrainSettings
@@ -75,7 +76,8 @@ class RunPlan:
       config: the config, as given (the run folder's ``config.json``; the data keys).
       methods: method -> its settings, in the config's order.
       model: the network: a packaged or registered name, or an import path.
-      pretrained: a backbone's ImageNet weights ("torchvision" or a ``.pth`` file), or "".
+      pretrained: a backbone's ImageNet weights (a Hub repository, a ``.safetensors`` or
+        ``.pth`` file, or "torchvision": :func:`dann_jax.backbones.load_pretrained`), or "".
       init_variables: an ``.npz`` of starting variables, or "".
       paper_target_accuracy: method -> the paper's target accuracy, or None.
       keep_checkpoints: the latest checkpoints kept per method (None: all).
@@ -113,10 +115,10 @@ class RunPlan:
         """What every method's network starts from: the backbone's ImageNet weights, the
         ``init_variables`` file's arrays, or None (fresh); read once, when first asked."""
         if self.pretrained:
-            from dann_jax import backbones  # loads torch's weights only when asked to
+            from dann_jax import backbones  # reads weights only when asked to
 
-            path = None if self.pretrained == "torchvision" else self.pretrained
-            return backbones.under_bottleneck(backbones.load_torchvision(self.model, path))
+            variables = backbones.load_pretrained(self.model, self.pretrained)
+            return backbones.under_bottleneck(variables)
         if self.init_variables:
             return variables_lib.load(self.init_variables)
         return None
@@ -188,8 +190,10 @@ def make_plan(config: ml_collections.ConfigDict) -> RunPlan:
             f"config: pretrained weights are for model={registry.BACKBONE_NAMES}, not "
             f"{config.model!r}."
         )
-    if pretrained not in ("", "torchvision") and not Path(pretrained).is_file():
-        raise ValueError(f"config: pretrained file {pretrained} not found.")
+    if pretrained:
+        kind = weights.describe_source(pretrained)
+        if kind in ("safetensors", "pth") and not Path(pretrained).is_file():
+            raise ValueError(f"config: pretrained file {pretrained} not found.")
     paper = config.get("paper_target_accuracy")
     return RunPlan(
         config=config,

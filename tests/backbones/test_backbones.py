@@ -206,6 +206,18 @@ def test_load_torchvision_reads_a_pth_as_convert_converts(torch_resnet50, resnet
     assert headless["batch_stats"].keys() == converted["batch_stats"].keys()
 
 
+def test_a_safetensors_file_of_torchvision_weights_loads_as_its_pth(
+    torch_resnet50, resnet50_file, tmp_path
+):
+    from safetensors.torch import save_file
+
+    save_file(torch_resnet50.state_dict(), tmp_path / "model.safetensors")
+    from_safetensors = backbones.load_pretrained("resnet50", tmp_path / "model.safetensors")
+    from_pth = backbones.load_pretrained("resnet50", resnet50_file)
+    assert jax.tree.structure(from_safetensors) == jax.tree.structure(from_pth)
+    jax.tree.map(np.testing.assert_array_equal, from_safetensors, from_pth)
+
+
 def test_convert_takes_numpy_arrays_as_tensors(torch_resnet50):
     state_dict = _headless(torch_resnet50.state_dict(), "fc.")
     arrays = {key: value.numpy() for key, value in state_dict.items()}

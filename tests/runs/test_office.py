@@ -59,9 +59,9 @@ def test_pretrained_weights_go_under_the_bottleneck(monkeypatch):
     config = configs.load("office31_amazon_webcam")
     fake = {"params": {"conv1": {"kernel": np.ones(2)}}, "batch_stats": {"bn1": {"mean": 0}}}
     asked = []
-    monkeypatch.setattr(backbones, "load_torchvision", lambda *a: asked.append(a) or fake)
+    monkeypatch.setattr(backbones, "load_pretrained", lambda *a: asked.append(a) or fake)
     variables = make_plan(config).starting_variables
-    assert asked == [("resnet50", None)]
+    assert asked == [("resnet50", "timm/resnet50.tv_in1k")]
     assert variables["params"]["feature_extractor"]["feature_extractor"] == fake["params"]
     assert variables["batch_stats"]["feature_extractor"]["feature_extractor"]["bn1"] == {"mean": 0}
     config.pretrained = "/no/such/weights.pth"
