@@ -2,9 +2,10 @@
 
     python experiments/backbone_speed.py [--backbone=resnet50] [--steps=3]
 
-The step of ``model="resnet50"`` (or ``"alexnet"``): 32 source + 32 target images
-stored at 256 x 256, cropped to 224 and flipped inside the step, forward and backward
-through the backbone, the bottleneck and both heads, SGD with the backbone at 0.1x.
+The step of ``model="resnet50"`` (or ``"alexnet"``, ``"vit_b16"``) at its Office batch
+(32 + 32 images; ViT-B/16 24 + 24) stored at 256 x 256, cropped to 224 and flipped
+inside the step, forward and backward through the backbone, the bottleneck and both
+heads, SGD with the backbone at 0.1x.
 Random images (speed does not depend on them). One step compiles and warms up; the
 next ``--steps`` are timed one by one. Writes
 ``experiments/results/backbone-speed-<backbone>-<device>.{json,md}``.
@@ -20,14 +21,14 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from dann_jax.core.registry import build_model
+from dann_jax.core.registry import BACKBONE_NAMES, build_model
 from dann_jax.core.settings import NETWORK_DEFAULTS, TrainSettings
 from dann_jax.core.state import create_train_state
 from dann_jax.core.step import train_step
 from dann_jax.runs import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
-flags.DEFINE_enum("backbone", "resnet50", ["resnet50", "alexnet"], "The backbone.")
+flags.DEFINE_enum("backbone", "resnet50", list(BACKBONE_NAMES), "The backbone.")
 flags.DEFINE_integer("steps", 3, "Timed steps after the compiling one.")
 FLAGS = flags.FLAGS
 

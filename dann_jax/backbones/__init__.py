@@ -1,4 +1,5 @@
-"""ImageNet-pretrained backbones: torchvision's ResNet-50 and AlexNet in Flax linen.
+"""ImageNet-pretrained backbones: torchvision's ResNet-50 and AlexNet, timm's ViT-B/16, in
+Flax linen.
 
 The modules reproduce torchvision's layers exactly, so torchvision's ImageNet
 weights, converted by :func:`load_pretrained` (from the Hugging Face Hub, a
@@ -32,6 +33,7 @@ from dann_jax.backbones.torchvision import (
     load_torchvision,
     under_bottleneck,
 )
+from dann_jax.backbones.vit import VisionTransformer
 from dann_jax.backbones.weights import HUB_WEIGHTS, load_pretrained, read_state_dict
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "AlexNet",
     "BottleneckBlock",
     "ResNet50",
+    "VisionTransformer",
     "adaptive_avg_pool",
     "backbone",
     "convert",

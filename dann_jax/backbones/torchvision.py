@@ -1,7 +1,8 @@
-"""torchvision's ImageNet backbones as Flax modules, and their PyTorch weights as Flax variables.
+"""torchvision's ImageNet backbones (and timm's ViT-B/16) as Flax modules, and their
+PyTorch weights as Flax variables.
 
 :func:`backbone` builds the module of a name in :data:`BACKBONES`;
-:func:`convert` turns a torchvision ``state_dict`` into that module's
+:func:`convert` turns a torchvision (timm, for the ViT) ``state_dict`` into that module's
 ``{"params": ..., "batch_stats": ...}``, and :func:`load_torchvision` reads one
 from a ``.pth`` file or downloads torchvision's ImageNet weights first. The
 checks name the first key or shape that does not fit, so a checkpoint of the
@@ -27,8 +28,11 @@ from flax import traverse_util
 
 from dann_jax.backbones.alexnet import AlexNet
 from dann_jax.backbones.resnet import ResNet50
+from dann_jax.backbones.vit import VisionTransformer
 
-BACKBONES = ("resnet50", "alexnet")
+BACKBONES = ("resnet50", "alexnet", "vit_b16")
+# Whose layer names and weights each backbone follows.
+_WEIGHTS_OF = {"resnet50": "torchvision's", "alexnet": "torchvision's", "vit_b16": "timm's"}
 
 # torchvision's ImageNet weights expect RGB in [0, 1] normalised per channel by these.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -42,8 +46,8 @@ IMAGENET_WEIGHTS = {
 }
 
 # Each network's classifier: its torchvision name and the Flax module holding it.
-_TOP_TORCH = {"resnet50": "fc", "alexnet": "classifier.6"}
-_TOP_FLAX = {"resnet50": "fc", "alexnet": "fc8"}
+_TOP_TORCH = {"resnet50": "fc", "alexnet": "classifier.6", "vit_b16": "head"}
+_TOP_FLAX = {"resnet50": "fc", "alexnet": "fc8", "vit_b16": "head"}
 
 _ALEXNET_TORCH_NAMES = {
     "conv1": "features.0",
@@ -64,6 +68,8 @@ _TORCH_LEAVES = {
     ("params", "bias"): "bias",
     ("batch_stats", "mean"): "running_mean",
     ("batch_stats", "var"): "running_var",
+    ("params", "cls_token"): "cls_token",
+    ("params", "pos_embed"): "pos_embed",
 }
 
 # A torch convolution weight (O, I, H, W) -> Flax's (H, W, I, O); a linear weight
@@ -90,23 +96,26 @@ def backbone(
     Args:
       name: one of :data:`BACKBONES`.
       include_top: False returns the feature extractor (ResNet-50: pooled (N,
-        2048); AlexNet: fc7's (N, 4096)); True adds the 1000-way ImageNet classifier.
+        2048); AlexNet: fc7's (N, 4096); ViT-B/16: the class token's (N, 768)); True
+        adds the 1000-way ImageNet classifier.
       frozen_batch_norm: ResNet-50 only: BatchNorm keeps its running averages in
         training (see :class:`ResNet50`).
       stage_sizes: ResNet-50 only: blocks per stage in place of (3, 4, 6, 3).
 
     Raises:
-      ValueError: an unknown name, or a ResNet option given for AlexNet.
+      ValueError: an unknown name, or a ResNet option given for another network.
     """
     check_name(name)
     num_classes = 1000 if include_top else None
+    if name != "resnet50" and (frozen_batch_norm or stage_sizes is not None):
+        raise ValueError(
+            f"{name} has neither BatchNorm nor stages; frozen_batch_norm and stage_sizes "
+            "apply to resnet50 only."
+        )
     if name == "alexnet":
-        if frozen_batch_norm or stage_sizes is not None:
-            raise ValueError(
-                "alexnet has neither BatchNorm nor stages; frozen_batch_norm and stage_sizes "
-                "apply to resnet50 only."
-            )
         return AlexNet(num_classes=num_classes)
+    if name == "vit_b16":
+        return VisionTransformer(num_classes=num_classes)
     stages = {} if stage_sizes is None else {"stage_sizes": tuple(stage_sizes)}
     return ResNet50(num_classes=num_classes, frozen_batch_norm=frozen_batch_norm, **stages)
 
@@ -116,6 +125,11 @@ def _torch_module_name(name: str, path: tuple[str, ...]) -> str:
     "downsample_bn") -> "layer1.0.downsample.1"."""
     if name == "alexnet":
         return ".".join(_ALEXNET_TORCH_NAMES[part] for part in path)
+    if name == "vit_b16":  # blocks_3 -> blocks.3; the patch embedding is timm's patch_embed.proj
+        return ".".join(
+            "patch_embed.proj" if part == "patch_embed" else part.replace("blocks_", "blocks.")
+            for part in path
+        )
     return ".".join(_RESNET_TORCH_NAMES.get(part, part.replace("_", ".")) for part in path)
 
 
@@ -124,7 +138,7 @@ def _torch_layout(name: str, num_classes: int | None) -> dict[str, tuple[tuple[s
     """torchvision key -> (path of the Flax variable, shape in torch's layout), for every
     variable of the full-depth module in the order the layers create them (nothing is
     computed: the shapes come from tracing)."""
-    module = ResNet50(num_classes=num_classes) if name == "resnet50" else AlexNet(num_classes)
+    module = backbone(name).clone(num_classes=num_classes)
     # Within each collection Flax creates the variables layer by layer, so the first missing
     # key is the earliest layer's; the traced result comes back with its keys sorted, so the
     # order is recorded inside.
@@ -140,7 +154,10 @@ def _torch_layout(name: str, num_classes: int | None) -> dict[str, tuple[tuple[s
     layout = {}
     for path in creation_order:
         collection, *modules, variable = path
-        key = f"{_torch_module_name(name, tuple(modules))}.{_TORCH_LEAVES[collection, variable]}"
+        key = ".".join(
+            [_torch_module_name(name, tuple(modules))] * bool(modules)
+            + [_TORCH_LEAVES[collection, variable]]
+        )
         shape = shapes[path].shape
         axes = _TO_TORCH_AXES.get(len(shape))
         layout[key] = (path, shape if axes is None else tuple(shape[a] for a in axes))
@@ -150,7 +167,7 @@ def _torch_layout(name: str, num_classes: int | None) -> dict[str, tuple[tuple[s
 def _check_fits(name: str, shapes: Mapping[str, tuple], layout: Mapping[str, Any]) -> None:
     """Raises ValueError naming the first key missing from or unexpected in ``shapes``
     (checkpoint key -> shape), or the first whose shape differs from ``layout``'s."""
-    question = f"is it a checkpoint of torchvision's {name}?"
+    question = f"is it a checkpoint of {_WEIGHTS_OF[name]} {name}?"
     missing = [key for key in layout if key not in shapes]
     unexpected = [key for key in shapes if key not in layout]
     if missing or unexpected:
@@ -231,8 +248,14 @@ def download_imagenet(name: str) -> Mapping[str, Any]:
 
     Raises:
       ImportError: PyTorch is not installed.
-      ValueError: the download failed; the message says how to give a file instead.
+      ValueError: torchvision has no weights of ``name``, or the download failed; the
+        message says where to get them instead.
     """
+    if name not in IMAGENET_WEIGHTS:
+        raise ValueError(
+            f"torchvision has no {name} weights; read {_WEIGHTS_OF[name]} from the Hugging Face "
+            "Hub (dann_jax.backbones.HUB_WEIGHTS) or a .safetensors file."
+        )
     torch = _import_torch()
     try:
         return torch.hub.load_state_dict_from_url(

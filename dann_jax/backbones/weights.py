@@ -30,8 +30,13 @@ from dann_jax.backbones import torchvision
 logger = logging.getLogger(__name__)
 
 # The ImageNet weights of each backbone on the Hub, where it has them: ResNet-50's are
-# torchvision's IMAGENET1K_V1 (the same arrays as torchvision's download).
-HUB_WEIGHTS = {"resnet50": "timm/resnet50.tv_in1k"}
+# torchvision's IMAGENET1K_V1 (the same arrays as torchvision's download); ViT-B/16's
+# timm's augreg ImageNet-21k weights fine-tuned on ImageNet-1k (inputs normalised by
+# mean and std 0.5).
+HUB_WEIGHTS = {
+    "resnet50": "timm/resnet50.tv_in1k",
+    "vit_b16": "timm/vit_base_patch16_224.augreg2_in21k_ft_in1k",
+}
 # The file of a Hub repository that holds the weights.
 HUB_FILE = "model.safetensors"
 # owner/name, optionally @revision (a branch, tag or commit).

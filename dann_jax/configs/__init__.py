@@ -52,7 +52,7 @@ _DATA_KEYS = {
     "mean_sample": (10_000, "dataset=tfds or image_folder: records per domain behind the mean"),
     "model": (
         "mnist",
-        "the network: mnist, svhn, gtsrb, shallow, resnet50, alexnet, a registered name, "
+        "the network: mnist, svhn, gtsrb, shallow, resnet50, alexnet, vit_b16, a registered name, "
         "or package.module:function",
     ),
 }
@@ -63,7 +63,7 @@ _RUN_KEYS = {
     ),
     "pretrained": (
         "",
-        "model=resnet50 or alexnet: ImageNet weights for the backbone, a Hugging Face Hub "
+        "model=resnet50, alexnet or vit_b16: ImageNet weights for the backbone, a Hugging Face Hub "
         "repository (owner/name[@revision], e.g. timm/resnet50.tv_in1k), a .safetensors or "
         ".pth file, or 'torchvision' (downloaded by torch); empty: none",
     ),

@@ -142,7 +142,7 @@ def fit(
         boundary (:func:`dann_jax.data.arrays.aligned_empty`) and otherwise holds
         a copy: numpy's own large arrays start 16 bytes into a page.
       model: "mnist", "svhn", "gtsrb" (the paper's networks), "shallow" (15
-        sigmoid units), "resnet50" or "alexnet" (ImageNet backbones under the
+        sigmoid units), "resnet50", "alexnet" or "vit_b16" (ImageNet backbones under the
         Office head; start them from pretrained weights with ``init_variables``,
         see :mod:`dann_jax.backbones`), or the user's own network: a
         :class:`~dann_jax.core.networks.DANN` (e.g.

@@ -119,9 +119,11 @@ def _office_head(backbone_name: str) -> NetworkFactory:
 
 _packaged("resnet50", rank=4, min_side=32)(_office_head("resnet50"))
 _packaged("alexnet", rank=4, min_side=63)(_office_head("alexnet"))
+# 16: one patch; the position embeddings then fix the size (224 crops for the weights).
+_packaged("vit_b16", rank=4, min_side=16)(_office_head("vit_b16"))
 
 MODEL_NAMES = tuple(_REGISTRY)
-BACKBONE_NAMES = ("resnet50", "alexnet")
+BACKBONE_NAMES = ("resnet50", "alexnet", "vit_b16")
 MODEL_FORMS = (
     f"one of {MODEL_NAMES}, a name given with @dann_jax.register_network, an import path "
     "'package.module:function' of a function num_classes -> DANN, or a dann_jax.DANN"

@@ -314,6 +314,8 @@ NETWORK_DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "resnet50": _OFFICE,
     "alexnet": _OFFICE,
+    # tllib's DANN on Office-Home with ViT-B/16 (examples/.../dann.sh): 24 + 24 images.
+    "vit_b16": {**_OFFICE, "batch_size": 48},
 }
 #: Where a run folder (``dann train``, the experiment configs) starts from other values than
 #: fit(): finer records for its metrics.jsonl and curves, a dispatch per record, and

@@ -57,6 +57,18 @@ def torch_alexnet():
 
 
 @pytest.fixture(scope="module")
+def timm_vit():
+    """timm's ViT-B/16 with every parameter random (its biases, norms and tokens too)."""
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(2)
+    model = timm.create_model("vit_base_patch16_224", pretrained=False)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.02 * torch.randn_like(parameter))
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
 def resnet50_file(torch_resnet50, tmp_path_factory):
     path = tmp_path_factory.mktemp("checkpoints") / "resnet50.pth"
     torch.save(torch_resnet50.state_dict(), path)
@@ -109,6 +121,37 @@ def test_resnet50_features_and_logits_equal_torchvisions(torch_resnet50):
     ours = _apply(backbones.backbone("resnet50"), backbones.convert("resnet50", headless), images)
     assert ours.shape == (2, 2048)
     _assert_close(ours, features)
+
+
+@pytest.mark.slow
+def test_vit_b16_features_and_logits_equal_timms(timm_vit):
+    images = _images(2, 224)
+    features, logits = _torch_features_and_logits(timm_vit, timm_vit.head, images)
+    state_dict = timm_vit.state_dict()
+
+    ours = _apply(
+        backbones.backbone("vit_b16", include_top=True),
+        backbones.convert("vit_b16", state_dict),
+        images,
+    )
+    _assert_close(ours, logits)
+    headless = _headless(state_dict, "head.")
+    ours = _apply(backbones.backbone("vit_b16"), backbones.convert("vit_b16", headless), images)
+    assert ours.shape == (2, 768)
+    _assert_close(ours, features)
+
+
+def test_timms_vit_names_map_onto_the_flax_vit(timm_vit, torch_resnet50):
+    variables = backbones.convert("vit_b16", timm_vit.state_dict())
+    params = variables["params"]
+    assert params["cls_token"].shape == (1, 1, 768) and params["pos_embed"].shape == (1, 197, 768)
+    assert params["patch_embed"]["kernel"].shape == (16, 16, 3, 768)
+    assert params["blocks_11"]["attn"]["qkv"]["kernel"].shape == (768, 2304)
+    assert params["head"]["kernel"].shape == (768, 1000) and "batch_stats" not in variables
+    with pytest.raises(ValueError, match=r"'patch_embed\.proj\.weight'.*timm's vit_b16\?"):
+        backbones.convert("vit_b16", torch_resnet50.state_dict())
+    with pytest.raises(ValueError, match="torchvision has no vit_b16 weights"):
+        backbones.load_pretrained("vit_b16", "torchvision")
 
 
 @pytest.mark.parametrize("size", [224, 127])  # 127: a 3x3 map that the adaptive pool repeats

@@ -44,13 +44,16 @@ def test_office_configs_train_end_to_end(tmp_path, config, model, shape, crop):
 
 
 def test_every_pair_has_a_config_with_the_protocol():
-    assert len(configs.office.NAMES) == 6 + 12 + 3
+    assert len(configs.office.NAMES) == 6 + 12 + 3 + 12
     config = configs.load("office_home_clipart_product")
     assert (config.source, config.target) == ("office_home/clipart", "office_home/product")
     assert config.test_split == config.train_split == "train"  # transductive
     assert config.batch_size == 64 and config.crop_size == 224 and config.model == "resnet50"
     assert config.learning_rate_multipliers["feature_extractor/feature_extractor"] == 0.1
     assert configs.load("office31_alexnet_amazon_webcam").paper_target_accuracy.dann == 0.730
+    vit = configs.load("office_home_vit_art_clipart")  # tllib's ViT recipe: 24 + 24, 30 epochs
+    assert (vit.model, vit.batch_size, vit.steps, vit.crop_size) == ("vit_b16", 48, 30_000, 224)
+    assert vit.pretrained == "timm/vit_base_patch16_224.augreg2_in21k_ft_in1k"
     with pytest.raises(ValueError, match="Unknown Office config"):
         configs.office.get_config("office31_amazon_amazon")
 
