@@ -105,40 +105,34 @@ def _images(count, size):
     return np.random.default_rng(0).normal(size=(count, size, size, 3)).astype(np.float32)
 
 
+def _check_equal(name, model, classifier, images, feature_width):
+    """Our ``name`` network's logits and features (``classifier``'s input) equal the
+    reference ``model``'s, under its converted weights with and without the classifier."""
+    features, logits = _torch_features_and_logits(model, classifier, images)
+    state_dict = model.state_dict()
+    whole = backbones.convert(name, state_dict)
+    _assert_close(_apply(backbones.backbone(name, include_top=True), whole, images), logits)
+    top = next(name for name, module in model.named_modules() if module is classifier)
+    headless = _headless(state_dict, f"{top}.")
+    ours = _apply(backbones.backbone(name), backbones.convert(name, headless), images)
+    assert ours.shape == (len(images), feature_width)
+    _assert_close(ours, features)
+
+
 @pytest.mark.slow
 def test_resnet50_features_and_logits_equal_torchvisions(torch_resnet50):
-    images = _images(2, 64)
-    features, logits = _torch_features_and_logits(torch_resnet50, torch_resnet50.fc, images)
-    state_dict = torch_resnet50.state_dict()
-
-    ours = _apply(
-        backbones.backbone("resnet50", include_top=True),
-        backbones.convert("resnet50", state_dict),
-        images,
-    )
-    _assert_close(ours, logits)
-    headless = _headless(state_dict, "fc.")
-    ours = _apply(backbones.backbone("resnet50"), backbones.convert("resnet50", headless), images)
-    assert ours.shape == (2, 2048)
-    _assert_close(ours, features)
+    _check_equal("resnet50", torch_resnet50, torch_resnet50.fc, _images(2, 64), 2048)
 
 
 @pytest.mark.slow
 def test_vit_b16_features_and_logits_equal_timms(timm_vit):
-    images = _images(2, 224)
-    features, logits = _torch_features_and_logits(timm_vit, timm_vit.head, images)
-    state_dict = timm_vit.state_dict()
+    _check_equal("vit_b16", timm_vit, timm_vit.head, _images(2, 224), 768)
 
-    ours = _apply(
-        backbones.backbone("vit_b16", include_top=True),
-        backbones.convert("vit_b16", state_dict),
-        images,
-    )
-    _assert_close(ours, logits)
-    headless = _headless(state_dict, "head.")
-    ours = _apply(backbones.backbone("vit_b16"), backbones.convert("vit_b16", headless), images)
-    assert ours.shape == (2, 768)
-    _assert_close(ours, features)
+
+@pytest.mark.parametrize("size", [224, 127])  # 127: a 3x3 map that the adaptive pool repeats
+@pytest.mark.slow
+def test_alexnet_features_and_logits_equal_torchvisions(torch_alexnet, size):
+    _check_equal("alexnet", torch_alexnet, torch_alexnet.classifier[6], _images(2, size), 4096)
 
 
 def test_timms_vit_names_map_onto_the_flax_vit(timm_vit, torch_resnet50):
@@ -152,26 +146,6 @@ def test_timms_vit_names_map_onto_the_flax_vit(timm_vit, torch_resnet50):
         backbones.convert("vit_b16", torch_resnet50.state_dict())
     with pytest.raises(ValueError, match="torchvision has no vit_b16 weights"):
         backbones.load_pretrained("vit_b16", "torchvision")
-
-
-@pytest.mark.parametrize("size", [224, 127])  # 127: a 3x3 map that the adaptive pool repeats
-@pytest.mark.slow
-def test_alexnet_features_and_logits_equal_torchvisions(torch_alexnet, size):
-    images = _images(2, size)
-    classifier = torch_alexnet.classifier[6]
-    features, logits = _torch_features_and_logits(torch_alexnet, classifier, images)
-    state_dict = torch_alexnet.state_dict()
-
-    ours = _apply(
-        backbones.backbone("alexnet", include_top=True),
-        backbones.convert("alexnet", state_dict),
-        images,
-    )
-    _assert_close(ours, logits)
-    headless = _headless(state_dict, "classifier.6.")
-    ours = _apply(backbones.backbone("alexnet"), backbones.convert("alexnet", headless), images)
-    assert ours.shape == (2, 4096)
-    _assert_close(ours, features)
 
 
 @pytest.mark.parametrize("height, width", [(6, 6), (3, 2), (8, 13), (17, 7)])
