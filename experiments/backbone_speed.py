@@ -1,13 +1,16 @@
 """Speed of one DANN step with an ImageNet backbone at the Office protocol's shapes.
 
-    python experiments/backbone_speed.py [--backbone=resnet50] [--steps=3]
+    python experiments/backbone_speed.py [--backbone=resnet50] [--steps=3] [--torch]
 
 The step of ``model="resnet50"`` (or ``"alexnet"``, ``"vit_b16"``) at its Office batch
 (32 + 32 images; ViT-B/16 24 + 24) stored at 256 x 256, cropped to 224 and flipped
 inside the step, forward and backward through the backbone, the bottleneck and both
 heads, SGD with the backbone at 0.1x.
 Random images (speed does not depend on them). One step compiles and warms up; the
-next ``--steps`` are timed one by one. Writes
+next ``--steps`` are timed one by one. With ``--torch`` the same step in PyTorch runs
+after it in the same process, timed the same way (torchvision's ResNet-50 or AlexNet,
+timm's ViT-B/16; the same bottleneck, heads, gradient reversal, crops and SGD with
+momentum). Writes
 ``experiments/results/backbone-speed-<backbone>-<device>.{json,md}``.
 """
 
@@ -30,7 +33,85 @@ from dann_jax.runs import provenance
 ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_enum("backbone", "resnet50", list(BACKBONE_NAMES), "The backbone.")
 flags.DEFINE_integer("steps", 3, "Timed steps after the compiling one.")
+flags.DEFINE_bool("torch", False, "Also time the same step in PyTorch (needs torch, timm).")
 FLAGS = flags.FLAGS
+
+
+def _torch_step_seconds(backbone: str, batch_size: int, steps: int) -> tuple[float, list]:
+    """The first and the timed steps' seconds of the same DANN step in PyTorch."""
+    import contextlib
+
+    import torch
+
+    # A torchvision built for another torch registers fake kernels for ops whose schemas
+    # it cannot load; defining the two it needs lets its models import (a working
+    # torchvision has them already).
+    shim = torch.library.Library("torchvision", "DEF")
+    for schema in ("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+                   "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor"):  # fmt: skip
+        with contextlib.suppress(RuntimeError):
+            shim.define(schema)
+    import torchvision
+
+    if backbone == "vit_b16":
+        import timm
+
+        network, width = timm.create_model("vit_base_patch16_224", num_classes=0), 768
+    elif backbone == "resnet50":
+        network, width = torchvision.models.resnet50(), 2048
+        network.fc = torch.nn.Identity()
+    else:
+        network, width = torchvision.models.alexnet(), 4096
+        network.classifier[6] = torch.nn.Identity()
+
+    class Reverse(torch.autograd.Function):
+        @staticmethod
+        def forward(context, features, factor):
+            context.factor = factor
+            return features.view_as(features)
+
+        @staticmethod
+        def backward(context, gradient):
+            return -context.factor * gradient, None
+
+    nn = torch.nn
+    bottleneck = nn.Sequential(nn.Linear(width, 256), nn.ReLU())
+    label_head = nn.Linear(256, 31)
+    domain_head = nn.Sequential(
+        nn.Linear(256, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 1)
+    )
+    new_layers = [*bottleneck.parameters(), *label_head.parameters(), *domain_head.parameters()]
+    optimizer = torch.optim.SGD(
+        [{"params": network.parameters(), "lr": 0.001}, {"params": new_layers, "lr": 0.01}],
+        momentum=0.9,
+    )
+    half = batch_size // 2
+    images = torch.randn(batch_size, 3, 256, 256)
+    labels = torch.randint(31, (half,))
+    domains = torch.cat([torch.zeros(half), torch.ones(half)])
+    network.train()
+
+    def step() -> None:
+        top, left = torch.randint(33, (2,)).tolist()
+        crops = images[:, :, top : top + 224, left : left + 224]
+        crops = torch.where(torch.rand(batch_size, 1, 1, 1) < 0.5, crops.flip(-1), crops)
+        features = bottleneck(network(crops))
+        label_loss = nn.functional.cross_entropy(label_head(features[:half]), labels)
+        domain_logits = domain_head(Reverse.apply(features, 0.5))[:, 0]
+        domain_loss = nn.functional.binary_cross_entropy_with_logits(domain_logits, domains)
+        optimizer.zero_grad()
+        (label_loss + domain_loss).backward()
+        optimizer.step()
+
+    start = time.perf_counter()
+    step()
+    first = time.perf_counter() - start
+    seconds = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - start)
+    return first, seconds
 
 
 def main(argv: list[str]) -> None:
@@ -68,17 +149,41 @@ def main(argv: list[str]) -> None:
         "images_per_second": settings.batch_size / median,
         "machine": machine,
     }
+    if FLAGS.torch:
+        import torch
+
+        torch_first, torch_seconds = _torch_step_seconds(
+            FLAGS.backbone, settings.batch_size, FLAGS.steps
+        )
+        record["torch"] = {
+            "version": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "first_step_seconds": torch_first,
+            "step_seconds": torch_seconds,
+        }
     device = record["machine"]["device"].lower().replace(" ", "-")
     out = ROOT / "experiments" / "results" / f"backbone-speed-{FLAGS.backbone}-{device}"
+    timings = {"JAX": (first, seconds)}
+    if FLAGS.torch:
+        timings[f"PyTorch {record['torch']['version']}"] = (torch_first, torch_seconds)
     lines = [
         f"# DANN step with {FLAGS.backbone}, {half} + {half} images (256 stored, 224 crops)",
         "",
-        "| first step (compile + run), s | step, s (median) | steps/s | images/s |",
-        "|---|---|---|---|",
-        f"| {first:.1f} | {median:.2f} | {1 / median:.3f} | {settings.batch_size / median:.1f} |",
-        "",
-        f"Timed steps: {', '.join(f'{s:.2f}' for s in seconds)} s.",
+        "| framework | first step (compile + run), s | step, s (median) | steps/s | images/s |",
+        "|---|---|---|---|---|",
     ]
+    for framework, (first_step, timed) in timings.items():
+        middle = statistics.median(timed)
+        lines.append(
+            f"| {framework} | {first_step:.1f} | {middle:.2f} | {1 / middle:.3f} | "
+            f"{settings.batch_size / middle:.1f} |"
+        )
+    lines.append("")
+    for framework, (_, timed) in timings.items():
+        lines.append(f"{framework}'s timed steps: {', '.join(f'{s:.2f}' for s in timed)} s.")
+    if FLAGS.torch:
+        ratio = median / statistics.median(torch_seconds)
+        lines.append(f"JAX takes {ratio:.2f}x PyTorch's time per step.")
     print(provenance.write_result(out, record, lines))
 
 
