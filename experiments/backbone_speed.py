@@ -39,19 +39,10 @@ FLAGS = flags.FLAGS
 
 def _torch_step_seconds(backbone: str, batch_size: int, steps: int) -> tuple[float, list]:
     """The first and the timed steps' seconds of the same DANN step in PyTorch."""
-    import contextlib
-
     import torch
+    from torch_reference import gradient_reversal, import_torchvision
 
-    # A torchvision built for another torch registers fake kernels for ops whose schemas
-    # it cannot load; defining the two it needs lets its models import (a working
-    # torchvision has them already).
-    shim = torch.library.Library("torchvision", "DEF")
-    for schema in ("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
-                   "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor"):  # fmt: skip
-        with contextlib.suppress(RuntimeError):
-            shim.define(schema)
-    import torchvision
+    torchvision = import_torchvision()
 
     if backbone == "vit_b16":
         import timm
@@ -63,16 +54,6 @@ def _torch_step_seconds(backbone: str, batch_size: int, steps: int) -> tuple[flo
     else:
         network, width = torchvision.models.alexnet(), 4096
         network.classifier[6] = torch.nn.Identity()
-
-    class Reverse(torch.autograd.Function):
-        @staticmethod
-        def forward(context, features, factor):
-            context.factor = factor
-            return features.view_as(features)
-
-        @staticmethod
-        def backward(context, gradient):
-            return -context.factor * gradient, None
 
     nn = torch.nn
     bottleneck = nn.Sequential(nn.Linear(width, 256), nn.ReLU())
@@ -97,7 +78,7 @@ def _torch_step_seconds(backbone: str, batch_size: int, steps: int) -> tuple[flo
         crops = torch.where(torch.rand(batch_size, 1, 1, 1) < 0.5, crops.flip(-1), crops)
         features = bottleneck(network(crops))
         label_loss = nn.functional.cross_entropy(label_head(features[:half]), labels)
-        domain_logits = domain_head(Reverse.apply(features, 0.5))[:, 0]
+        domain_logits = domain_head(gradient_reversal().apply(features, 0.5))[:, 0]
         domain_loss = nn.functional.binary_cross_entropy_with_logits(domain_logits, domains)
         optimizer.zero_grad()
         (label_loss + domain_loss).backward()

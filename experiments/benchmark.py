@@ -136,16 +136,7 @@ def pytorch_runner(data: dict[str, np.ndarray], batch_size: int) -> Callable[[],
     """A function running ``--steps`` steps of the PyTorch reference and waiting for them."""
     import torch
     from torch import nn
-
-    class GradientReverse(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, inputs, coefficient):
-            ctx.coefficient = coefficient
-            return inputs.view_as(inputs)
-
-        @staticmethod
-        def backward(ctx, grad_output):
-            return grad_output.neg() * ctx.coefficient, None
+    from torch_reference import gradient_reversal
 
     class TorchDANN(nn.Module):
         def __init__(self):
@@ -161,7 +152,7 @@ def pytorch_runner(data: dict[str, np.ndarray], batch_size: int) -> Callable[[],
 
         def forward(self, images, coefficient):
             features = self.features(images)
-            reversed_features = GradientReverse.apply(features, coefficient)
+            reversed_features = gradient_reversal().apply(features, coefficient)
             return self.label(features), self.domain(reversed_features).squeeze(1)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
