@@ -6,9 +6,11 @@
 
 Every seed gets its own run folder under ``runs/<name>-seeds-<time>/seed<k>``; the
 summary, with the machine, date, library versions and the command, goes to
-``experiments/results/<name>.md`` and ``.json``. With ``--vmap`` the seeds train
-together, one compiled program per method (``runs.run_seeds``): on an
-accelerator N seeds then cost about one run; the results equal the separate runs'.
+``experiments/results/<name>.md`` and ``.json``, with the first seed's t-SNE of the
+test features (``<name>-features.png``, when the config draws figures). With
+``--vmap`` the seeds train together, one compiled program per method
+(``runs.run_seeds``): on an accelerator N seeds then cost about one run; the results
+equal the separate runs'.
 
 With ``--select=K`` every run keeps K evenly spaced checkpoints per method and each
 label-free validator picks one (``dann select``, :mod:`dann_jax.runs.select`);
@@ -21,6 +23,7 @@ validator's mean rank correlation with target accuracy.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -143,6 +146,13 @@ def main(argv: list[str]) -> None:
         f"commit {machine['commit']}.\n"
         f"Command: `{machine['command']}`\n"
     )
+    features = folders / run_name(seeds[0]) / "features.png"
+    if features.exists():  # the first seed's t-SNE, as the paper's Figure 4 shows it
+        shutil.copyfile(features, output / f"{config.name}-features.png")
+        markdown += (
+            f"\nt-SNE of the test features, source and target, seed {seeds[0]}:\n\n"
+            f"![t-SNE of the test features]({config.name}-features.png)\n"
+        )
     (output / f"{config.name}.md").write_text(markdown)
     print(markdown)
     if FLAGS.select:

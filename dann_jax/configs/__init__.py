@@ -19,6 +19,7 @@ from dann_jax.core import settings
 NAMES = (
     "default",
     "moons",
+    "mnist_to_mnist_m_local",
     "mnist_local_to_mnist_m_local",
     "mnist_to_mnist_m",
     "svhn_to_mnist",
@@ -33,7 +34,8 @@ _DATA_KEYS = {
     "name": ("experiment", "the run's name; run folders default to runs/<name>-<time>"),
     "dataset": (
         "digits_to_blended_digits",
-        "an offline dataset (digits_to_blended_digits, moons), mnist_local, tfds, or "
+        "an offline dataset (digits_to_blended_digits, moons), MNIST idx files (mnist_m_local: "
+        "the paper's MNIST -> MNIST-M; mnist_local: one set split in halves), tfds, or "
         "image_folder (data_dir/<domain>/<class>/<image>; source and target name domains)",
     ),
     "source": ("", "the source's TFDS name (e.g. mnist) or image folder (e.g. amazon)"),

@@ -177,6 +177,19 @@ class DANN(nn.Module):
         """
         _check_train(train)
         features = call_part(self.feature_extractor, inputs, train=train)
+        return self.heads(features, adaptation_factor, domain_gradient=domain_gradient, train=train)
+
+    def heads(
+        self,
+        features: jax.Array,
+        adaptation_factor: float | jax.Array = 1.0,
+        *,
+        domain_gradient: bool = True,
+        train: bool = False,
+    ) -> tuple[jax.Array, jax.Array]:
+        """Class and domain logits, (N, classes) and (N,), of features (N, F) (arguments
+        as :meth:`__call__`'s)."""
+        _check_train(train)
         domain_input = features if domain_gradient else jax.lax.stop_gradient(features)
         return (
             call_part(self.label_head, features, train=train),

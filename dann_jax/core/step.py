@@ -197,6 +197,19 @@ def features(network: nn.Module, variables: Any, inputs: jax.Array) -> jax.Array
     return network.apply(variables, inputs, method=_extract_features)
 
 
+def _features_and_logits(network: DANN, inputs: jax.Array) -> tuple[jax.Array, ...]:
+    features = network.features(inputs)
+    return (features, *network.heads(features))
+
+
+def features_and_logits(
+    network: nn.Module, variables: Any, inputs: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """:func:`features` and :func:`logits` in one pass: features (N, F), class logits
+    (N, classes) and domain logits (N,), in evaluation mode."""
+    return network.apply(variables, inputs, method=_features_and_logits)
+
+
 def eval_step(state: TrainState, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Class logits (N, classes) and domain logits (N,) for float32 inputs (N, ...)."""
     return logits(state.network, state.variables, inputs)

@@ -17,6 +17,7 @@ from dann_jax.data.preprocess import Preprocess
 # Compiled once per network and input shape, whatever the settings or seed.
 _logits = jax.jit(step.logits, static_argnums=0)
 _features = jax.jit(step.features, static_argnums=0)
+_features_and_logits = jax.jit(step.features_and_logits, static_argnums=0)
 
 
 @dataclasses.dataclass
@@ -93,6 +94,13 @@ class TrainedDANN:
     def features(self, inputs: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """The feature extractor's output (N, F) float32 for raw inputs (as :meth:`logits`)."""
         return self._apply(_features, inputs, batch_size)
+
+    def features_and_logits(
+        self, inputs: np.ndarray, batch_size: int = 1024
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`features` and :meth:`logits` in one pass over raw inputs: features
+        (N, F), class logits (N, classes) and domain logits (N,), float32."""
+        return self._apply(_features_and_logits, inputs, batch_size)
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """Class ids (N,) int64 for raw inputs (N, ...), uint8 or float (as :meth:`logits`)."""

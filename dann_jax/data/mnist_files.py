@@ -17,30 +17,35 @@ from PIL import Image
 IDX_DIMENSIONS = {2049: 1, 2051: 3}
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 GZIP_MAGIC = b"\x1f\x8b"
-# The MNIST test set as published (yann.lecun.com/exdb/mnist, mirrored at
-# storage.googleapis.com/cvdf-datasets/mnist): file name -> (MD5, SHA-256).
-PUBLISHED_FILES = {
-    "t10k-images-idx3-ubyte.gz": (
-        "9fb629c4189551a2d022fa330f9573f3",
-        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-    ),
-    "t10k-labels-idx1-ubyte.gz": (
-        "ec29112dd5afa0611ce80d1b7f02629c",
-        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-    ),
+# MNIST as published (yann.lecun.com/exdb/mnist, mirrored at
+# storage.googleapis.com/cvdf-datasets/mnist): file name without ".gz" -> SHA-256 of its
+# decompressed content, so that a file matches gzipped or not.
+PUBLISHED_CONTENT = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 
 
+def _content(path: str | Path) -> bytes:
+    """A file's bytes, decompressed when gzipped."""
+    data = Path(path).read_bytes()
+    return gzip.decompress(data) if data.startswith(GZIP_MAGIC) else data
+
+
 def check_published(path: str | Path) -> None:
-    """Warns when a file named as a published MNIST file differs from it (its
-    SHA-256): results from it are not comparable with the published tables."""
+    """Warns when a file named as a published MNIST file (gzipped or not) differs from it
+    in content (SHA-256 of the decompressed bytes): results from it are not comparable
+    with the published tables."""
     path = Path(path)
-    if path.name in PUBLISHED_FILES:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != PUBLISHED_FILES[path.name][1]:
+    name = path.name.removesuffix(".gz")
+    if name in PUBLISHED_CONTENT:
+        digest = hashlib.sha256(_content(path)).hexdigest()
+        if digest != PUBLISHED_CONTENT[name]:
             warnings.warn(
-                f"{path} is not the published {path.name} (SHA-256 {digest}, published "
-                f"{PUBLISHED_FILES[path.name][1]}); results from it are not comparable "
+                f"{path} is not the published {name} (SHA-256 of its content {digest}, "
+                f"published {PUBLISHED_CONTENT[name]}); results from it are not comparable "
                 "with the published ones.",
                 stacklevel=2,
             )
@@ -58,9 +63,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     Raises:
       ValueError: the file is not an MNIST idx file, or is truncated.
     """
-    data = Path(path).read_bytes()
-    if data.startswith(GZIP_MAGIC):
-        data = gzip.decompress(data)
+    data = _content(path)
     magic = int.from_bytes(data[:4], "big") if len(data) >= 4 else None
     if magic not in IDX_DIMENSIONS:
         raise ValueError(

@@ -10,9 +10,12 @@ From what pip packages ship:
 
 From files the user has (:mod:`dann_jax.data.mnist_files` reads them):
 
-- :func:`mnist_to_blended_mnist`: MNIST digits of one idx set split into disjoint
-  source and target halves, the target half blended MNIST-M style with random
-  patches of a folder of photos (the paper used the BSDS500 train photos).
+- :func:`mnist_to_mnist_m`: the paper's protocol: MNIST's training digits (source)
+  and the same digits blended MNIST-M style with random patches of a folder of
+  photos (target; the paper used the BSDS500 train photos), tested on the test
+  digits, grey and blended.
+- :func:`mnist_to_blended_mnist`: MNIST digits of one idx set (e.g. the test set
+  alone) split into disjoint source and target halves, the target half blended.
 """
 
 from __future__ import annotations
@@ -74,8 +77,8 @@ def _blended_domains(
     photos: list[np.ndarray],
     rng: np.random.Generator,
 ) -> Domains:
-    """Four disjoint parts of grey digits (N, H, W) as Domains: the source's the digits
-    in three channels, the target's blended with photo patches (``rng`` picks them)."""
+    """Four parts of grey digits (N, H, W) as Domains: the source's the digits in three
+    channels, the target's blended with photo patches (``rng`` picks them)."""
 
     def source(index: np.ndarray) -> Split:
         return Split(np.repeat(grey[index, ..., None], 3, axis=-1), labels[index])
@@ -146,6 +149,32 @@ def _check_exists(path: str | Path, key: str, what: str) -> None:
         )
 
 
+def _read_digits(images_path: str | Path, labels_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """An idx pair as grey digits (N, H, W) float32 in [0, 1] and int32 labels (N,)."""
+    mnist_files.check_published(images_path)
+    mnist_files.check_published(labels_path)
+    images, labels = mnist_files.read_idx(images_path), mnist_files.read_idx(labels_path)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(
+            f"{images_path} holds images {images.shape} and {labels_path} labels "
+            f"{labels.shape}; pass an images file (magic 2051) and a labels file (magic "
+            "2049) with one label per image."
+        )
+    return images.astype(np.float32) / 255.0, labels.astype(np.int32)
+
+
+def _read_blend_photos(folder: str | Path, side: int) -> list[np.ndarray]:
+    """The photos of ``folder`` (:func:`mnist_files.read_photos`), each at least side x side."""
+    photos = mnist_files.read_photos(folder)
+    small = [photo.shape for photo in photos if min(photo.shape[:2]) < side]
+    if small:
+        raise ValueError(
+            f"{folder} holds {len(small)} photos smaller than the {side}x{side} "
+            f"digits, e.g. of shape {small[0]}; remove them."
+        )
+    return photos
+
+
 def mnist_to_blended_mnist(
     images_path: str | Path,
     labels_path: str | Path,
@@ -187,25 +216,8 @@ def mnist_to_blended_mnist(
     _check_exists(images_path, "mnist_images", "The MNIST images file")
     _check_exists(labels_path, "mnist_labels", "The MNIST labels file")
     _check_exists(photos_folder, "photos_dir", "The photos folder")
-    mnist_files.check_published(images_path)
-    mnist_files.check_published(labels_path)
-    images, labels = mnist_files.read_idx(images_path), mnist_files.read_idx(labels_path)
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(
-            f"{images_path} holds images {images.shape} and {labels_path} labels "
-            f"{labels.shape}; pass an images file (magic 2051) and a labels file (magic "
-            "2049) with one label per image."
-        )
-    photos = mnist_files.read_photos(photos_folder)
-    side = min(images.shape[1:])
-    small = [photo.shape for photo in photos if min(photo.shape[:2]) < side]
-    if small:
-        raise ValueError(
-            f"{photos_folder} holds {len(small)} photos smaller than the {side}x{side} "
-            f"digits, e.g. of shape {small[0]}; remove them."
-        )
-    grey = images.astype(np.float32) / 255.0
-    labels = labels.astype(np.int32)
+    grey, labels = _read_digits(images_path, labels_path)
+    photos = _read_blend_photos(photos_folder, side=grey.shape[1])
 
     rng = np.random.default_rng(seed)
     parts = []
@@ -221,6 +233,71 @@ def mnist_to_blended_mnist(
         )
 
     return _blended_domains(grey, labels, parts, photos, rng)
+
+
+def mnist_to_mnist_m(
+    train_images: str | Path,
+    train_labels: str | Path,
+    test_images: str | Path,
+    test_labels: str | Path,
+    photos_folder: str | Path,
+    seed: int,
+) -> Domains:
+    """The paper's MNIST -> MNIST-M from MNIST's idx files and the BSDS500 photos.
+
+    Source: the training digits (labelled) and, as its test part, the test digits,
+    grey in three channels. Target: the same training digits and the test digits,
+    each blended MNIST-M style with a random crop of a photo (``blend_with_photos``);
+    the target's training labels are never used by DANN, only by train_on_target.
+    The paper reports target accuracy on the blended test digits.
+
+    Args:
+      train_images, train_labels: MNIST's training set, idx, gzipped or not
+        (config.mnist_train_images, config.mnist_train_labels; 60,000 digits).
+      test_images, test_labels: MNIST's test set (config.mnist_test_images,
+        config.mnist_test_labels; 10,000 digits).
+      photos_folder: folder of .jpg/.jpeg/.png photos, each at least 28x28, the BSDS500
+        train photos for the paper's MNIST-M (config.photos_dir).
+      seed: seeds the photos and crops of the blends.
+
+    Returns:
+      Domains of (N, 28, 28, 3) float32 images in [0, 1] and int32 labels in [0, 10):
+      source_train and target_train the training digits, source_test and target_test
+      the test digits.
+
+    Raises:
+      ValueError: a path is not set or does not exist (the message names the config
+        key), a file is not an idx file, images and labels disagree in number, the two
+        sets' digits differ in size, or a photo is smaller than a digit.
+
+    References:
+      Ganin et al., JMLR 2016, section 5.2.2 and Table 2 (MNIST-M).
+    """
+    paths = {
+        "mnist_train_images": (train_images, "The MNIST training images file"),
+        "mnist_train_labels": (train_labels, "The MNIST training labels file"),
+        "mnist_test_images": (test_images, "The MNIST test images file"),
+        "mnist_test_labels": (test_labels, "The MNIST test labels file"),
+        "photos_dir": (photos_folder, "The photos folder"),
+    }
+    for key, (path, what) in paths.items():
+        _check_exists(path, key, what)
+    train_grey, train_labels = _read_digits(train_images, train_labels)
+    test_grey, test_labels = _read_digits(test_images, test_labels)
+    if train_grey.shape[1:] != test_grey.shape[1:]:
+        raise ValueError(
+            f"{train_images} holds digits of {train_grey.shape[1:]} pixels and {test_images} "
+            f"of {test_grey.shape[1:]}; pass the training and test sets of one dataset."
+        )
+    photos = _read_blend_photos(photos_folder, side=train_grey.shape[1])
+    train, test = np.arange(len(train_labels)), len(train_labels) + np.arange(len(test_labels))
+    return _blended_domains(
+        np.concatenate([train_grey, test_grey]),
+        np.concatenate([train_labels, test_labels]),
+        [train, test, train, test],
+        photos,
+        np.random.default_rng(seed),
+    )
 
 
 def _rotate(points: np.ndarray, degrees: float, centre: np.ndarray) -> np.ndarray:

@@ -59,16 +59,17 @@ def candidate_outputs(
       target: unlabelled target training inputs (N_t, ...).
     """
     inputs, labels = source_validation
-    logits = trained.logits(inputs)[0]
+    features, logits, _ = trained.features_and_logits(inputs)
+    target_features, target_logits, _ = trained.features_and_logits(target)
     log_probabilities = np.log(np.clip(validators.softmax_probabilities(logits), 1e-12, None))
     return {
         "source_validation_logits": logits,
         "source_validation_labels": labels,
-        "source_validation_features": trained.features(inputs),
+        "source_validation_features": features,
         "source_validation_losses": -log_probabilities[np.arange(len(labels)), labels],
         "source_train_features": trained.features(source_train),
-        "target_logits": trained.logits(target)[0],
-        "target_features": trained.features(target),
+        "target_logits": target_logits,
+        "target_features": target_features,
     }
 
 

@@ -64,7 +64,16 @@ def load_data(plan: RunPlan, progress: bool = True) -> RunData:
     """
     config = plan.config
     if config.dataset not in ("tfds", "image_folder"):
-        if config.dataset == "mnist_local":
+        if config.dataset == "mnist_m_local":
+            domains = offline.mnist_to_mnist_m(
+                config.mnist_train_images,
+                config.mnist_train_labels,
+                config.mnist_test_images,
+                config.mnist_test_labels,
+                config.photos_dir,
+                config.seed,
+            )
+        elif config.dataset == "mnist_local":
             domains = offline.mnist_to_blended_mnist(
                 config.mnist_images, config.mnist_labels, config.photos_dir, config.seed
             )

@@ -91,6 +91,7 @@ def test_a_finished_run_is_never_overwritten(tmp_path, capsys):
         (["--config=/nonexistent/config.py"], "nonexistent"),
         (["--config=moonz"], "packaged config: default, moons,"),
         (["--config=mnist_local_to_mnist_m_local"], "pass --config.mnist_images=PATH"),
+        (["--config=mnist_to_mnist_m_local"], "pass --config.mnist_train_images=PATH"),
         (["--workdir"], "workdir"),
         (["--steps=100"], "Unknown command line flag 'steps'; did you mean --config.steps?"),
         (["--config.learning_rte=0.1"], "unknown config key 'learning_rte'; did you mean"),

@@ -59,7 +59,14 @@ def test_fit_trains_a_user_network_on_images(rng):
         parallel="none",
         progress=False,
     )
-    assert trained.logits(images)[0].shape == (24, 3)
+    class_logits, domain_logits = trained.logits(images)
+    assert class_logits.shape == (24, 3)
+    # One pass for both, as selection reads them: the same arrays as the two calls.
+    features, class_again, domain_again = trained.features_and_logits(images)
+    assert features.shape == (24, 8) and features.dtype == np.float32
+    np.testing.assert_allclose(features, trained.features(images), rtol=1e-6)
+    np.testing.assert_allclose(class_again, class_logits, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(domain_again, domain_logits, rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="float images must lie in"):
         dann_jax.fit(images * 255, labels, images, model=network, steps=2, parallel="none")
 

@@ -1,14 +1,17 @@
 """MNIST -> MNIST-M from local files, on tiny idx files and photos written here."""
 
 import gzip
+import hashlib
 import re
+import warnings
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from dann_jax.data import mnist_files
 from dann_jax.data.mnist_files import read_idx, read_photos
-from dann_jax.data.offline import mnist_to_blended_mnist
+from dann_jax.data.offline import mnist_to_blended_mnist, mnist_to_mnist_m
 
 NUM_DIGITS = 100  # 10 per class: halves of 5 per class, test parts of 1 per class
 
@@ -151,5 +154,89 @@ def test_missing_path_names_the_config_key(files, tmp_path, argument, key):
 def test_a_file_named_as_the_published_one_that_differs_gets_a_warning(files, tmp_path):
     renamed = tmp_path / "t10k-images-idx3-ubyte.gz"
     renamed.write_bytes(files["images_path"].read_bytes())
-    with pytest.warns(UserWarning, match="is not the published t10k-images-idx3-ubyte.gz"):
+    with pytest.warns(UserWarning, match="is not the published t10k-images-idx3-ubyte "):
         mnist_to_blended_mnist(renamed, files["labels_path"], files["photos_folder"], seed=0)
+
+
+@pytest.fixture
+def paper_files(tmp_path, rng, files):
+    """The paper's protocol's files: NUM_DIGITS training digits (``files``' images),
+    20 test digits, both with balanced labels, and ``files``' photos."""
+    test_digits = rng.integers(0, 256, (20, 28, 28), dtype=np.uint8)
+    test_digits[:, :14] = 0
+    test_labels = np.arange(20, dtype=np.uint8) % 10
+    return {
+        "train_images": files["images_path"],
+        "train_labels": files["labels_path"],
+        "test_images": write_idx(tmp_path / "test-images-idx3-ubyte", test_digits, False),
+        "test_labels": write_idx(tmp_path / "test-labels-idx1-ubyte.gz", test_labels, True),
+        "photos_folder": files["photos_folder"],
+    }
+
+
+def test_the_papers_protocol_blends_the_training_digits_and_tests_on_the_test_digits(
+    paper_files,
+):
+    domains = mnist_to_mnist_m(**paper_files, seed=0)
+    train = read_idx(paper_files["train_images"]).astype(np.float32) / 255.0
+    test = read_idx(paper_files["test_images"]).astype(np.float32) / 255.0
+    photos = read_photos(paper_files["photos_folder"])
+    for source, target, digits, labels in (
+        (domains.source_train, domains.target_train, train, paper_files["train_labels"]),
+        (domains.source_test, domains.target_test, test, paper_files["test_labels"]),
+    ):
+        assert source.inputs.shape == target.inputs.shape == (len(digits), 28, 28, 3)
+        np.testing.assert_array_equal(source.labels, read_idx(labels))
+        np.testing.assert_array_equal(target.labels, read_idx(labels))
+        # The source is every digit of the set in order, grey in three channels ...
+        np.testing.assert_array_equal(source.inputs, np.repeat(digits[..., None], 3, -1))
+        # ... and the target the same digits, in order, each blended with a photo crop.
+        blended = [_blended_digit(image, digits, photos) for image in target.inputs[:10]]
+        assert blended == list(range(10))
+
+
+def test_the_papers_protocol_is_the_seeds(paper_files):
+    first, again, other = (mnist_to_mnist_m(**paper_files, seed=seed) for seed in (0, 0, 1))
+    np.testing.assert_array_equal(first.target_train.inputs, again.target_train.inputs)
+    np.testing.assert_array_equal(first.target_test.inputs, again.target_test.inputs)
+    assert not np.array_equal(first.target_train.inputs, other.target_train.inputs)
+    np.testing.assert_array_equal(first.source_train.inputs, other.source_train.inputs)
+
+
+@pytest.mark.parametrize(
+    "argument, key",
+    [
+        ("train_images", "mnist_train_images"),
+        ("train_labels", "mnist_train_labels"),
+        ("test_images", "mnist_test_images"),
+        ("test_labels", "mnist_test_labels"),
+        ("photos_folder", "photos_dir"),
+    ],
+)
+def test_the_papers_protocol_names_the_key_of_a_path_not_set(paper_files, argument, key):
+    with pytest.raises(ValueError, match=f"is not set: pass --config\\.{key}=PATH"):
+        mnist_to_mnist_m(**{**paper_files, argument: ""}, seed=0)
+
+
+def test_the_papers_protocol_refuses_sets_of_other_digit_sizes(paper_files, tmp_path, rng):
+    small = write_idx(tmp_path / "small", rng.integers(0, 256, (20, 16, 16)), compress=False)
+    with pytest.raises(ValueError, match="pass the training and test sets of one dataset"):
+        mnist_to_mnist_m(**{**paper_files, "test_images": small}, seed=0)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_the_published_check_compares_decompressed_content(tmp_path, monkeypatch, compress):
+    """A file named as a published one passes gzipped or not when its decompressed
+    content is the published content; one changed label warns."""
+    labels = np.arange(30, dtype=np.uint8) % 10
+    raw = write_idx(tmp_path / "raw", labels, compress=False).read_bytes()
+    name = "train-labels-idx1-ubyte"
+    monkeypatch.setitem(mnist_files.PUBLISHED_CONTENT, name, hashlib.sha256(raw).hexdigest())
+    path = write_idx(tmp_path / (name + ".gz" if compress else name), labels, compress)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mnist_files.check_published(path)
+    labels[0] = 1
+    write_idx(path, labels, compress)
+    with pytest.warns(UserWarning, match=f"is not the published {name} "):
+        mnist_files.check_published(path)
