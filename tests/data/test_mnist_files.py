@@ -84,13 +84,12 @@ def test_read_photos_needs_photos(tmp_path):
 
 def test_splits_are_disjoint_covering_and_stratified(files):
     domains = mnist_to_blended_mnist(**files, seed=0)
-    digits = read_idx(files["images_path"]).astype(np.float32) / 255.0
+    digits = read_idx(files["images_path"])
     source_parts = (domains.source_train, domains.source_test)
     sizes = [40, 10, 40, 10]
     for split, size in zip(vars(domains).values(), sizes, strict=True):
         assert split.inputs.shape == (size, 28, 28, 3)
-        assert split.inputs.dtype == np.float32 and split.labels.dtype == np.int32
-        assert split.inputs.min() >= 0.0 and split.inputs.max() <= 1.0
+        assert split.inputs.dtype == np.uint8 and split.labels.dtype == np.int32
         np.testing.assert_array_equal(np.bincount(split.labels, minlength=10), size // 10)
     # The source digits, found back in the idx file, are half of them, each once.
     source_index = [
@@ -111,7 +110,8 @@ def test_splits_are_disjoint_covering_and_stratified(files):
 
 
 def _blended_digit(image, digits, photos):
-    """The index of the digit that ``image`` = |binarised digit - photo crop| blends."""
+    """The index of the uint8 digit that the uint8 ``image`` = 255 x |binarised digit -
+    photo crop| blends (exactly: each value is a photo's byte or 255 minus it)."""
     crops = np.stack(
         [
             photo[top : top + 28, left : left + 28]
@@ -120,7 +120,8 @@ def _blended_digit(image, digits, photos):
             for left in range(photo.shape[1] - 27)
         ]
     )
-    binarised = (digits > 0.5).astype(np.float32)[:, None, ..., None]
+    crops = np.rint(crops * 255.0).astype(np.int16)
+    binarised = 255 * (digits > 127).astype(np.int16)[:, None, ..., None]
     matches = np.argwhere((np.abs(binarised - crops) == image).all(axis=(2, 3, 4)))
     assert len(matches) == 1, "no digit and crop, or several, blend to this image"
     digit, crop = matches[0]
@@ -178,14 +179,14 @@ def test_the_papers_protocol_blends_the_training_digits_and_tests_on_the_test_di
     paper_files,
 ):
     domains = mnist_to_mnist_m(**paper_files, seed=0)
-    train = read_idx(paper_files["train_images"]).astype(np.float32) / 255.0
-    test = read_idx(paper_files["test_images"]).astype(np.float32) / 255.0
+    train, test = read_idx(paper_files["train_images"]), read_idx(paper_files["test_images"])
     photos = read_photos(paper_files["photos_folder"])
     for source, target, digits, labels in (
         (domains.source_train, domains.target_train, train, paper_files["train_labels"]),
         (domains.source_test, domains.target_test, test, paper_files["test_labels"]),
     ):
         assert source.inputs.shape == target.inputs.shape == (len(digits), 28, 28, 3)
+        assert source.inputs.dtype == target.inputs.dtype == np.uint8
         np.testing.assert_array_equal(source.labels, read_idx(labels))
         np.testing.assert_array_equal(target.labels, read_idx(labels))
         # The source is every digit of the set in order, grey in three channels ...

@@ -17,6 +17,7 @@ def small_config():
     config.steps, config.log_every, config.steps_per_dispatch = 200, 100, 100
     config.method = "dann,train_on_target"
     config.parallel, config.input_mode = "none", "device"
+    config.plots = False  # t-SNE is most of such a run; the first test draws them
     return config
 
 
@@ -26,6 +27,7 @@ def records(workdir):
 
 def test_seeds_in_one_program_give_each_seed_its_own_run(tmp_path):
     config = small_config()
+    config.plots = True
     together = runs.run_seeds(config, [0, 1], tmp_path / "together", progress=False)
     for seed in (0, 1):
         folder = tmp_path / "together" / f"seed={seed}"
@@ -34,7 +36,7 @@ def test_seeds_in_one_program_give_each_seed_its_own_run(tmp_path):
     assert together[0]["dann"]["target_accuracy"] != together[1]["dann"]["target_accuracy"]
     # Seed 1, not the first of the program, run alone (CI time: every seed of
     # fit_seeds is compared with its own run in tests/core/test_fit.py).
-    config.seed = 1
+    config.seed, config.plots = 1, False
     alone = runs.run(config, tmp_path / "alone", progress=False)
     for method in ("dann", "train_on_target"):
         for metric in ("source_accuracy", "target_accuracy", "domain_accuracy"):
@@ -56,7 +58,7 @@ def test_seeds_in_one_program_refuse_folders_that_hold_runs(tmp_path):
 
 def test_members_that_differ_only_in_what_source_only_never_sees_share_its_run(tmp_path, caplog):
     config = small_config()
-    config.method, config.plots = "source_only,dann", False
+    config.method = "source_only,dann"
     members = [runs.Member((("domain_loss_weight", weight),), 0) for weight in (6.0, 12.0)]
     with caplog.at_level("INFO", logger="dann_jax"):
         results = runs.run_members(config, members, tmp_path, progress=False)

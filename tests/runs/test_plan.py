@@ -14,6 +14,7 @@ def small_config():
     config.steps, config.log_every, config.steps_per_dispatch = 200, 100, 100
     config.method = "dann,train_on_target"
     config.parallel, config.input_mode, config.checkpoint_every = "none", "device", 0
+    config.plots = False
     return config
 
 

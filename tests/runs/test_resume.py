@@ -212,6 +212,7 @@ def test_a_run_stopped_on_request_saves_and_resumes_to_the_uninterrupted_result(
     """`should_stop` (Ctrl-C in `dann train`) saves the state at the step reached."""
     config = configs.load("moons")
     config.steps, config.log_every, config.checkpoint_every = 400, 50, 0
+    config.plots = False
     whole = runs.run(config, tmp_path / "whole", progress=False)
     asked = []
 

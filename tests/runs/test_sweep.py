@@ -138,7 +138,8 @@ def test_dann_sweep_writes_a_run_folder_per_member_each_equal_to_its_separate_ru
     arguments = [
         "sweep", "--noprogress", "--config=moons", "--config.steps=200", "--config.log_every=100",
         "--config.steps_per_dispatch=100", "--config.method=dann", "--config.parallel=none",
-        "--sweep.learning_rate=0.05,0.01", "--seeds=1", "--candidates=2", f"--runs={sweep_folder}",
+        "--config.plots=False", "--sweep.learning_rate=0.05,0.01", "--seeds=1", "--candidates=2",
+        f"--runs={sweep_folder}",
     ]  # fmt: skip
     assert cli.main(arguments) == 0
     assert "oracle (target labels; reported, never chosen on)" in capsys.readouterr().out
