@@ -29,6 +29,7 @@ from dann_jax.core.fit import fit, fit_sources
 from dann_jax.core.losses import dann_loss
 from dann_jax.core.members import fit_members, fit_seeds
 from dann_jax.core.networks import DANN, DomainHead, MLPHead, dann_network
+from dann_jax.core.nnx_parts import nnx_part
 from dann_jax.core.registry import build_model, register_network
 from dann_jax.core.schedules import adaptation_factor, annealed_learning_rate
 from dann_jax.core.settings import StepSettings, TrainSettings
@@ -68,5 +69,6 @@ __all__ = [
     "fit_sources",
     "grad_reverse",
     "load_trained",
+    "nnx_part",
     "register_network",
 ]

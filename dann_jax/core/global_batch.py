@@ -13,17 +13,38 @@ computes both; this module only tells it the axis and the rows.
 
 The cost: each device draws the global batch's dropout mask (cheap beside the
 layers it masks) and BatchNorm adds one ``pmean`` of two vectors per layer.
-Flax NNX modules are not covered (the library trains linen modules).
+Flax NNX modules in a network (:mod:`dann_jax.core.nnx_parts`) read the same rows
+from :func:`current` and follow the same rules.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+
+class GlobalRows(NamedTuple):
+    """Where the rows being applied sit in the global batch (see :func:`layers`)."""
+
+    axis_name: str | None
+    batch_rows: jax.Array
+    global_rows: int
+
+
+_CURRENT: contextvars.ContextVar[GlobalRows | None] = contextvars.ContextVar(
+    "dann_jax_global_rows", default=None
+)
+
+
+def current() -> GlobalRows | None:
+    """The rows of the :func:`layers` block being traced, or None outside one."""
+    return _CURRENT.get()
 
 
 def rows(
@@ -90,5 +111,9 @@ def layers(axis_name: str | None, batch_rows: jax.Array, global_rows: int) -> It
             return _batch_norm(module, call, args, kwargs, axis_name)
         return call(*args, **kwargs)
 
-    with nn.intercept_methods(interceptor):
-        yield
+    token = _CURRENT.set(GlobalRows(axis_name, batch_rows, global_rows))
+    try:
+        with nn.intercept_methods(interceptor):
+            yield
+    finally:
+        _CURRENT.reset(token)

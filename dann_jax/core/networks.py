@@ -20,8 +20,10 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+from flax import nnx
 
 from dann_jax.core.layers import ConvReluPool
+from dann_jax.core.nnx_parts import nnx_part
 from dann_jax.grl import GradientReversal
 
 
@@ -223,10 +225,13 @@ def dann_network(
     label_hidden_units: Sequence[int] = (),
     domain_hidden_units: Sequence[int] = (1024, 1024),
 ) -> DANN:
-    """The paper's heads around any feature extractor (a Flax linen module (N, ...) -> (N, F)).
+    """The paper's heads around any feature extractor (N, ...) -> (N, F): a Flax NNX or
+    linen module.
 
     Args:
-      feature_extractor: G_f, the user's module.
+      feature_extractor: G_f, the user's module: an ``nnx.Module`` (every run starts
+        from its weights; :func:`~dann_jax.core.nnx_parts.nnx_part` of a function
+        ``rngs -> module`` draws them per seed) or a linen module.
       num_classes: the label head's outputs.
       bottleneck_units: a fully connected ReLU layer of this width after G_f (the
         paper's Office networks use 256), or None for none.
@@ -234,6 +239,8 @@ def dann_network(
       domain_hidden_units: G_d's hidden layers (the paper's 1024-1024 by default),
         after the gradient reversal layer, before its one logit.
     """
+    if isinstance(feature_extractor, nnx.Module):
+        feature_extractor = nnx_part(feature_extractor)
     if bottleneck_units is not None:
         feature_extractor = Bottleneck(feature_extractor, bottleneck_units)
     return DANN(

@@ -22,6 +22,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import numpy as np
+from flax import nnx
 
 from dann_jax.core.networks import (
     DANN,
@@ -182,7 +183,7 @@ def _imported(path: str) -> NetworkFactory | DANN:
 def _factory(model: Model) -> NetworkFactory | DANN:
     if isinstance(model, DANN):
         return model
-    if isinstance(model, nn.Module):
+    if isinstance(model, nn.Module | nnx.Module):
         raise ValueError(
             f"model is a {type(model).__name__}, not a dann_jax.DANN; give it the paper's "
             f"heads with dann_jax.dann_network({type(model).__name__}(...), num_classes) "

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize(
     ("config", "model", "shape", "crop"),
     [
+        # Office-Home's configs are Office-31's with other domains (CI time: one of them).
         ("office31_amazon_webcam", "small_backbones:resnet", "(40, 40, 3)", 32),
-        ("office_home_real_world_art", "small_backbones:resnet", "(40, 40, 3)", 32),
         ("office31_alexnet_dslr_webcam", "small_backbones:alexnet", "(72, 72, 3)", 64),
     ],
 )
