@@ -160,3 +160,16 @@ def test_dann_with_an_nnx_batch_norm_and_dropout_network_adapts_on_moons():
         predictions = trained.predict(domains.target_test.inputs)
         accuracy[method] = float(np.mean(predictions == domains.target_test.labels))
     assert accuracy["dann"] > accuracy["source_only"] + 0.05, accuracy
+
+
+def test_seeds_in_one_program_each_draw_their_weights_and_equal_their_own_runs(data):
+    """fit_seeds (jax.vmap over seeds) with an NNX network built from each seed's rngs."""
+    network = nnx_network.make_network(2, in_features=3)
+    settings = FIT | {"parallel": "none"}
+    together = dann_jax.fit_seeds([data[0]] * 2, [data[1]] * 2, [data[2]] * 2, seeds=[0, 1],
+                                  model=network, **settings)  # fmt: skip
+    for seed, trained in zip((0, 1), together, strict=True):
+        alone = dann_jax.fit(*data, model=network, seed=seed, **settings)
+        leaves_close(trained.state.variables, alone.state.variables)
+    kernels = [trained.params["feature_extractor"]["linear"]["kernel"] for trained in together]
+    assert not np.allclose(*kernels)
