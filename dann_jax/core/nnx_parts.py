@@ -107,6 +107,28 @@ def _on_the_global_batch(module: nnx.Module, layers: global_batch.GlobalRows) ->
             object.__setattr__(node, "_dann_rows", (layers.batch_rows, layers.global_rows))
 
 
+def _abstract_parts(build: Build) -> tuple[Any, nnx.State, nnx.State, nnx.State]:
+    """The module's graph and its parameters, BatchNorm statistics and RNG state, as
+    shapes (nothing is computed).
+
+    Raises:
+      ValueError: the module holds variables of another kind.
+    """
+    abstract = nnx.eval_shape(lambda: build(nnx.Rngs(0)))
+    graphdef, params, stats, rng_state, rest = nnx.split(
+        abstract, nnx.Param, nnx.BatchStat, nnx.RngState, ...
+    )
+    others = jax.tree.leaves(rest, is_leaf=lambda node: isinstance(node, nnx.Variable))
+    if others:
+        kinds = sorted({type(variable).__name__ for variable in others})
+        raise ValueError(
+            f"the NNX module holds variables of kinds {kinds}; the trainer keeps "
+            "nnx.Param, nnx.BatchStat and RNG state. Make them one of these (e.g. "
+            "nnx.BatchStat for statistics updated in training)."
+        )
+    return graphdef, params, stats, rng_state
+
+
 class NNXPart(nn.Module):
     """An NNX module as a linen part of a DANN network (see the module docstring).
 
@@ -118,17 +140,7 @@ class NNXPart(nn.Module):
 
     @nn.compact
     def __call__(self, inputs: jax.Array, *, train: bool = False) -> Any:
-        abstract = nnx.eval_shape(lambda: self.build(nnx.Rngs(0)))
-        graphdef, params, stats, rng_state, rest = nnx.split(
-            abstract, nnx.Param, nnx.BatchStat, nnx.RngState, ...
-        )
-        if jax.tree.leaves(rest):
-            kinds = sorted({type(v).__name__ for v in jax.tree.leaves(rest, is_leaf=_is_var)})
-            raise ValueError(
-                f"the NNX module holds variables of kinds {kinds}; the trainer keeps "
-                "nnx.Param, nnx.BatchStat and RNG state. Make them one of these (e.g. "
-                "nnx.BatchStat for statistics updated in training)."
-            )
+        graphdef, params, stats, rng_state = _abstract_parts(self.build)
         made = []
 
         def starting(kind: type[nnx.Variable], key: jax.Array | None = None) -> dict:
@@ -149,9 +161,8 @@ class NNXPart(nn.Module):
             for name in like_stats
         }
         nnx.replace_by_pure_dict(params, _from_linen(param_values, like_params))
-        nnx.replace_by_pure_dict(
-            stats, _from_linen({k: v.value for k, v in stat_variables.items()}, like_stats)
-        )
+        stat_values = {name: variable.value for name, variable in stat_variables.items()}
+        nnx.replace_by_pure_dict(stats, _from_linen(stat_values, like_stats))
         key = self.make_rng("dropout") if train and self.has_rng("dropout") else jax.random.key(0)
         module = nnx.merge(graphdef, params, stats, _keyed(rng_state, _typed_key(key)))
         module = nnx.view(
@@ -166,10 +177,6 @@ class NNXPart(nn.Module):
             for name, variable in stat_variables.items():
                 variable.value = _to_linen(updated[name])
         return outputs
-
-
-def _is_var(node: Any) -> bool:
-    return isinstance(node, nnx.Variable)
 
 
 def nnx_part(module: nnx.Module | Build) -> NNXPart:
