@@ -168,8 +168,9 @@ def test_tfds_sources_stream_paper_pairs_under_mock_data():
 @pytest.mark.parametrize(
     ("config", "input_mode", "methods"),
     [
-        ("mnist_to_mnist_m", "stream", "source_only,dann,train_on_target"),
-        # The SVHN network compiles slowly on CPU: one method each.
+        # One method each (CI time: each compiles its own step); together they cover
+        # the three methods, both input modes and the four networks.
+        ("mnist_to_mnist_m", "stream", "source_only"),
         ("svhn_to_mnist", "device", "dann"),
         ("syn_digits_to_svhn", "stream", "train_on_target"),
         ("syn_signs_to_gtsrb", "device", "dann"),
