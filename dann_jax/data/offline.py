@@ -269,8 +269,8 @@ def mnist_to_mnist_m(
     Returns:
       Domains of (N, 28, 28, 3) uint8 images (as stored: 60,000 digits take 141 MB per
       domain, not float32's 565 MB; training scales them to [0, 1]) and int32 labels
-      in [0, 10): source_train and target_train the training digits, source_test and target_test
-      the test digits.
+      in [0, 10): source_train and target_train the training digits, source_test and
+      target_test the test digits.
 
     Raises:
       ValueError: a path is not set or does not exist (the message names the config
@@ -289,18 +289,20 @@ def mnist_to_mnist_m(
     }
     for key, (path, what) in paths.items():
         _check_exists(path, key, what)
-    train_grey, train_labels = _read_digits(train_images, train_labels)
-    test_grey, test_labels = _read_digits(test_images, test_labels)
-    if train_grey.shape[1:] != test_grey.shape[1:]:
+    train_digits, train_classes = _read_digits(train_images, train_labels)
+    test_digits, test_classes = _read_digits(test_images, test_labels)
+    if train_digits.shape[1:] != test_digits.shape[1:]:
         raise ValueError(
-            f"{train_images} holds digits of {train_grey.shape[1:]} pixels and {test_images} "
-            f"of {test_grey.shape[1:]}; pass the training and test sets of one dataset."
+            f"{train_images} holds digits of {train_digits.shape[1:]} pixels and "
+            f"{test_images} of {test_digits.shape[1:]}; pass the training and test sets of "
+            "one dataset."
         )
-    photos = _read_blend_photos(photos_folder, side=train_grey.shape[1])
-    train, test = np.arange(len(train_labels)), len(train_labels) + np.arange(len(test_labels))
+    photos = _read_blend_photos(photos_folder, side=train_digits.shape[1])
+    train = np.arange(len(train_classes))
+    test = len(train_classes) + np.arange(len(test_classes))
     return _blended_domains(
-        np.concatenate([train_grey, test_grey]),
-        np.concatenate([train_labels, test_labels]),
+        np.concatenate([train_digits, test_digits]),
+        np.concatenate([train_classes, test_classes]),
         [train, test, train, test],
         photos,
         np.random.default_rng(seed),

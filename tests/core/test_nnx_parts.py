@@ -6,20 +6,13 @@ import nnx_network
 import numpy as np
 import pytest
 from flax import nnx
+from short_fits import FIT, leaves_close
 
 import dann_jax
 from dann_jax import configs, runs
 from dann_jax.core.nnx_parts import NNXPart, nnx_part
 from dann_jax.data.offline import moons
 from dann_jax.runs.train import Stopped
-
-FIT = {"steps": 6, "batch_size": 16, "log_every": 3, "steps_per_dispatch": 3, "progress": False}
-
-
-def leaves_close(got, want, rtol=1e-5, atol=1e-6):
-    pairs = zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True)
-    for got_leaf, want_leaf in pairs:
-        np.testing.assert_allclose(got_leaf, want_leaf, rtol=rtol, atol=atol)
 
 
 @pytest.fixture

@@ -7,20 +7,13 @@ import numpy as np
 import pytest
 import stateful_network
 from flax import linen as nn
+from short_fits import FIT, leaves_close
 
 import dann_jax
 from dann_jax.core import checkpoints, step, variables
 from dann_jax.core.settings import TrainSettings
 from dann_jax.core.state import create_train_state
 from dann_jax.data.offline import moons
-
-FIT = {"steps": 6, "batch_size": 16, "log_every": 3, "steps_per_dispatch": 3, "progress": False}
-
-
-def leaves_close(got, want, rtol=1e-5, atol=1e-6):
-    pairs = zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True)
-    for got_leaf, want_leaf in pairs:
-        np.testing.assert_allclose(got_leaf, want_leaf, rtol=rtol, atol=atol)
 
 
 @pytest.fixture
