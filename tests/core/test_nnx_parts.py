@@ -6,12 +6,11 @@ import nnx_network
 import numpy as np
 import pytest
 from flax import nnx
-from short_fits import FIT, leaves_close
+from short_fits import FIT, leaves_close, moons_target_accuracy
 
 import dann_jax
 from dann_jax import configs, runs
 from dann_jax.core.nnx_parts import NNXPart, nnx_part
-from dann_jax.data.offline import moons
 from dann_jax.runs.train import Stopped
 
 
@@ -139,19 +138,7 @@ def test_a_run_of_an_nnx_network_stopped_and_resumed_equals_the_run_never_stoppe
 def test_dann_with_an_nnx_batch_norm_and_dropout_network_adapts_on_moons():
     """With the toy problem's settings, as the linen network's test: source-only
     against DANN on the rotated moons."""
-    domains = moons(seed=0)
-    settings = {"steps": 3000, "batch_size": 32, "parallel": "none", "progress": False}
-    settings |= {"learning_rate": 0.05, "anneal_learning_rate": False, "momentum": 0.0}
-    settings |= {"adaptation": "constant", "domain_loss_weight": 12.0}
-    network = nnx_network.make_network(2)
-    accuracy = {}
-    for method in ("source_only", "dann"):
-        trained = dann_jax.fit(
-            domains.source_train.inputs, domains.source_train.labels,
-            domains.target_train.inputs, model=network, method=method, **settings,
-        )  # fmt: skip
-        predictions = trained.predict(domains.target_test.inputs)
-        accuracy[method] = float(np.mean(predictions == domains.target_test.labels))
+    accuracy = moons_target_accuracy(nnx_network.make_network(2))
     assert accuracy["dann"] > accuracy["source_only"] + 0.05, accuracy
 
 

@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 import stateful_network
 from flax import linen as nn
-from short_fits import FIT, leaves_close
+from short_fits import FIT, leaves_close, moons_target_accuracy
 
 import dann_jax
 from dann_jax.core import checkpoints, step, variables
 from dann_jax.core.settings import TrainSettings
 from dann_jax.core.state import create_train_state
-from dann_jax.data.offline import moons
 
 
 @pytest.fixture
@@ -77,18 +76,7 @@ def test_fit_seeds_trains_a_batch_norm_network_as_separate_runs(host_data, netwo
 @pytest.mark.slow
 def test_dann_with_batch_norm_and_dropout_adapts_on_moons(network):
     """With the toy problem's settings (the shallow network's): 0.80 -> 0.99 at seed 0."""
-    domains = moons(seed=0)
-    settings = {"steps": 3000, "batch_size": 32, "parallel": "none", "progress": False}
-    settings |= {"learning_rate": 0.05, "anneal_learning_rate": False, "momentum": 0.0}
-    settings |= {"adaptation": "constant", "domain_loss_weight": 12.0}
-    accuracy = {}
-    for method in ("source_only", "dann"):
-        trained = dann_jax.fit(
-            domains.source_train.inputs, domains.source_train.labels,
-            domains.target_train.inputs, model=network, method=method, **settings,
-        )  # fmt: skip
-        predictions = trained.predict(domains.target_test.inputs)
-        accuracy[method] = float(np.mean(predictions == domains.target_test.labels))
+    accuracy = moons_target_accuracy(network)
     assert accuracy["dann"] > accuracy["source_only"] + 0.05, accuracy
 
 
