@@ -12,16 +12,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# --no-compile: pip would write bytecode for every file of TensorFlow and PyTorch (half
+# of the install's time); Python writes it for the modules a run imports, when it does.
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --no-compile
+
 # The library alone: what `make demo` needs (no TensorFlow).
 $(INSTALLED): pyproject.toml | $(BIN)/python
 	@echo "Installing dann_jax into $(VENV) (the first time: about a minute)..."
-	$(BIN)/python -m pip install --quiet -e .
+	$(PIP_INSTALL) -e .
 	touch $(INSTALLED)
 
 # Tests, lint and TensorFlow, which the TFDS builder tests need to prepare datasets.
 $(INSTALLED_DEV): pyproject.toml | $(BIN)/python
 	@echo "Installing dann_jax and its dev extra (PyTorch, TensorFlow, Sphinx: about 3.6 GB) into $(VENV) (the first time: a few minutes)..."
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $(INSTALLED) $(INSTALLED_DEV)
 
 install: $(INSTALLED_DEV)

@@ -1,6 +1,6 @@
-"""Strict JAX settings for every test, 8 faked CPU devices (before JAX starts), a cache
-folder of the session's own for `dann train`, JAX's persistent compilation cache kept
-between runs of the suite, compiled programs freed after each module, and a counter of
+"""Strict JAX settings for every test, 8 faked CPU devices (before JAX starts), one JAX
+persistent compilation cache for the suite and the `dann` commands it runs (kept between
+runs of the suite), compiled programs freed after each module, and a counter of
 compilations."""
 
 import contextlib
@@ -17,28 +17,29 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
 @pytest.fixture(autouse=True, scope="session")
-def own_cache_folder(tmp_path_factory):
-    """`dann train`'s compilation cache ("auto": under $XDG_CACHE_HOME) goes to this
-    session's own folder, in the test process and in the processes it starts."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
-@pytest.fixture(autouse=True, scope="session")
 def compiled_programs_kept_between_modules(request, tmp_path_factory):
-    """JAX's persistent compilation cache in pytest's cache folder (.pytest_cache/d/jax),
-    for every test: the suite compiles the same small programs in module after module
-    (each module's are freed, see below), in both tiers and in every run; loading one
-    is cheaper than compiling it (tests/runs/test_plan.py: 22 s cold, 18.5 s warm).
-    Entries are keyed by the program and the compiler's version, so a changed program
-    never loads a stale one."""
+    """One JAX persistent compilation cache for the whole suite, kept between its runs in
+    pytest's cache folder (.pytest_cache/d/compiled): the suite compiles the same small
+    programs in module after module (each module's are freed, see below), in both tiers,
+    in `dann` commands run in this process and in the processes it starts; loading one
+    is cheaper than compiling it. $XDG_CACHE_HOME points there too, so that `dann
+    train`'s own cache ("auto": $XDG_CACHE_HOME/dann_jax/jax) is the same folder, and
+    the tests never touch the user's ~/.cache. Entries are keyed by the program and
+    the compiler's version, so a changed program never loads a stale one."""
     cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
-    folder = cache.mkdir("jax") if cache is not None else tmp_path_factory.mktemp("jax")
+    home = cache.mkdir("compiled") if cache is not None else tmp_path_factory.mktemp("compiled")
+    folder = home / "dann_jax" / "jax"
+    folder.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    yield
+    # A size limit turns on JAX's file lock around every read and write of the folder:
+    # without it an entry is written in place, and a `dann` process the suite started
+    # could read it half written (JAX then warns and compiles it again).
+    jax.config.update("jax_compilation_cache_max_size", 2 * 1024**3)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(home))
+        yield
     jax.config.update("jax_compilation_cache_dir", None)
 
 
@@ -69,9 +70,9 @@ def command_settings_undone_after_each_test():
     logger.handlers[:] = handlers
     logger.setLevel(level)
     logger.propagate = propagate
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_time)
     if jax.config.jax_compilation_cache_dir != cache_dir:
         jax.config.update("jax_compilation_cache_dir", cache_dir)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_time)
         compilation_cache.reset_cache()
 
 

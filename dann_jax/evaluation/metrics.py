@@ -47,14 +47,35 @@ def evaluate(trained: TrainedDANN, source_test: Split, target_test: Split) -> di
     unlabelled target (labels all negative, e.g. an image folder without class
     folders) has no target accuracy.
     """
-    source_class, source_domain = trained.logits(source_test.inputs)
-    target_class, target_domain = trained.logits(target_test.inputs)
+    return scores_from_logits(
+        trained.logits(source_test.inputs), trained.logits(target_test.inputs),
+        source_test.labels, target_test.labels,
+    )  # fmt: skip
+
+
+def scores_from_logits(
+    source_logits: tuple[np.ndarray, np.ndarray],
+    target_logits: tuple[np.ndarray, np.ndarray],
+    source_labels: np.ndarray,
+    target_labels: np.ndarray,
+) -> dict[str, float]:
+    """:func:`evaluate`'s scores from logits already computed.
+
+    Args:
+      source_logits: class logits (N_s, classes) and domain logits (N_s,) of the
+        source test examples.
+      target_logits: the same (N_t, classes), (N_t,) of the target test examples.
+      source_labels: (N_s,) class ids.
+      target_labels: (N_t,) class ids, all negative for an unlabelled target (then no
+        target accuracy).
+    """
+    (source_class, source_domain), (target_class, target_domain) = source_logits, target_logits
     scores = {
-        "source_accuracy": accuracy(source_class.argmax(-1), source_test.labels),
-        "target_accuracy": accuracy(target_class.argmax(-1), target_test.labels),
+        "source_accuracy": accuracy(source_class.argmax(-1), source_labels),
+        "target_accuracy": accuracy(target_class.argmax(-1), target_labels),
         "domain_accuracy": domain_accuracy(source_domain, target_domain),
     }
-    if np.all(np.asarray(target_test.labels) < 0):
+    if np.all(np.asarray(target_labels) < 0):
         del scores["target_accuracy"]
     return scores
 

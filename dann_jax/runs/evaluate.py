@@ -39,11 +39,13 @@ def evaluate_methods(
     source vs target test features). Returns method -> scores."""
     scores, evaluation, features = {}, {}, {}
     for method, trained in trained_by_method.items():
-        scores[method] = metrics.evaluate(trained, data.source_test, data.target_test)
-        features[method] = (
-            trained.features(data.source_test.inputs),
-            trained.features(data.target_test.inputs),
+        # One pass (and one compiled program) per split gives the features and both logits.
+        source = trained.features_and_logits(data.source_test.inputs)
+        target = trained.features_and_logits(data.target_test.inputs)
+        scores[method] = metrics.scores_from_logits(
+            source[1:], target[1:], data.source_test.labels, data.target_test.labels
         )
+        features[method] = (source[0], target[0])
         if not all(np.isfinite(part).all() for part in features[method]):
             raise FloatingPointError(
                 f"{method}'s trained network gives non-finite features on the test data (its "
