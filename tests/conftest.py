@@ -33,10 +33,8 @@ def compiled_programs_kept_between_modules(request, tmp_path_factory):
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    # A size limit turns on JAX's file lock around every read and write of the folder:
-    # without it an entry is written in place, and a `dann` process the suite started
-    # could read it half written (JAX then warns and compiles it again).
-    jax.config.update("jax_compilation_cache_max_size", 2 * 1024**3)
+    # No jax_compilation_cache_max_size: with one, JAX reads every entry's size and time
+    # at each write, which made the slow tier several minutes slower.
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(home))
         yield
