@@ -33,8 +33,8 @@ def compiled_programs_kept_between_modules(request, tmp_path_factory):
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    # No jax_compilation_cache_max_size: with one, JAX reads every entry's size and time
-    # at each write, which made the slow tier several minutes slower.
+    # No jax_compilation_cache_max_size: with one (it turns on JAX's file lock), JAX reads
+    # every entry's size and time at each write, over the suite's thousands of entries.
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(home))
         yield
