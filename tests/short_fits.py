@@ -6,6 +6,7 @@ import numpy as np
 
 import dann_jax
 from dann_jax.data.offline import moons
+from dann_jax.evaluation.metrics import accuracy
 
 # 6 steps of 16, a record every 3, 3 steps per dispatch.
 FIT = {"steps": 6, "batch_size": 16, "log_every": 3, "steps_per_dispatch": 3, "progress": False}
@@ -25,12 +26,12 @@ def moons_target_accuracy(network) -> dict[str, float]:
     settings = {"steps": 3000, "batch_size": 32, "parallel": "none", "progress": False}
     settings |= {"learning_rate": 0.05, "anneal_learning_rate": False, "momentum": 0.0}
     settings |= {"adaptation": "constant", "domain_loss_weight": 12.0}
-    accuracy = {}
+    target_accuracy = {}
     for method in ("source_only", "dann"):
         trained = dann_jax.fit(
             domains.source_train.inputs, domains.source_train.labels,
             domains.target_train.inputs, model=network, method=method, **settings,
         )  # fmt: skip
         predictions = trained.predict(domains.target_test.inputs)
-        accuracy[method] = float(np.mean(predictions == domains.target_test.labels))
-    return accuracy
+        target_accuracy[method] = accuracy(predictions, domains.target_test.labels)
+    return target_accuracy

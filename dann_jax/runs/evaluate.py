@@ -40,12 +40,12 @@ def evaluate_methods(
     scores, evaluation, features = {}, {}, {}
     for method, trained in trained_by_method.items():
         # One pass (and one compiled program) per split gives the features and both logits.
-        source = trained.features_and_logits(data.source_test.inputs)
-        target = trained.features_and_logits(data.target_test.inputs)
+        source_features, *source_logits = trained.features_and_logits(data.source_test.inputs)
+        target_features, *target_logits = trained.features_and_logits(data.target_test.inputs)
         scores[method] = metrics.scores_from_logits(
-            source[1:], target[1:], data.source_test.labels, data.target_test.labels
+            source_logits, target_logits, data.source_test.labels, data.target_test.labels
         )
-        features[method] = (source[0], target[0])
+        features[method] = (source_features, target_features)
         if not all(np.isfinite(part).all() for part in features[method]):
             raise FloatingPointError(
                 f"{method}'s trained network gives non-finite features on the test data (its "
