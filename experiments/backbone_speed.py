@@ -1,6 +1,6 @@
 """Speed of one DANN step with an ImageNet backbone at the Office protocol's shapes.
 
-    python experiments/backbone_speed.py [--backbone=resnet50] [--steps=3] [--torch]
+    python experiments/backbone_speed.py [--backbone=resnet50] [--steps=3] [--torch] [--profile]
 
 The step of ``model="resnet50"`` (or ``"alexnet"``, ``"vit_b16"``) at its Office batch
 (32 + 32 images; ViT-B/16 24 + 24) stored at 256 x 256, cropped to 224 and flipped
@@ -16,13 +16,21 @@ momentum). Writes
 
 from __future__ import annotations
 
+import collections
+import gzip
+import json
+import re
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
 from absl import app, flags
+
+# experiments/ is on sys.path when this runs.
+from trace_events import device_events
 
 from dann_jax.core.registry import BACKBONE_NAMES, build_model
 from dann_jax.core.settings import NETWORK_DEFAULTS, TrainSettings
@@ -34,7 +42,19 @@ ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_enum("backbone", "resnet50", list(BACKBONE_NAMES), "The backbone.")
 flags.DEFINE_integer("steps", 3, "Timed steps after the compiling one.")
 flags.DEFINE_bool("torch", False, "Also time the same step in PyTorch (needs torch, timm).")
+flags.DEFINE_bool("profile", False, "Also profile one step of each JAX variant, by kernel kind.")
 FLAGS = flags.FLAGS
+
+# XLA:CPU hands convolutions, matrix products and reductions to YNNPACK by default; these
+# compiler options keep the last two and give convolutions back to XLA's own (Eigen)
+# kernels. Per program, where XLA_FLAGS would set it for the whole process.
+EIGEN_CONVOLUTIONS = {
+    "xla_cpu_experimental_ynn_fusion_type": (
+        "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
+    )
+}
+JAX_VARIANTS = {"JAX": None, "JAX, XLA's own convolutions": EIGEN_CONVOLUTIONS}
+UNTRACED = "(untraced)"
 
 
 def _torch_step_seconds(backbone: str, batch_size: int, steps: int) -> tuple[float, list]:
@@ -95,6 +115,45 @@ def _torch_step_seconds(backbone: str, batch_size: int, steps: int) -> tuple[flo
     return first, seconds
 
 
+def _kernels_by_kind(step, state, batch) -> tuple[object, dict[str, float]]:
+    """One step under ``jax.profiler``: seconds per kernel kind (XLA's instruction names
+    without their numbers, e.g. ``ynn_fusion``) and :data:`UNTRACED`, longest first, and
+    the new state."""
+    with tempfile.TemporaryDirectory() as folder:
+        with jax.profiler.trace(folder):
+            start = time.perf_counter()
+            state, metrics = step(state, batch)
+            jax.block_until_ready(metrics)
+            wall = time.perf_counter() - start
+        (trace_file,) = Path(folder).rglob("*.trace.json.gz")
+        trace = json.loads(gzip.decompress(trace_file.read_bytes()))
+    kinds, threads = collections.Counter(), set()
+    for thread, event in device_events(trace):
+        kinds[re.sub(r"\.\d+$", "", event["name"])] += float(event.get("dur", 0)) / 1e6
+        threads.add(thread)
+    kinds[UNTRACED] = max(wall * len(threads) - sum(kinds.values()), 0.0)
+    return state, dict(kinds.most_common())
+
+
+def _jax_step_seconds(network, example, settings, batch, compiler_options):
+    """The first step's and the timed steps' seconds of the JAX step compiled with
+    ``compiler_options``, and with ``--profile`` its kernels by kind."""
+    state = create_train_state(network, example, settings)
+    step = jax.jit(train_step, donate_argnums=0, compiler_options=compiler_options)
+    start = time.perf_counter()
+    state, metrics = step(state, batch)
+    jax.block_until_ready(metrics)
+    first = time.perf_counter() - start
+    seconds = []
+    for _ in range(FLAGS.steps):
+        start = time.perf_counter()
+        state, metrics = step(state, batch)
+        jax.block_until_ready(metrics)
+        seconds.append(time.perf_counter() - start)
+    kinds = _kernels_by_kind(step, state, batch)[1] if FLAGS.profile else {}
+    return first, seconds, kinds
+
+
 def main(argv: list[str]) -> None:
     del argv
     machine = provenance.describe_machine()  # the code as it was when the run began
@@ -108,18 +167,11 @@ def main(argv: list[str]) -> None:
     }
     network = build_model(FLAGS.backbone, 31)
     example = np.zeros((1, *settings.input_shape((256, 256, 3))), np.float32)
-    state = create_train_state(network, example, settings)
-    step = jax.jit(train_step, donate_argnums=0)
-    start = time.perf_counter()
-    state, metrics = step(state, batch)
-    jax.block_until_ready(metrics)
-    first = time.perf_counter() - start
-    seconds = []
-    for _ in range(FLAGS.steps):
-        start = time.perf_counter()
-        state, metrics = step(state, batch)
-        jax.block_until_ready(metrics)
-        seconds.append(time.perf_counter() - start)
+    variants = {
+        name: _jax_step_seconds(network, example, settings, batch, options)
+        for name, options in JAX_VARIANTS.items()
+    }
+    first, seconds, _ = variants["JAX"]
     median = statistics.median(seconds)
     record = {
         "backbone": FLAGS.backbone,
@@ -128,6 +180,15 @@ def main(argv: list[str]) -> None:
         "step_seconds": seconds,
         "steps_per_second": 1 / median,
         "images_per_second": settings.batch_size / median,
+        "jax_variants": {
+            name: {
+                "compiler_options": JAX_VARIANTS[name],
+                "first_step_seconds": variant_first,
+                "step_seconds": variant_seconds,
+                "kernels_by_kind_seconds": kinds,
+            }
+            for name, (variant_first, variant_seconds, kinds) in variants.items()
+        },
         "machine": machine,
     }
     if FLAGS.torch:
@@ -144,7 +205,7 @@ def main(argv: list[str]) -> None:
         }
     device = record["machine"]["device"].lower().replace(" ", "-")
     out = ROOT / "experiments" / "results" / f"backbone-speed-{FLAGS.backbone}-{device}"
-    timings = {"JAX": (first, seconds)}
+    timings = {name: (variant[0], variant[1]) for name, variant in variants.items()}
     if FLAGS.torch:
         timings[f"PyTorch {record['torch']['version']}"] = (torch_first, torch_seconds)
     lines = [
@@ -163,8 +224,21 @@ def main(argv: list[str]) -> None:
     for framework, (_, timed) in timings.items():
         lines.append(f"{framework}'s timed steps: {', '.join(f'{s:.2f}' for s in timed)} s.")
     if FLAGS.torch:
-        ratio = median / statistics.median(torch_seconds)
-        lines.append(f"JAX takes {ratio:.2f}x PyTorch's time per step.")
+        for name, (_, timed, _) in variants.items():
+            ratio = statistics.median(timed) / statistics.median(torch_seconds)
+            lines.append(f"{name} takes {ratio:.2f}x PyTorch's time per step.")
+    for name, (_, _, kinds) in variants.items():
+        if kinds:
+            lines += [
+                "",
+                f"{name}, one profiled step, kernels by kind (seconds summed over XLA:CPU's "
+                f"worker threads; {UNTRACED}: the threads' time outside the trace's kernels, "
+                "e.g. XLA's own convolutions, which run asynchronously):",
+                "",
+                "| kernel kind | s |",
+                "|---|---|",
+            ]
+            lines += [f"| `{kind}` | {total:.2f} |" for kind, total in list(kinds.items())[:12]]
     print(provenance.write_result(out, record, lines))
 
 

@@ -22,14 +22,45 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.linen.dtypes import promote_dtype
 
 # torchvision initialises convolutions with Kaiming normal (fan_out, ReLU gain), which
 # matters only when a ResNet trains from scratch rather than from converted weights.
 _KAIMING_FAN_OUT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
-def _conv(features: int, size: int, strides: int, name: str) -> nn.Conv:
-    """A bias-free convolution padded like PyTorch's ``Conv2d(padding=size // 2)``."""
+class PointwiseConv(nn.Module):
+    """A bias-free 1x1 convolution computed as a matrix product over the channels: the
+    same ``kernel`` (1, 1, C, features) and outputs as ``nn.Conv(features, (1, 1),
+    strides)`` with no padding, to rounding.
+
+    Maps (N, H, W, C) to (N, ceil(H / strides), ceil(W / strides), features). Why: XLA's
+    CPU backend takes the kernel gradient of a 1x1 ``conv_general_dilated`` through a
+    transposed copy of the activations and a convolution over the batch, which took
+    most of a ResNet-50 step on CPU; as a product it is one matrix product
+    (BENCHMARKS.md, ImageNet backbones). On GPUs both are matrix products.
+    """
+
+    features: int
+    strides: int = 1
+    kernel_init: nn.initializers.Initializer = _KAIMING_FAN_OUT
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param(
+            "kernel", self.kernel_init, (1, 1, x.shape[-1], self.features), jnp.float32
+        )
+        if self.strides > 1:  # a 1x1 window with no padding reads every strides-th pixel
+            x = x[:, :: self.strides, :: self.strides, :]
+        x, kernel = promote_dtype(x, kernel, dtype=None)  # as nn.Conv promotes
+        return jnp.einsum("nhwc,cf->nhwf", x, kernel[0, 0])
+
+
+def _conv(features: int, size: int, strides: int, name: str) -> nn.Module:
+    """A bias-free convolution padded like PyTorch's ``Conv2d(padding=size // 2)``
+    (1x1: a :class:`PointwiseConv`)."""
+    if size == 1:
+        return PointwiseConv(features, strides, name=name)
     padding = size // 2
     return nn.Conv(
         features,
