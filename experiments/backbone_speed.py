@@ -232,8 +232,8 @@ def main(argv: list[str]) -> None:
             lines += [
                 "",
                 f"{name}, one profiled step, kernels by kind (seconds summed over XLA:CPU's "
-                f"worker threads; {UNTRACED}: the threads' time outside the trace's kernels, "
-                "e.g. XLA's own convolutions, which run asynchronously):",
+                f"worker threads; {UNTRACED}: the rest of the threads' time, idle or in "
+                "work the trace does not show, such as XLA's own convolutions):",
                 "",
                 "| kernel kind | s |",
                 "|---|---|",
