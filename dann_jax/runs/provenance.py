@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -54,10 +55,12 @@ def describe_machine() -> dict:
 
 
 def _command() -> str:
-    """The command line as typed: ``dann ...`` for the console script, else ``python ...``."""
-    if Path(sys.argv[0]).name == "dann":
-        return " ".join(["dann", *sys.argv[1:]])
-    return " ".join(["python", *sys.argv])
+    """The command line as typed: ``dann ...`` for the console script, else ``python ...``;
+    preceded by ``XLA_FLAGS=...`` when it is set, since XLA's flags change the speed."""
+    words = ["dann", *sys.argv[1:]] if Path(sys.argv[0]).name == "dann" else ["python", *sys.argv]
+    if os.environ.get("XLA_FLAGS"):
+        words.insert(0, f"XLA_FLAGS={shlex.quote(os.environ['XLA_FLAGS'])}")
+    return " ".join(words)
 
 
 def summary(machine: dict) -> str:

@@ -1,0 +1,14 @@
+"""What a committed result says about how it was measured."""
+
+from dann_jax.runs import provenance
+
+
+def test_the_command_of_a_result_is_as_typed_with_the_xla_flags_it_ran_under(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["experiments/benchmark.py", "--steps=3"])
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    assert provenance.describe_machine()["command"] == "python experiments/benchmark.py --steps=3"
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_a=1 --xla_b=2")
+    assert provenance.describe_machine()["command"] == (
+        "XLA_FLAGS='--xla_a=1 --xla_b=2' python experiments/benchmark.py --steps=3"
+    )
