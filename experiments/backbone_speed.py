@@ -7,10 +7,15 @@ The step of ``model="resnet50"`` (or ``"alexnet"``, ``"vit_b16"``) at its Office
 inside the step, forward and backward through the backbone, the bottleneck and both
 heads, SGD with the backbone at 0.1x.
 Random images (speed does not depend on them). One step compiles and warms up; the
-next ``--steps`` are timed one by one. With ``--torch`` the same step in PyTorch runs
-after it in the same process, timed the same way (torchvision's ResNet-50 or AlexNet,
-timm's ViT-B/16; the same bottleneck, heads, gradient reversal, crops and SGD with
-momentum). Writes
+next ``--steps`` are timed one by one. The JAX step runs twice: compiled with XLA's
+default settings, and with XLA:CPU's own convolutions instead of YNNPACK's
+(:data:`EIGEN_CONVOLUTIONS`; for a whole process, ``XLA_FLAGS=
+--xla_cpu_experimental_ynn_fusion_type=-individual_convolution``). With ``--torch`` the
+same step in PyTorch runs after them in the same process, timed the same way
+(torchvision's ResNet-50 or AlexNet, timm's ViT-B/16; the same bottleneck, heads,
+gradient reversal, crops and SGD with momentum). With ``--profile`` one more step of
+each JAX variant runs under ``jax.profiler``, and the markdown gets its kernels summed
+by kind (XLA's instruction names without their numbers). Writes
 ``experiments/results/backbone-speed-<backbone>-<device>.{json,md}``.
 """
 
@@ -115,10 +120,9 @@ def _torch_step_seconds(backbone: str, batch_size: int, steps: int) -> tuple[flo
     return first, seconds
 
 
-def _kernels_by_kind(step, state, batch) -> tuple[object, dict[str, float]]:
+def _kernels_by_kind(step, state, batch) -> dict[str, float]:
     """One step under ``jax.profiler``: seconds per kernel kind (XLA's instruction names
-    without their numbers, e.g. ``ynn_fusion``) and :data:`UNTRACED`, longest first, and
-    the new state."""
+    without their numbers, e.g. ``ynn_fusion``) and :data:`UNTRACED`, longest first."""
     with tempfile.TemporaryDirectory() as folder:
         with jax.profiler.trace(folder):
             start = time.perf_counter()
@@ -132,7 +136,7 @@ def _kernels_by_kind(step, state, batch) -> tuple[object, dict[str, float]]:
         kinds[re.sub(r"\.\d+$", "", event["name"])] += float(event.get("dur", 0)) / 1e6
         threads.add(thread)
     kinds[UNTRACED] = max(wall * len(threads) - sum(kinds.values()), 0.0)
-    return state, dict(kinds.most_common())
+    return dict(kinds.most_common())
 
 
 def _jax_step_seconds(network, example, settings, batch, compiler_options):
@@ -150,7 +154,7 @@ def _jax_step_seconds(network, example, settings, batch, compiler_options):
         state, metrics = step(state, batch)
         jax.block_until_ready(metrics)
         seconds.append(time.perf_counter() - start)
-    kinds = _kernels_by_kind(step, state, batch)[1] if FLAGS.profile else {}
+    kinds = _kernels_by_kind(step, state, batch) if FLAGS.profile else {}
     return first, seconds, kinds
 
 
