@@ -29,6 +29,33 @@ from flax.linen.dtypes import promote_dtype
 _KAIMING_FAN_OUT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
+@jax.custom_vjp
+def channel_product(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``x`` (N, H, W, C) times ``kernel`` (C, F) over the channels: (N, H, W, F).
+
+    Its VJP is autodiff's but for the order of one product (below); like every
+    ``custom_vjp`` it has no forward-mode derivative (``jax.jvp``).
+    """
+    return jnp.einsum("nhwc,cf->nhwf", x, kernel)
+
+
+def _channel_product_forward(x: jax.Array, kernel: jax.Array):
+    return channel_product(x, kernel), (x, kernel)
+
+
+def _channel_product_backward(residuals, grad: jax.Array):
+    x, kernel = residuals
+    # The kernel's gradient, sum over the N*H*W rows of x^T grad, taken as (grad^T x)^T:
+    # with x as the left operand (autodiff's order) XLA:CPU copied x transposed first
+    # (BENCHMARKS.md, "ImageNet backbones").
+    rows = grad.reshape(-1, grad.shape[-1]), x.reshape(-1, x.shape[-1])
+    kernel_grad = jax.lax.dot_general(*rows, (((0,), (0,)), ((), ()))).T
+    return jnp.einsum("nhwf,cf->nhwc", grad, kernel), kernel_grad
+
+
+channel_product.defvjp(_channel_product_forward, _channel_product_backward)
+
+
 class PointwiseConv(nn.Module):
     """A bias-free 1x1 convolution computed as a matrix product over the channels: the
     same ``kernel`` (1, 1, C, features) and outputs as ``nn.Conv(features, (1, 1),
@@ -53,7 +80,7 @@ class PointwiseConv(nn.Module):
         if self.strides > 1:  # a 1x1 window with no padding reads every strides-th pixel
             x = x[:, :: self.strides, :: self.strides, :]
         x, kernel = promote_dtype(x, kernel, dtype=None)  # as nn.Conv promotes
-        return jnp.einsum("nhwc,cf->nhwf", x, kernel[0, 0])
+        return channel_product(x, kernel[0, 0])
 
 
 def _conv(features: int, size: int, strides: int, name: str) -> nn.Module:
