@@ -64,8 +64,9 @@ class PointwiseConv(nn.Module):
     Maps (N, H, W, C) to (N, ceil(H / strides), ceil(W / strides), features). Why: XLA's
     CPU backend takes the kernel gradient of a 1x1 ``conv_general_dilated`` through a
     transposed copy of the activations and a convolution over the batch; as a product
-    it is one matrix product, and ResNet-50's DANN step on 2 CPU cores went from 52.7 s
-    to 30.1 s (BENCHMARKS.md, "ImageNet backbones"; not measured on a GPU).
+    (:func:`channel_product`) it is one matrix product, and ResNet-50's DANN step on 2
+    CPU cores went from 52.7 s to 29.0 s (BENCHMARKS.md, "ImageNet backbones"; not
+    measured on a GPU).
     """
 
     features: int
