@@ -11,10 +11,10 @@ import os
 # The suite checks what programs compute, not how fast: at LLVM's level 1 XLA:CPU compiles
 # in about 60% of the time of its default level 3, at the same step time, with results
 # equal to rounding (experiments/compile_levels.py). Every equality the suite checks is
-# between programs compiled alike. Set before JAX is imported; the `dann` commands the
-# tests start inherit it.
+# between programs compiled alike. Set before JAX is imported (a level in $XLA_FLAGS comes
+# later and wins); the `dann` commands the tests start inherit it.
 os.environ["XLA_FLAGS"] = " ".join(
-    [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=1"]
+    ["--xla_backend_optimization_level=1", os.environ.get("XLA_FLAGS", "")]
 ).strip()
 
 import jax

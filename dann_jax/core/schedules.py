@@ -13,23 +13,28 @@ import jax.numpy as jnp
 import optax
 
 
-def _progress(step: jnp.ndarray, total_steps: int) -> jnp.ndarray:
-    return jnp.clip(jnp.asarray(step, jnp.float32) / total_steps, 0.0, 1.0)
+def _progress(step: jnp.ndarray, total_steps: int | jnp.ndarray) -> jnp.ndarray:
+    # step * (1 / total_steps), not step / total_steps: XLA computes a division by a
+    # constant so, and these are the bits of the runs it compiled with a constant length.
+    reciprocal = 1.0 / jnp.asarray(total_steps, jnp.float32)
+    return jnp.clip(jnp.asarray(step, jnp.float32) * reciprocal, 0.0, 1.0)
 
 
-def _check_total_steps(total_steps: int) -> None:
-    if total_steps < 1:
+def _check_total_steps(total_steps: int | jnp.ndarray) -> None:
+    # A traced length (a train state's, so that runs of any length share a compiled
+    # step) was checked where it was set.
+    if isinstance(total_steps, int | float) and total_steps < 1:
         raise ValueError(f"total_steps must be a positive integer, got {total_steps}.")
 
 
-def adaptation_factor(total_steps: int, gamma: float = 10.0) -> optax.Schedule:
+def adaptation_factor(total_steps: int | jnp.ndarray, gamma: float = 10.0) -> optax.Schedule:
     """The GRL's lambda_p = 2 / (1 + exp(-gamma * p)) - 1.
 
     Rises from 0 at the start to almost 1 at the end, so the noisy domain signal
     of early training does not disturb the features.
 
     Args:
-      total_steps: steps of the whole run (p reaches 1 there).
+      total_steps: steps of the whole run (p reaches 1 there); may be traced.
       gamma: steepness; the paper uses 10 in all experiments.
 
     Returns:
@@ -45,7 +50,7 @@ def adaptation_factor(total_steps: int, gamma: float = 10.0) -> optax.Schedule:
 
 
 def annealed_learning_rate(
-    total_steps: int,
+    total_steps: int | jnp.ndarray,
     initial_learning_rate: float = 0.01,
     alpha: float = 10.0,
     beta: float = 0.75,
@@ -53,7 +58,7 @@ def annealed_learning_rate(
     """The learning rate mu_p = mu_0 / (1 + alpha * p) ** beta.
 
     Args:
-      total_steps: steps of the whole run (p reaches 1 there).
+      total_steps: steps of the whole run (p reaches 1 there); may be traced.
       initial_learning_rate: mu_0; the paper uses 0.01.
       alpha: the paper uses 10.
       beta: the paper uses 0.75.

@@ -195,18 +195,23 @@ class StepSettings:
             return ("domain_loss_weight", "gamma")
         return ("gamma",) if self.adaptation == "constant" else ()
 
-    def adaptation_schedule(self, gamma: Any = None) -> optax.Schedule:
-        """step -> lambda, the GRL's scale (``gamma``: a traced value in place of ours)."""
+    def adaptation_schedule(self, gamma: Any = None, *, steps: Any = None) -> optax.Schedule:
+        """step -> lambda, the GRL's scale (``gamma``, ``steps``: traced values in place
+        of ours)."""
         if self.adaptation == "annealed":
-            return schedules.adaptation_factor(self.steps, self.gamma if gamma is None else gamma)
+            return schedules.adaptation_factor(
+                self.steps if steps is None else steps, self.gamma if gamma is None else gamma
+            )
         return optax.constant_schedule(1.0)
 
-    def learning_rate_schedule(self, learning_rate: Any = None) -> optax.Schedule:
-        """step -> mu, the learning rate applied at that step (``learning_rate``: a
-        traced mu_0 in place of ours)."""
+    def learning_rate_schedule(
+        self, learning_rate: Any = None, *, steps: Any = None
+    ) -> optax.Schedule:
+        """step -> mu, the learning rate applied at that step (``learning_rate``,
+        ``steps``: a traced mu_0 and run length in place of ours)."""
         mu_0 = self.learning_rate if learning_rate is None else learning_rate
         if self.anneal_learning_rate:
-            return schedules.annealed_learning_rate(self.steps, mu_0)
+            return schedules.annealed_learning_rate(self.steps if steps is None else steps, mu_0)
         return optax.constant_schedule(mu_0)
 
     def update_direction(self) -> optax.GradientTransformation:

@@ -43,8 +43,9 @@ class TrainState(struct.PyTreeNode):
         step k's dropout is ``fold_in(key, k)``, the same under every launcher
         and after a resume.
       hyperparameters: float32 scalars of :data:`dann_jax.core.settings.HYPERPARAMETERS`
-        (mu_0, the domain-loss weight, gamma): traced, so the members of a sweep
-        share one compiled step. Set from the settings, never checkpointed.
+        (mu_0, the domain-loss weight, gamma) and ``steps``, the run's length: traced,
+        so the members of a sweep share one compiled step, and so do runs of other
+        lengths. Set from the settings, never checkpointed.
       input_normalization: ``mean`` and ``std`` float32 of the inputs' shape, with
         which the train step finishes its batch's stored images
         (:func:`dann_jax.data.preprocess.network_inputs`: uint8 scaled, resized
@@ -81,12 +82,19 @@ class TrainState(struct.PyTreeNode):
 
     def adaptation_factor(self, step: jax.Array) -> jax.Array:
         """lambda at ``step``: the GRL's scale (float32 scalar)."""
-        return self.settings.adaptation_schedule(self.hyperparameters["gamma"])(step)
+        hyperparameters = self.hyperparameters
+        schedule = self.settings.adaptation_schedule(
+            hyperparameters["gamma"], steps=hyperparameters["steps"]
+        )
+        return schedule(step)
 
     def learning_rate(self, step: jax.Array) -> jax.Array:
         """mu at ``step``: the learning rate the update of that step applies."""
-        mu_0 = self.hyperparameters["learning_rate"]
-        return self.settings.learning_rate_schedule(mu_0)(step)
+        hyperparameters = self.hyperparameters
+        schedule = self.settings.learning_rate_schedule(
+            hyperparameters["learning_rate"], steps=hyperparameters["steps"]
+        )
+        return schedule(step)
 
     def apply_gradients(self, *, grads: Any, model_state: Any | None = None) -> TrainState:
         """One step: the optimiser's direction scaled by -mu(state.step); the model
@@ -150,8 +158,11 @@ def _state(
     )
 
 
-def _hyperparameters(values: Mapping[str, float]) -> dict[str, jax.Array]:
-    return {name: jnp.asarray(value, jnp.float32) for name, value in values.items()}
+def _hyperparameters(steps: int, values: Mapping[str, Any]) -> dict[str, jax.Array]:
+    """The state's traced values: ``values`` (of HYPERPARAMETERS) and the run's length."""
+    return {name: jnp.asarray(value, jnp.float32) for name, value in values.items()} | {
+        "steps": jnp.full(np.shape(next(iter(values.values()))), steps, jnp.float32)
+    }
 
 
 def create_train_state(
@@ -187,7 +198,7 @@ def create_train_state(
         jnp.asarray(example_inputs),
         init_variables,
     )
-    hyperparameters = _hyperparameters(step_settings.hyperparameters())
+    hyperparameters = _hyperparameters(step_settings.steps, step_settings.hyperparameters())
     return _state(
         network,
         step_settings,
@@ -223,7 +234,7 @@ def create_train_states(
     overrides = member_settings or [{}] * len(seeds)
     values = [step_settings.hyperparameters() | dict(override) for override in overrides]
     hyperparameters = _hyperparameters(
-        {name: [value[name] for value in values] for name in values[0]}
+        step_settings.steps, {name: [value[name] for value in values] for name in values[0]}
     )
     normalizations = input_normalizations or [IDENTITY] * len(seeds)
     stacked = {name: np.stack([n[name] for n in normalizations]) for name in normalizations[0]}

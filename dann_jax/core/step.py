@@ -2,7 +2,9 @@
 
 Everything a step needs comes in through ``state`` and ``batch``. The adaptation
 factor lambda_p and the learning rate mu_p are functions of ``state.step``, so
-a new lambda never recompiles and a state restored at step k applies mu(k).
+a new lambda never recompiles and a state restored at step k applies mu(k); the
+run's length, like mu_0, is a traced value of the state, so runs of other lengths
+lower to one program.
 The state's network and settings are static (hashable, compared by value), so
 equal networks and settings reuse one compiled step.
 """

@@ -251,24 +251,6 @@ def cli_arguments(address, index, workdir, *overrides):
     ]
 
 
-def test_two_process_cli_run_writes_one_run_folder_from_process_zero(tmp_path):
-    address = free_address()
-    workdirs = [tmp_path / "process0", tmp_path / "process1"]
-    finished = run_two_processes(lambda index: cli_arguments(address, index, workdirs[index]))
-    for status, _, err in finished:
-        assert status == 0, err[-3000:]
-    records = [json.loads(line) for line in (workdirs[0] / "metrics.jsonl").open()]
-    assert [(r["method"], r["step"]) for r in records] == [
-        ("source_only", 10),
-        ("source_only", 20),
-        ("dann", 10),
-        ("dann", 20),
-    ]
-    assert (workdirs[0] / "results.json").exists()
-    assert not workdirs[1].exists()
-    assert "| dann |" in finished[0][1] and "| dann |" not in finished[1][1]
-
-
 def test_processes_that_disagree_on_the_config_stop_with_a_clear_error(tmp_path):
     address = free_address()
     finished = run_two_processes(
@@ -294,7 +276,9 @@ def test_two_processes_refuse_a_single_device_launcher(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_two_processes_resume_a_stopped_run_like_one_never_stopped(tmp_path):
+def test_two_process_runs_write_from_process_zero_and_resume_like_one_never_stopped(tmp_path):
+    """One run folder, written by process 0 alone; a stopped run resumes to the same
+    metrics and results. (Each two-process run starts two Pythons: one test, two runs.)"""
     whole, stopped = tmp_path / "whole", tmp_path / "stopped"
     # Checkpoints every 15 steps, records every 10: process 0 hands the others the
     # metrics of the steps after the last record too.
@@ -313,7 +297,13 @@ def test_two_processes_resume_a_stopped_run_like_one_never_stopped(tmp_path):
             assert status == 0, err[-3000:]
         return finished
 
-    run(whole)
+    finished = run(whole)
+    records = [json.loads(line) for line in (whole / "metrics.jsonl").open()]
+    assert [(r["method"], r["step"]) for r in records] == [
+        (method, step) for method in ("source_only", "dann") for step in (10, 20, 30, 40)
+    ]
+    assert (whole / "results.json").exists() and not (tmp_path / "unused").exists()
+    assert "| dann |" in finished[0][1] and "| dann |" not in finished[1][1]
     # The run as if stopped while dann trained: its checkpoint at step 15 is its last.
     shutil.copytree(whole, stopped)
     (stopped / "results.json").unlink()

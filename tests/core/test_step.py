@@ -140,3 +140,18 @@ def test_states_of_equal_settings_share_a_compiled_step(rng, compiled):
     with compiled() as programs:
         jitted(make_state(learning_rate=2 * rate), batch)
     assert programs.count("jit(train_step)") == 1  # another step: it compiles
+
+
+def test_runs_of_other_lengths_and_hyperparameters_lower_to_one_program(rng):
+    """The run's length is traced like mu_0, gamma and the domain-loss weight (p = step /
+    steps): the compilation cache serves a run of 100 steps the step compiled for a run
+    of 40 with other values, and the schedules still follow each run's own."""
+    batch = random_batch(rng)
+    short = make_state(steps=40)
+    long = make_state(steps=100, learning_rate=0.02, gamma=5.0, domain_loss_weight=2.0)
+    jitted = jax.jit(step.train_step)
+    assert jitted.lower(short, batch).as_text() == jitted.lower(long, batch).as_text()
+    for state, p, mu_0, gamma in ((short, 20 / 40, 0.01, 10.0), (long, 20 / 100, 0.02, 5.0)):
+        _, metrics = jitted(state.replace(step=jnp.asarray(20, jnp.int32)), batch)
+        np.testing.assert_allclose(metrics["lambda"], 2 / (1 + np.exp(-gamma * p)) - 1, rtol=1e-6)
+        np.testing.assert_allclose(metrics["learning_rate"], mu_0 / (1 + 10 * p) ** 0.75, rtol=1e-6)

@@ -240,8 +240,9 @@ def test_a_run_stopped_on_request_saves_and_resumes_to_the_uninterrupted_result(
 def test_ctrl_c_or_sigterm_stops_dann_train_with_one_line_and_a_checkpoint(tmp_path, stop):
     workdir = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, "-m", "dann_jax.cli", "train", "--noprogress", "--config.steps=100000",
-         "--config.log_every=20", "--config.checkpoint_every=0", f"--workdir={workdir}"],
+        [sys.executable, "-m", "dann_jax.cli", "train", "--noprogress", "--config=moons",
+         "--config.steps=100000", "--config.log_every=20", "--config.checkpoint_every=0",
+         f"--workdir={workdir}"],
         env={**os.environ, "JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "1"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
