@@ -14,8 +14,8 @@ import optax
 
 
 def _progress(step: jnp.ndarray, total_steps: int | jnp.ndarray) -> jnp.ndarray:
-    # step * (1 / total_steps), not step / total_steps: XLA computes a division by a
-    # constant so, and these are the bits of the runs it compiled with a constant length.
+    # step * (1 / total_steps), not step / total_steps: XLA rewrites a division by a
+    # constant so, and a traced length then gives the bits a constant one gave.
     reciprocal = 1.0 / jnp.asarray(total_steps, jnp.float32)
     return jnp.clip(jnp.asarray(step, jnp.float32) * reciprocal, 0.0, 1.0)
 
