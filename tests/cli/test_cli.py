@@ -169,22 +169,24 @@ def test_evaluate_recomputes_a_finished_run_from_its_checkpoints(tmp_path, capsy
 
 
 def test_a_second_run_loads_its_programs_from_the_compilation_cache(tmp_path):
-    """`dann train` twice with one cache folder: the second loads what the first compiled."""
+    """`dann train` twice with one cache folder: the second, twice as long (the length is
+    traced; both dispatch 20 steps at a time), loads what the first compiled."""
     environment = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_LOG_COMPILES": "1"}
 
-    def train_logging_compiles(workdir):
+    def train_logging_compiles(workdir, steps):
         process = subprocess.run(
             [sys.executable, "-m", "dann_jax.cli", "train", "--noprogress", "--config=moons",
-             "--config.steps=40", "--config.method=dann", "--config.plots=False",
+             f"--config.steps={steps}", "--config.log_every=20", "--config.method=dann",
+             "--config.plots=False",
              f"--config.compilation_cache={tmp_path / 'cache'}", f"--workdir={workdir}"],
             env=environment, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert process.returncode == 0, process.stderr[-3000:]
         return process.stderr
 
-    first = train_logging_compiles(tmp_path / "first")
+    first = train_logging_compiles(tmp_path / "first", steps=40)
     kept = [path.name.removesuffix("-cache") for path in (tmp_path / "cache").iterdir()]
-    second = train_logging_compiles(tmp_path / "second")
+    second = train_logging_compiles(tmp_path / "second", steps=80)
     assert any(key.startswith("jit_train_steps") for key in kept)
     hit = "Persistent compilation cache hit for 'jit_train_steps'"
     assert hit not in first and hit in second
