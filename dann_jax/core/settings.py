@@ -187,6 +187,11 @@ class StepSettings:
         """The values of :data:`HYPERPARAMETERS`, which a train state carries as arrays."""
         return {name: float(getattr(self, name)) for name in HYPERPARAMETERS}
 
+    def traced_values(self) -> dict[str, float]:
+        """What a train state carries as traced arrays: :meth:`hyperparameters` and
+        ``steps``, the run's length (so runs of other lengths share a compiled step)."""
+        return self.hyperparameters() | {"steps": float(self.steps)}
+
     def inert_hyperparameters(self) -> tuple[str, ...]:
         """The traced hyper-parameters that cannot change the features and classes these
         settings train: without a domain gradient (source-only) the domain-loss weight

@@ -158,11 +158,8 @@ def _state(
     )
 
 
-def _hyperparameters(steps: int, values: Mapping[str, Any]) -> dict[str, jax.Array]:
-    """The state's traced values: ``values`` (of HYPERPARAMETERS) and the run's length."""
-    return {name: jnp.asarray(value, jnp.float32) for name, value in values.items()} | {
-        "steps": jnp.full(np.shape(next(iter(values.values()))), steps, jnp.float32)
-    }
+def _hyperparameters(values: Mapping[str, Any]) -> dict[str, jax.Array]:
+    return {name: jnp.asarray(value, jnp.float32) for name, value in values.items()}
 
 
 def create_train_state(
@@ -198,7 +195,7 @@ def create_train_state(
         jnp.asarray(example_inputs),
         init_variables,
     )
-    hyperparameters = _hyperparameters(step_settings.steps, step_settings.hyperparameters())
+    hyperparameters = _hyperparameters(step_settings.traced_values())
     return _state(
         network,
         step_settings,
@@ -232,9 +229,9 @@ def create_train_states(
         network, step_settings, keys, jnp.asarray(example_inputs), init_variables
     )
     overrides = member_settings or [{}] * len(seeds)
-    values = [step_settings.hyperparameters() | dict(override) for override in overrides]
+    values = [step_settings.traced_values() | dict(override) for override in overrides]
     hyperparameters = _hyperparameters(
-        step_settings.steps, {name: [value[name] for value in values] for name in values[0]}
+        {name: [value[name] for value in values] for name in values[0]}
     )
     normalizations = input_normalizations or [IDENTITY] * len(seeds)
     stacked = {name: np.stack([n[name] for n in normalizations]) for name in normalizations[0]}
