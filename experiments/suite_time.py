@@ -14,6 +14,7 @@ clone (``ci-log.txt``) and no result is written.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -29,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_string("clone", "/tmp/dann-jax-ci", "Folder for the clone (emptied first).")
 FLAGS = flags.FLAGS
 # pytest's last line, e.g. "=== 387 passed, 6 skipped in 620.31s (0:10:20) ===".
+# Variables of the environment that change the timings, recorded with them.
+ENVIRONMENT = ("PYTHONDONTWRITEBYTECODE", "XLA_FLAGS")
 SUMMARY = re.compile(r"=+ (\d+ passed.*? in [\d.]+s.*?) =+")
 
 
@@ -63,8 +66,10 @@ def main(argv: list[str]) -> int:
             return done.returncode
     seconds = sum(timings.values())
     device = machine["device"].lower().replace(" ", "-")
-    record = {"machine": machine, "steps_s": timings, "pytest": summaries,
-              "ci_wall_time_s": round(seconds, 1)}  # fmt: skip
+    # Whether Python may write bytecode as it imports changes every process start.
+    environment = {name: os.environ.get(name) for name in ENVIRONMENT}
+    record = {"machine": machine, "environment": environment, "steps_s": timings,
+              "pytest": summaries, "ci_wall_time_s": round(seconds, 1)}  # fmt: skip
     table = [
         "# The CI in a fresh clone (`bash .ci/run`: venv, install, ruff, tests, docs)",
         "",
@@ -75,6 +80,8 @@ def main(argv: list[str]) -> int:
             for step in timings
         ),
         f"| the whole of `bash .ci/run` | {seconds / 60:.1f} | |",
+        "",
+        "Environment: " + ", ".join(f"{name}={value}" for name, value in environment.items()),
     ]
     print(provenance.write_result(ROOT / "experiments" / "results" / f"test-suite-{device}",
                                   record, table))  # fmt: skip
