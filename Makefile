@@ -12,27 +12,27 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# pip writes the installed modules' bytecode on one core (half of the install's time);
-# compileall writes it on every core instead. Without it, where PYTHONDONTWRITEBYTECODE
-# is set, every Python process compiles each module it imports from source: about 3,000
-# for a short `dann train` on moons, 6 s of its 13 s on 2 cores, paid again by each
-# process the tests start. A file not valid for this Python (PyTorch ships one for
-# 3.12) fails to compile, harmlessly, as it does in pip: hence -qq and `|| true`.
+# --no-compile: pip would write bytecode for every file of TensorFlow and PyTorch (half
+# of the install's time); Python writes it for the modules a process imports, as it
+# imports them.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --no-compile
-COMPILE_BYTECODE := $(BIN)/python -m compileall -qq -j 0 $(VENV)/lib || true
+
+# ...unless PYTHONDONTWRITEBYTECODE is set: then every Python process compiles each
+# module it imports from source, about 3,000 for a short `dann train` on moons (6 s of
+# its 13 s on 2 cores), and the tests start dozens. The bytecode goes into this
+# folder's .venv and __pycache__ folders (git ignores them).
+unexport PYTHONDONTWRITEBYTECODE
 
 # The library alone: what `make demo` needs (no TensorFlow).
 $(INSTALLED): pyproject.toml | $(BIN)/python
 	@echo "Installing dann_jax into $(VENV) (the first time: about a minute)..."
 	$(PIP_INSTALL) -e .
-	$(COMPILE_BYTECODE)
 	touch $(INSTALLED)
 
 # Tests, lint and TensorFlow, which the TFDS builder tests need to prepare datasets.
 $(INSTALLED_DEV): pyproject.toml | $(BIN)/python
 	@echo "Installing dann_jax and its dev extra (PyTorch, TensorFlow, Sphinx: about 3.6 GB) into $(VENV) (the first time: a few minutes)..."
 	$(PIP_INSTALL) -e '.[dev]'
-	$(COMPILE_BYTECODE)
 	touch $(INSTALLED) $(INSTALLED_DEV)
 
 install: $(INSTALLED_DEV)
