@@ -29,9 +29,9 @@ from dann_jax.runs import provenance
 ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_string("clone", "/tmp/dann-jax-ci", "Folder for the clone (emptied first).")
 FLAGS = flags.FLAGS
-# pytest's last line, e.g. "=== 387 passed, 6 skipped in 620.31s (0:10:20) ===".
 # Variables of the environment that change the timings, recorded with them.
 ENVIRONMENT = ("PYTHONDONTWRITEBYTECODE", "XLA_FLAGS")
+# pytest's last line, e.g. "=== 387 passed, 6 skipped in 620.31s (0:10:20) ===".
 SUMMARY = re.compile(r"=+ (\d+ passed.*? in [\d.]+s.*?) =+")
 
 
@@ -66,7 +66,6 @@ def main(argv: list[str]) -> int:
             return done.returncode
     seconds = sum(timings.values())
     device = machine["device"].lower().replace(" ", "-")
-    # Whether Python may write bytecode as it imports changes every process start.
     environment = {name: os.environ.get(name) for name in ENVIRONMENT}
     record = {"machine": machine, "environment": environment, "steps_s": timings,
               "pytest": summaries, "ci_wall_time_s": round(seconds, 1)}  # fmt: skip
