@@ -18,7 +18,7 @@ $(BIN)/python:
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --no-compile
 
 # ...unless PYTHONDONTWRITEBYTECODE is set: then every Python process compiles each
-# module it imports from source (about 3,000 for a `dann train`: seconds of each
+# module it imports from source (thousands for a `dann train`: seconds of each
 # start), and the tests start dozens. The bytecode goes into this folder's .venv and
 # __pycache__ folders (git ignores them).
 unexport PYTHONDONTWRITEBYTECODE

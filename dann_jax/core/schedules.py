@@ -9,6 +9,7 @@ References:
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -21,9 +22,9 @@ def _progress(step: jnp.ndarray, total_steps: int | jnp.ndarray) -> jnp.ndarray:
 
 
 def _check_total_steps(total_steps: int | jnp.ndarray) -> None:
-    # A traced length (a train state's, so that runs of any length share a compiled
-    # step) was checked where it was set.
-    if isinstance(total_steps, int | float) and total_steps < 1:
+    # A JAX array (a train state's length, traced so that runs of any length share a
+    # compiled step) was checked where it was set; Python and NumPy numbers here.
+    if not isinstance(total_steps, jax.Array) and total_steps < 1:
         raise ValueError(f"total_steps must be a positive integer, got {total_steps}.")
 
 
