@@ -51,11 +51,18 @@ format: $(INSTALLED_DEV)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Test modules in parallel processes (pytest-xdist), one per core up to four, each
+# module's tests in one process (they share its compiled programs): a JAX test process
+# keeps two cores busy only part of the time (Python, compiling, waiting on the `dann`
+# processes it starts). `make test TEST_WORKERS=0` runs them in this process.
+TEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses=4 --dist loadfile
+
 test: lint  ## ruff, then the quick tier: every test not marked slow
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 test-slow: $(INSTALLED_DEV)  ## the slow tier: whole runs, subprocesses, two-process runs
-	$(BIN)/python -m pytest -m slow
+	$(PYTEST) -m slow
 
 docs: $(INSTALLED_DEV)  ## the documentation site, warnings as errors, into docs/_build/html
 	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
