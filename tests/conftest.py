@@ -31,11 +31,14 @@ def compiled_programs_kept_between_modules(request, tmp_path_factory):
     """One JAX persistent compilation cache for the whole suite, kept between its runs in
     pytest's cache folder (.pytest_cache/d/compiled): the suite compiles the same small
     programs in module after module (each module's are freed, see below), in both tiers,
-    in `dann` commands run in this process and in the processes it starts; loading one
-    is cheaper than compiling it. $XDG_CACHE_HOME points there too, so that `dann
-    train`'s own cache ("auto": $XDG_CACHE_HOME/dann_jax/jax) is the same folder, and
-    the tests never touch the user's ~/.cache. Entries are keyed by the program and
-    the compiler's version, so a changed program never loads a stale one."""
+    in `dann` commands run in this process and in the processes it starts, and in the
+    other test processes (`make test` runs modules in parallel, pytest-xdist); loading
+    one is cheaper than compiling it. JAX writes an entry in place, compressed: one that
+    another process reads half-written fails to decompress, and JAX warns and compiles.
+    $XDG_CACHE_HOME points there too, so that `dann train`'s own cache ("auto":
+    $XDG_CACHE_HOME/dann_jax/jax) is the same folder, and the tests never touch the
+    user's ~/.cache. Entries are keyed by the program and the compiler's version, so a
+    changed program never loads a stale one."""
     cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
     home = cache.mkdir("compiled") if cache is not None else tmp_path_factory.mktemp("compiled")
     folder = home / "dann_jax" / "jax"
