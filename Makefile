@@ -52,9 +52,9 @@ format: $(INSTALLED_DEV)
 	$(BIN)/ruff format .
 
 # Test modules in parallel processes (pytest-xdist), one per core up to four, each
-# module's tests in one process (they share its compiled programs): a JAX test process
-# keeps two cores busy only part of the time (Python, compiling, waiting on the `dann`
-# processes it starts). `make test TEST_WORKERS=0` runs them in this process.
+# module's tests in one process (they share its compiled programs): one JAX test
+# process runs on one thread much of the time (Python, XLA compiling each program, the
+# start of each `dann` process a test runs). `make test TEST_WORKERS=0`: one process.
 TEST_WORKERS ?= auto
 PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses=4 --dist loadfile
 
