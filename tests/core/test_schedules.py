@@ -36,6 +36,7 @@ def test_schedules_trace_with_a_traced_step_and_drive_optax():
 
 
 @pytest.mark.parametrize("make", [schedules.adaptation_factor, schedules.annealed_learning_rate])
-def test_total_steps_must_be_positive(make):
+@pytest.mark.parametrize("zero", [0, np.int64(0)])  # a NumPy length is checked too
+def test_total_steps_must_be_positive(make, zero):
     with pytest.raises(ValueError, match="total_steps must be a positive integer"):
-        make(0)
+        make(zero)
