@@ -1,30 +1,47 @@
 """Speed of one DANN step with an ImageNet backbone at the Office protocol's shapes.
 
-    python experiments/backbone_speed.py [--backbone=resnet50] [--steps=3] [--torch] [--profile]
+    python experiments/backbone_speed.py [--backbone=resnet50] [--steps=3]
+        [--dispatch_steps=4] [--torch] [--profile] [--output=DIR]
 
 The step of ``model="resnet50"`` (or ``"alexnet"``, ``"vit_b16"``) at its Office batch
 (32 + 32 images; ViT-B/16 24 + 24) stored at 256 x 256, cropped to 224 and flipped
 inside the step, forward and backward through the backbone, the bottleneck and both
 heads, SGD with the backbone at 0.1x.
-Random images (speed does not depend on them). One step compiles and warms up; the
-next ``--steps`` are timed one by one. The JAX step runs twice: compiled with XLA's
-default settings, and with XLA:CPU's own convolutions instead of YNNPACK's
-(:data:`EIGEN_CONVOLUTIONS`; for a whole process, ``XLA_FLAGS=
---xla_cpu_experimental_ynn_fusion_type=-individual_convolution``). With ``--torch`` the
-same step in PyTorch runs after them in the same process, timed the same way
-(torchvision's ResNet-50 or AlexNet, timm's ViT-B/16; the same bottleneck, heads,
-gradient reversal, crops and SGD with momentum). With ``--profile`` one more step of
-each JAX variant runs under ``jax.profiler``, and the markdown gets its kernels summed
-by kind (XLA's instruction names without their numbers). Writes
-``experiments/results/backbone-speed-<backbone>-<device>.{json,md}``.
+Random images (speed does not depend on them). Timed in one process:
+
+- ``JAX, one step per dispatch``: the jitted step on a host batch, as the stream input
+  mode runs it; one step compiles and warms up, the next ``--steps`` are timed one by
+  one;
+- the same, compiled with XLA:CPU's own convolutions instead of YNNPACK's
+  (:data:`EIGEN_CONVOLUTIONS`; for a whole process, ``XLA_FLAGS=
+  --xla_cpu_experimental_ynn_fusion_type=-individual_convolution``);
+- ``JAX, data on the device``: the training loop with uint8 images on the device and
+  ``--dispatch_steps`` steps per ``lax.scan`` dispatch, as ``dann train`` runs the
+  Office configs (``input_mode="device"``, 100 steps per dispatch there); one dispatch
+  compiles and warms up, one more is timed, per step;
+- with ``--torch``, the same step in PyTorch, timed like the first (torchvision's
+  ResNet-50 or AlexNet, timm's ViT-B/16; the same bottleneck, heads, gradient reversal,
+  crops and SGD with momentum).
+
+Each row also gives the system CPU time and the minor page faults per timed step: on a
+CPU, memory that glibc maps afresh for a dispatch (XLA's scratch buffer, PyTorch's
+activations) is faulted in and zeroed page by page by the kernel. Whether freed memory
+is mapped anew is glibc's choice, set by the environment (e.g. ``MALLOC_ARENA_MAX=1
+MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`` keep it); the result's command names
+those variables. With ``--profile`` one more step of each one-step JAX variant runs
+under ``jax.profiler``, and the markdown gets its kernels summed by kind (XLA's
+instruction names without their numbers). Writes
+``<output>/backbone-speed-<backbone>-<device>.{json,md}``.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import gzip
 import json
 import re
+import resource
 import statistics
 import tempfile
 import time
@@ -37,6 +54,8 @@ from absl import app, flags
 # experiments/ is on sys.path when this runs.
 from trace_events import device_events
 
+from dann_jax.core.inputs import DeviceData
+from dann_jax.core.loop import train_loop
 from dann_jax.core.registry import BACKBONE_NAMES, build_model
 from dann_jax.core.settings import NETWORK_DEFAULTS, TrainSettings
 from dann_jax.core.state import create_train_state
@@ -46,6 +65,10 @@ from dann_jax.runs import provenance
 ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_enum("backbone", "resnet50", list(BACKBONE_NAMES), "The backbone.")
 flags.DEFINE_integer("steps", 3, "Timed steps after the compiling one.")
+flags.DEFINE_integer(
+    "dispatch_steps", 4, "Steps per lax.scan dispatch with the data on the device (0: skip)."
+)
+flags.DEFINE_string("output", str(ROOT / "experiments" / "results"), "Folder for the result.")
 flags.DEFINE_bool("torch", False, "Also time the same step in PyTorch (needs torch, timm).")
 flags.DEFINE_bool("profile", False, "Also profile one step of each JAX variant, by kernel kind.")
 FLAGS = flags.FLAGS
@@ -58,12 +81,34 @@ EIGEN_CONVOLUTIONS = {
         "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
     )
 }
-JAX_VARIANTS = {"JAX": None, "JAX, XLA's own convolutions": EIGEN_CONVOLUTIONS}
+JAX_VARIANTS = {
+    "JAX, one step per dispatch": None,
+    "JAX, one step per dispatch, XLA's own convolutions": EIGEN_CONVOLUTIONS,
+}
+ON_DEVICE = "JAX, data on the device"
 UNTRACED = "(untraced)"
 
 
-def _torch_step_seconds(backbone: str, batch_size: int, steps: int) -> tuple[float, list]:
-    """The first and the timed steps' seconds of the same DANN step in PyTorch."""
+def _timed(run) -> dict[str, float]:
+    """Runs ``run()``; its wall seconds, system CPU seconds (all threads) and minor page
+    faults (this process)."""
+    before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    run()
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "seconds": seconds,
+        "system_seconds": after.ru_stime - before.ru_stime,
+        "page_faults": after.ru_minflt - before.ru_minflt,
+    }
+
+
+def _per_step(timed: dict[str, float], steps: int) -> dict[str, float]:
+    return {name: value / steps for name, value in timed.items()}
+
+
+def _torch_steps(backbone: str, batch_size: int, steps: int) -> tuple[dict, list[dict]]:
+    """The first and the timed steps (:func:`_timed`) of the same DANN step in PyTorch."""
     import torch
     from torch_reference import gradient_reversal, import_torchvision
 
@@ -109,15 +154,8 @@ def _torch_step_seconds(backbone: str, batch_size: int, steps: int) -> tuple[flo
         (label_loss + domain_loss).backward()
         optimizer.step()
 
-    start = time.perf_counter()
-    step()
-    first = time.perf_counter() - start
-    seconds = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        seconds.append(time.perf_counter() - start)
-    return first, seconds
+    first = _timed(step)
+    return first, [_timed(step) for _ in range(steps)]
 
 
 def _kernels_by_kind(step, state, batch) -> dict[str, float]:
@@ -139,23 +177,38 @@ def _kernels_by_kind(step, state, batch) -> dict[str, float]:
     return dict(kinds.most_common())
 
 
-def _jax_step_seconds(network, example, settings, batch, compiler_options):
-    """The first step's and the timed steps' seconds of the JAX step compiled with
-    ``compiler_options``, and with ``--profile`` its kernels by kind."""
+def _jax_steps(network, example, settings, batch, compiler_options):
+    """The first and the timed steps (:func:`_timed`) of the JAX step compiled with
+    ``compiler_options``, one step per dispatch, and with ``--profile`` its kernels by kind."""
     state = create_train_state(network, example, settings)
     step = jax.jit(train_step, donate_argnums=0, compiler_options=compiler_options)
-    start = time.perf_counter()
-    state, metrics = step(state, batch)
-    jax.block_until_ready(metrics)
-    first = time.perf_counter() - start
-    seconds = []
-    for _ in range(FLAGS.steps):
-        start = time.perf_counter()
+
+    def run() -> None:
+        nonlocal state
         state, metrics = step(state, batch)
         jax.block_until_ready(metrics)
-        seconds.append(time.perf_counter() - start)
+
+    first = _timed(run)
+    timed = [_timed(run) for _ in range(FLAGS.steps)]
     kinds = _kernels_by_kind(step, state, batch) if FLAGS.profile else {}
-    return first, seconds, kinds
+    return first, timed, kinds
+
+
+def _device_steps(network, example, settings, arrays):
+    """The compiling dispatch and the timed one, per step (:func:`_timed`), of the
+    training loop over ``arrays`` on the device, ``--dispatch_steps`` steps per dispatch."""
+    count = FLAGS.dispatch_steps
+    settings = dataclasses.replace(settings, steps_per_dispatch=count, log_every=count)
+    state = create_train_state(network, example, settings)
+    inputs = DeviceData.create(arrays, settings.batch_size, seed=0)
+
+    def run() -> None:
+        nonlocal state
+        state, _ = train_loop(state, inputs, settings=settings, steps=count, progress=False)
+        jax.block_until_ready(state)
+
+    first = _timed(run)
+    return first, [_per_step(_timed(run), count)]
 
 
 def main(argv: list[str]) -> None:
@@ -172,65 +225,70 @@ def main(argv: list[str]) -> None:
     network = build_model(FLAGS.backbone, 31)
     example = np.zeros((1, *settings.input_shape((256, 256, 3))), np.float32)
     variants = {
-        name: _jax_step_seconds(network, example, settings, batch, options)
+        name: _jax_steps(network, example, settings, batch, options)
         for name, options in JAX_VARIANTS.items()
     }
-    first, seconds, _ = variants["JAX"]
-    median = statistics.median(seconds)
+    if FLAGS.dispatch_steps:
+        # Two batches per domain, stored as the Office datasets are: uint8, 256 x 256.
+        arrays = {
+            "source_image": rng.integers(256, size=(2 * half, 256, 256, 3), dtype=np.uint8),
+            "source_label": rng.integers(31, size=2 * half).astype(np.int32),
+            "target_image": rng.integers(256, size=(2 * half, 256, 256, 3), dtype=np.uint8),
+        }
+        first, timed = _device_steps(network, example, settings, arrays)
+        variants[f"{ON_DEVICE}, {FLAGS.dispatch_steps} steps per dispatch"] = first, timed, {}
+    if FLAGS.torch:
+        import torch
+
+        first, timed = _torch_steps(FLAGS.backbone, settings.batch_size, FLAGS.steps)
+        variants[f"PyTorch {torch.__version__}"] = first, timed, {}
     record = {
         "backbone": FLAGS.backbone,
         "batch": f"{half} + {half}",
-        "first_step_seconds": first,
-        "step_seconds": seconds,
-        "steps_per_second": 1 / median,
-        "images_per_second": settings.batch_size / median,
-        "jax_variants": {
+        "variants": {
             name: {
-                "compiler_options": JAX_VARIANTS[name],
-                "first_step_seconds": variant_first,
-                "step_seconds": variant_seconds,
+                "compiler_options": JAX_VARIANTS.get(name),
+                "first": first,
+                "timed_per_step": timed,
                 "kernels_by_kind_seconds": kinds,
             }
-            for name, (variant_first, variant_seconds, kinds) in variants.items()
+            for name, (first, timed, kinds) in variants.items()
         },
         "machine": machine,
     }
     if FLAGS.torch:
-        import torch
-
-        torch_first, torch_seconds = _torch_step_seconds(
-            FLAGS.backbone, settings.batch_size, FLAGS.steps
-        )
-        record["torch"] = {
-            "version": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "first_step_seconds": torch_first,
-            "step_seconds": torch_seconds,
-        }
+        record["torch_threads"] = torch.get_num_threads()
     device = record["machine"]["device"].lower().replace(" ", "-")
-    out = ROOT / "experiments" / "results" / f"backbone-speed-{FLAGS.backbone}-{device}"
-    timings = {name: (variant[0], variant[1]) for name, variant in variants.items()}
-    if FLAGS.torch:
-        timings[f"PyTorch {record['torch']['version']}"] = (torch_first, torch_seconds)
+    out = Path(FLAGS.output) / f"backbone-speed-{FLAGS.backbone}-{device}"
+    out.parent.mkdir(parents=True, exist_ok=True)
     lines = [
         f"# DANN step with {FLAGS.backbone}, {half} + {half} images (256 stored, 224 crops)",
         "",
-        "| framework | first step (compile + run), s | step, s (median) | steps/s | images/s |",
-        "|---|---|---|---|---|",
+        "| framework | first step or dispatch (compile + run), s | step, s (median) | "
+        "images/s | system CPU, s per step | minor page faults per step |",
+        "|---|---|---|---|---|---|",
     ]
-    for framework, (first_step, timed) in timings.items():
-        middle = statistics.median(timed)
+
+    def median(timed: list[dict], name: str) -> float:
+        return statistics.median(step[name] for step in timed)
+
+    for name, (first, timed, _) in variants.items():
+        seconds = median(timed, "seconds")
         lines.append(
-            f"| {framework} | {first_step:.1f} | {middle:.2f} | {1 / middle:.3f} | "
-            f"{settings.batch_size / middle:.1f} |"
+            f"| {name} | {first['seconds']:.1f} | {seconds:.2f} | "
+            f"{settings.batch_size / seconds:.1f} | {median(timed, 'system_seconds'):.2f} | "
+            f"{median(timed, 'page_faults'):,.0f} |"
         )
     lines.append("")
-    for framework, (_, timed) in timings.items():
-        lines.append(f"{framework}'s timed steps: {', '.join(f'{s:.2f}' for s in timed)} s.")
+    for name, (_, timed, _) in variants.items():
+        steps = ", ".join(f"{step['seconds']:.2f}" for step in timed)
+        lines.append(f"{name}'s timed steps: {steps} s.")
     if FLAGS.torch:
+        reference = median(variants[f"PyTorch {torch.__version__}"][1], "seconds")
         for name, (_, timed, _) in variants.items():
-            ratio = statistics.median(timed) / statistics.median(torch_seconds)
-            lines.append(f"{name} takes {ratio:.2f}x PyTorch's time per step.")
+            if name.startswith("JAX"):
+                ratio = median(timed, "seconds") / reference
+                lines.append(f"{name}: {ratio:.2f}x PyTorch's time per step.")
     for name, (_, _, kinds) in variants.items():
         if kinds:
             lines += [

@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from dann_jax.backbones import convolution
+
 
 def _adaptive_mean(x: jax.Array, axis: int, size: int) -> jax.Array:
     """Means of ``size`` bins along ``axis``: bin i spans [floor(i L / size), ceil((i + 1) L /
@@ -74,6 +76,7 @@ class AlexNet(nn.Module):
                 (size, size),
                 strides=(strides, strides),
                 padding=((padding, padding), (padding, padding)),
+                conv_general_dilated=convolution.conv_general_dilated,
                 name=name,
             )
 

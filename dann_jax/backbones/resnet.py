@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 
+from dann_jax.backbones import convolution
+
 # torchvision initialises convolutions with Kaiming normal (fan_out, ReLU gain), which
 # matters only when a ResNet trains from scratch rather than from converted weights.
 _KAIMING_FAN_OUT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
@@ -97,6 +99,7 @@ def _conv(features: int, size: int, strides: int, name: str) -> nn.Module:
         padding=((padding, padding), (padding, padding)),
         use_bias=False,
         kernel_init=_KAIMING_FAN_OUT,
+        conv_general_dilated=convolution.conv_general_dilated,
         name=name,
     )
 

@@ -13,6 +13,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from dann_jax.backbones import convolution
+
 # timm's LayerNorm epsilon for ViTs.
 LAYER_NORM_EPSILON = 1e-6
 
@@ -90,7 +92,14 @@ class VisionTransformer(nn.Module):
         nothing: ViT-B/16 has neither dropout nor BatchNorm at timm's defaults."""
         del train
         patch = (self.patch_size, self.patch_size)
-        patches = nn.Conv(self.width, patch, strides=patch, padding="VALID", name="patch_embed")
+        patches = nn.Conv(
+            self.width,
+            patch,
+            strides=patch,
+            padding="VALID",
+            conv_general_dilated=convolution.conv_general_dilated,
+            name="patch_embed",
+        )
         tokens = patches(images)
         count = tokens.shape[0]
         tokens = tokens.reshape(count, -1, self.width)  # row-major patches, as timm's flatten

@@ -54,13 +54,21 @@ def describe_machine() -> dict:
     }
 
 
+def _speed_variables() -> list[str]:
+    """The set environment variables that change the speed of the same command: XLA's
+    flags and glibc's allocator settings (``GLIBC_TUNABLES``, ``MALLOC_*``; on a CPU
+    they decide whether each dispatch's scratch memory is mapped anew, BENCHMARKS.md)."""
+    names = sorted(name for name in os.environ if name.startswith("MALLOC_"))
+    names = ["GLIBC_TUNABLES", *names, "XLA_FLAGS"]
+    return [name for name in names if os.environ.get(name)]
+
+
 def _command() -> str:
     """The command line as typed: ``dann ...`` for the console script, else ``python ...``;
-    preceded by ``XLA_FLAGS=...`` when it is set, since XLA's flags change the speed."""
+    preceded by the environment variables that change its speed (:func:`_speed_variables`)."""
     words = ["dann", *sys.argv[1:]] if Path(sys.argv[0]).name == "dann" else ["python", *sys.argv]
-    if os.environ.get("XLA_FLAGS"):
-        words.insert(0, f"XLA_FLAGS={shlex.quote(os.environ['XLA_FLAGS'])}")
-    return " ".join(words)
+    settings = [f"{name}={shlex.quote(os.environ[name])}" for name in _speed_variables()]
+    return " ".join([*settings, *words])
 
 
 def summary(machine: dict) -> str:

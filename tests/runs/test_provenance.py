@@ -5,10 +5,22 @@ from dann_jax.runs import provenance
 
 def test_the_command_of_a_result_is_as_typed_with_the_xla_flags_it_ran_under(monkeypatch):
     monkeypatch.setattr("sys.argv", ["experiments/benchmark.py", "--steps=3"])
-    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    for name in ["XLA_FLAGS", "GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_MAX_"]:
+        monkeypatch.delenv(name, raising=False)
     assert provenance.describe_machine()["command"] == "python experiments/benchmark.py --steps=3"
 
     monkeypatch.setenv("XLA_FLAGS", "--xla_a=1 --xla_b=2")
     assert provenance.describe_machine()["command"] == (
         "XLA_FLAGS='--xla_a=1 --xla_b=2' python experiments/benchmark.py --steps=3"
+    )
+
+
+def test_the_command_names_the_allocator_settings_it_ran_under(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["experiments/backbone_speed.py"])
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    monkeypatch.setenv("MALLOC_MMAP_MAX_", "0")
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "1")
+    assert provenance.describe_machine()["command"] == (
+        "MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 python experiments/backbone_speed.py"
     )

@@ -1,0 +1,151 @@
+"""A 2-D convolution whose gradients XLA:CPU computes as fast inside a loop as outside.
+
+Autodiff's gradients of ``lax.conv_general_dilated`` are convolutions with the axes in
+other places: the input gradient has the kernel's channel axes swapped (dimension
+labels ``b01f_01oi->b01f``), the kernel gradient contracts over the batch
+(``f01b_i01o->01bf``). Outside a loop XLA:CPU rewrites them into the NHWC/HWIO form
+its convolution kernels take, with transposes; inside a loop body (a ``lax.scan``, as
+the device input mode runs its steps) it does not, and runs them with its generic
+loop code: AlexNet's DANN step at 32 + 32 images took 66 s instead of 2.2 s on 2 CPU
+cores (jax-ml/jax#12868; BENCHMARKS.md, "ImageNet backbones").
+
+:func:`conv_general_dilated` takes the same arguments as ``lax.conv_general_dilated``
+and computes the same values and gradients (to rounding), every convolution of its
+forward and backward pass written in NHWC/HWIO form with the transposes explicit.
+Give it to a Flax convolution, as the backbones do::
+
+    nn.Conv(64, (3, 3), conv_general_dilated=convolution.conv_general_dilated)
+
+It changes nothing on GPUs and TPUs beyond where the transposes sit.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+# Inputs (N, H, W, C), kernels (H, W, C_in, C_out), outputs (N, H, W, C_out).
+NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def conv_general_dilated(
+    lhs: jax.Array,
+    rhs: jax.Array,
+    window_strides: Sequence[int],
+    padding: str | Sequence[tuple[int, int]],
+    lhs_dilation: Sequence[int] | None = None,
+    rhs_dilation: Sequence[int] | None = None,
+    dimension_numbers=None,
+    feature_group_count: int = 1,
+    batch_group_count: int = 1,
+    precision=None,
+    preferred_element_type=None,
+) -> jax.Array:
+    """``lax.conv_general_dilated`` with loop-friendly gradients (see the module).
+
+    The 2-D case in NHWC/HWIO without dilations or groups, ``lhs`` (N, H, W, C) and
+    ``rhs`` (kH, kW, C, F) to (N, H', W', F) in their dtype, goes through
+    :func:`_convolution`; any other passes to ``lax.conv_general_dilated`` unchanged.
+    """
+    plain = (
+        lhs.ndim == 4
+        and lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
+        == lax.conv_dimension_numbers(lhs.shape, rhs.shape, NHWC)
+        and all(d == 1 for d in (*(lhs_dilation or ()), *(rhs_dilation or ())))
+        and feature_group_count == 1
+        and batch_group_count == 1
+        and preferred_element_type is None
+    )
+    if not plain:
+        return lax.conv_general_dilated(
+            lhs,
+            rhs,
+            window_strides,
+            padding,
+            lhs_dilation,
+            rhs_dilation,
+            dimension_numbers,
+            feature_group_count,
+            batch_group_count,
+            precision,
+            preferred_element_type,
+        )
+    if isinstance(padding, str):
+        padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
+    pads = tuple((int(low), int(high)) for low, high in padding)
+    return _convolution(lhs, rhs, tuple(int(s) for s in window_strides), pads, precision)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _convolution(x, kernel, strides, padding, precision):
+    """``x`` (N, H, W, C) convolved with ``kernel`` (kH, kW, C, F) in NHWC/HWIO."""
+    return lax.conv_general_dilated(
+        x, kernel, strides, padding, dimension_numbers=NHWC, precision=precision
+    )
+
+
+def _convolution_forward(x, kernel, strides, padding, precision):
+    return _convolution(x, kernel, strides, padding, precision), (x, kernel)
+
+
+def _convolution_backward(strides, padding, precision, residuals, grad):
+    x, kernel = residuals
+    return (
+        _input_gradient(grad, kernel, x.shape, strides, padding, precision),
+        _kernel_gradient(x, grad, kernel.shape, strides, padding, precision),
+    )
+
+
+_convolution.defvjp(_convolution_forward, _convolution_backward)
+
+
+def _input_gradient(grad, kernel, input_shape, strides, padding, precision):
+    """The transposed convolution: ``grad`` (N, H', W', F) spread ``strides`` apart,
+    convolved with the kernel turned half a circle and its channel axes swapped."""
+    pads = []
+    for axis in range(2):
+        size, window, stride = input_shape[1 + axis], kernel.shape[axis], strides[axis]
+        low, high = padding[axis]
+        # Rows past the last window's reach get no gradient: pad the far side to them.
+        unreached = (size + low + high - window) % stride
+        pads.append((window - 1 - low, window - 1 - high + unreached))
+    turned = jnp.swapaxes(kernel[::-1, ::-1], 2, 3)
+    return lax.conv_general_dilated(
+        grad,
+        turned,
+        (1, 1),
+        pads,
+        lhs_dilation=strides,
+        dimension_numbers=NHWC,
+        precision=precision,
+    )
+
+
+def _kernel_gradient(x, grad, kernel_shape, strides, padding, precision):
+    """dK[i, j, c, f] = sum over n, h, w of x_padded[n, s h + i, s w + j, c] grad[n, h, w, f]:
+    the channels of ``x`` as a batch, its examples as features, convolved with ``grad``
+    (examples as input channels) spread ``strides`` apart."""
+    pads = []
+    for axis in range(2):
+        size, window, stride = x.shape[1 + axis], kernel_shape[axis], strides[axis]
+        low, _ = padding[axis]
+        # The windows reach (H' - 1) s + kH rows of the padded input.
+        reach = (grad.shape[1 + axis] - 1) * stride + window
+        pads.append((low, reach - low - size))
+    # A negative far padding: rows no window reaches; slice them off instead.
+    x = x[:, : x.shape[1] + min(pads[0][1], 0), : x.shape[2] + min(pads[1][1], 0)]
+    pads = [(low, max(high, 0)) for low, high in pads]
+    by_channel = lax.conv_general_dilated(
+        jnp.transpose(x, (3, 1, 2, 0)),  # (C, H, W, N)
+        jnp.transpose(grad, (1, 2, 0, 3)),  # (H', W', N, F)
+        (1, 1),
+        pads,
+        rhs_dilation=strides,
+        dimension_numbers=NHWC,
+        precision=precision,
+    )  # (C, kH, kW, F)
+    return jnp.transpose(by_channel, (1, 2, 0, 3))
