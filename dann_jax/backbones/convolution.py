@@ -10,13 +10,12 @@ loop code: AlexNet's DANN step at 32 + 32 images took 66 s instead of 2.2 s on 2
 cores (jax-ml/jax#12868; BENCHMARKS.md, "ImageNet backbones").
 
 :func:`conv_general_dilated` takes the same arguments as ``lax.conv_general_dilated``
-and computes the same values and gradients (to rounding), every convolution of its
-forward and backward pass written in NHWC/HWIO form with the transposes explicit.
-Give it to a Flax convolution, as the backbones do::
+and computes the same values and gradients (to rounding); on a CPU every convolution
+of its backward pass is written in NHWC/HWIO form with the transposes explicit, on
+other platforms the backward pass is autodiff's (``lax.platform_dependent``, chosen
+when the program is lowered). Give it to a Flax convolution, as the backbones do::
 
     nn.Conv(64, (3, 3), conv_general_dilated=convolution.conv_general_dilated)
-
-It changes nothing on GPUs and TPUs beyond where the transposes sit.
 """
 
 from __future__ import annotations
@@ -94,10 +93,23 @@ def _convolution_forward(x, kernel, strides, padding, precision):
 
 def _convolution_backward(strides, padding, precision, residuals, grad):
     x, kernel = residuals
-    return (
-        _input_gradient(grad, kernel, x.shape, strides, padding, precision),
-        _kernel_gradient(x, grad, kernel.shape, strides, padding, precision),
-    )
+
+    def in_nhwc(x, kernel, grad):
+        return (
+            _input_gradient(grad, kernel, x.shape, strides, padding, precision),
+            _kernel_gradient(x, grad, kernel.shape, strides, padding, precision),
+        )
+
+    def autodiffs(x, kernel, grad):
+        def convolve(x, kernel):
+            return lax.conv_general_dilated(
+                x, kernel, strides, padding, dimension_numbers=NHWC, precision=precision
+            )
+
+        return jax.vjp(convolve, x, kernel)[1](grad)
+
+    # Chosen when the program is lowered: elsewhere XLA's own rewrites stay in charge.
+    return lax.platform_dependent(x, kernel, grad, cpu=in_nhwc, default=autodiffs)
 
 
 _convolution.defvjp(_convolution_forward, _convolution_backward)

@@ -14,6 +14,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,7 @@ import flax.linen as nn
 import jax
 from flax import nnx
 
+from dann_jax.backbones import convolution
 from dann_jax.core.layers import ConvReluPool
 from dann_jax.core.nnx_parts import nnx_part
 from dann_jax.grl import GradientReversal
@@ -58,10 +60,14 @@ class SVHNFeatures(nn.Module):
     @nn.compact
     def __call__(self, images: jax.Array) -> jax.Array:
         x = images
+        # Trained in a lax.scan, where XLA:CPU runs autodiff's convolutions slowly.
+        conv = functools.partial(
+            nn.Conv, padding="SAME", conv_general_dilated=convolution.conv_general_dilated
+        )
         for filters in (64, 64):
-            x = nn.relu(nn.Conv(filters, (5, 5), padding="SAME")(x))
+            x = nn.relu(conv(filters, (5, 5))(x))
             x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
-        x = nn.relu(nn.Conv(128, (5, 5), padding="SAME")(x))
+        x = nn.relu(conv(128, (5, 5))(x))
         return x.reshape(x.shape[0], -1)
 
 

@@ -55,9 +55,7 @@ def test_values_and_gradients_equal_xlas(case):
         lambda: lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=NHWC)
     )
     cotangent = np.random.default_rng(0).normal(size=output.shape).astype(np.float32)
-    expected = value_and_pullback(
-        lax.conv_general_dilated, x, kernel, cotangent, strides, padding
-    )
+    expected = value_and_pullback(lax.conv_general_dilated, x, kernel, cotangent, strides, padding)
     got = value_and_pullback(conv_general_dilated, x, kernel, cotangent, strides, padding)
     for want, have in zip(jax.tree.leaves(expected), jax.tree.leaves(got)):
         np.testing.assert_allclose(have, want, **TOLERANCE)
@@ -132,11 +130,33 @@ def test_in_a_loop_every_convolution_keeps_the_layout_xla_cpus_kernels_take():
     # and runs them with generic loop code (30x slower for AlexNet; the module says why).
     if jax.default_backend() != "cpu":
         pytest.skip("the layouts of XLA's CPU pipeline")
-    assert convolution_layouts(scanned_gradient_steps(conv_general_dilated)) == {
-        "b01f_01io->b01f"
-    }
+    assert convolution_layouts(scanned_gradient_steps(conv_general_dilated)) == {"b01f_01io->b01f"}
     # The same loop with XLA's convolution: the reason for this module, and what makes
     # this test able to fail.
     assert convolution_layouts(scanned_gradient_steps(lax.conv_general_dilated)) - {
         "b01f_01io->b01f"
     }
+
+
+def gradient_convolutions(convolve, platform: str) -> list[str]:
+    """The dimension numbers of every convolution in the gradient program of a strided
+    convolution, lowered for ``platform`` (no such device needed)."""
+
+    def loss(x, kernel):
+        return convolve(x, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=NHWC).sum()
+
+    shapes = (
+        jax.ShapeDtypeStruct((2, 9, 9, 3), jnp.float32),
+        jax.ShapeDtypeStruct((3, 3, 3, 4), jnp.float32),
+    )
+    exported = jax.export.export(jax.jit(jax.grad(loss, argnums=(0, 1))), platforms=[platform])
+    return re.findall(r"dim_numbers = (.*?), window", exported(*shapes).mlir_module())
+
+
+def test_on_a_cpu_the_gradients_are_nhwc_convolutions_elsewhere_autodiffs():
+    assert set(gradient_convolutions(conv_general_dilated, "cpu")) == {
+        "[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]"
+    }
+    assert gradient_convolutions(conv_general_dilated, "cuda") == gradient_convolutions(
+        lax.conv_general_dilated, "cuda"
+    )
