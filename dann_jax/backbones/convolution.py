@@ -6,8 +6,8 @@ labels ``b01f_01oi->b01f``), the kernel gradient contracts over the batch
 (``f01b_i01o->01bf``). Outside a loop XLA:CPU rewrites them into the NHWC/HWIO form
 its convolution kernels take, with transposes; inside a loop body (a ``lax.scan``, as
 the device input mode runs its steps) it does not, and runs them with its generic
-loop code: AlexNet's DANN step at 32 + 32 images took 66 s instead of 2.2 s on 2 CPU
-cores (jax-ml/jax#12868; BENCHMARKS.md, "ImageNet backbones").
+loop code: AlexNet's DANN step at 32 + 32 images took 56.8 s instead of 1.9 s on 2
+CPU cores (jax-ml/jax#12868; BENCHMARKS.md, "ImageNet backbones").
 
 :func:`conv_general_dilated` takes the same arguments as ``lax.conv_general_dilated``
 and computes the same values and gradients (to rounding); on a CPU every convolution

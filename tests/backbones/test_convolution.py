@@ -28,6 +28,13 @@ def value_and_pullback(convolve, x, kernel, cotangent, strides, padding):
     return output, pullback(cotangent)
 
 
+def assert_values_and_gradients_equal_xlas(x, kernel, cotangent, strides, padding):
+    expected = value_and_pullback(lax.conv_general_dilated, x, kernel, cotangent, strides, padding)
+    got = value_and_pullback(conv_general_dilated, x, kernel, cotangent, strides, padding)
+    for want, have in zip(jax.tree.leaves(expected), jax.tree.leaves(got), strict=True):
+        np.testing.assert_allclose(have, want, **TOLERANCE)
+
+
 @st.composite
 def convolutions(draw):
     """Inputs, kernel, strides and padding (pairs, "SAME" or "VALID") of a 2-D
@@ -39,7 +46,7 @@ def convolutions(draw):
         | st.tuples(*(st.tuples(st.integers(0, k - 1), st.integers(0, k - 1)) for k in window))
     )
     low = padding if isinstance(padding, tuple) else ((0, 0), (0, 0))
-    size = [draw(st.integers(max(k - sum(p), 1), 12)) for k, p in zip(window, low)]
+    size = [draw(st.integers(max(k - sum(p), 1), 12)) for k, p in zip(window, low, strict=True)]
     channels = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     x = rng.normal(size=(draw(st.integers(1, 3)), *size, channels[0])).astype(np.float32)
@@ -55,10 +62,7 @@ def test_values_and_gradients_equal_xlas(case):
         lambda: lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=NHWC)
     )
     cotangent = np.random.default_rng(0).normal(size=output.shape).astype(np.float32)
-    expected = value_and_pullback(lax.conv_general_dilated, x, kernel, cotangent, strides, padding)
-    got = value_and_pullback(conv_general_dilated, x, kernel, cotangent, strides, padding)
-    for want, have in zip(jax.tree.leaves(expected), jax.tree.leaves(got)):
-        np.testing.assert_allclose(have, want, **TOLERANCE)
+    assert_values_and_gradients_equal_xlas(x, kernel, cotangent, strides, padding)
 
 
 def test_alexnets_first_layer_its_values_and_gradients():
@@ -67,11 +71,7 @@ def test_alexnets_first_layer_its_values_and_gradients():
     x = rng.normal(size=(2, 35, 33, 3)).astype(np.float32)
     kernel = rng.normal(size=(11, 11, 3, 4)).astype(np.float32)
     cotangent = rng.normal(size=(2, 8, 7, 4)).astype(np.float32)
-    pads = ((2, 2), (2, 2))
-    expected = value_and_pullback(lax.conv_general_dilated, x, kernel, cotangent, (4, 4), pads)
-    got = value_and_pullback(conv_general_dilated, x, kernel, cotangent, (4, 4), pads)
-    for want, have in zip(jax.tree.leaves(expected), jax.tree.leaves(got)):
-        np.testing.assert_allclose(have, want, **TOLERANCE)
+    assert_values_and_gradients_equal_xlas(x, kernel, cotangent, (4, 4), ((2, 2), (2, 2)))
 
 
 @pytest.mark.parametrize(
@@ -127,7 +127,7 @@ def convolution_layouts(program: str) -> set[str]:
 
 def test_in_a_loop_every_convolution_keeps_the_layout_xla_cpus_kernels_take():
     # XLA:CPU leaves autodiff's gradient convolutions in a loop body in their own layouts
-    # and runs them with generic loop code (30x slower for AlexNet; the module says why).
+    # and runs them with generic loop code (AlexNet's step 27x slower; the module says why).
     if jax.default_backend() != "cpu":
         pytest.skip("the layouts of XLA's CPU pipeline")
     assert convolution_layouts(scanned_gradient_steps(conv_general_dilated)) == {"b01f_01io->b01f"}
