@@ -47,8 +47,8 @@ def conv_general_dilated(
     """``lax.conv_general_dilated`` with loop-friendly gradients (see the module).
 
     The 2-D case in NHWC/HWIO without dilations or groups, ``lhs`` (N, H, W, C) and
-    ``rhs`` (kH, kW, C, F) to (N, H', W', F) in their dtype, goes through
-    :func:`_convolution`; any other passes to ``lax.conv_general_dilated`` unchanged.
+    ``rhs`` (kH, kW, C, F) to (N, H', W', F) in their dtype, goes through this module's
+    custom VJP; any other passes to ``lax.conv_general_dilated`` unchanged.
     """
     plain = (
         lhs.ndim == 4
