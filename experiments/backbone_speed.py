@@ -12,7 +12,7 @@ Random images (speed does not depend on them). Timed in one process:
 - ``JAX, one step per dispatch``: the jitted step on a host batch, as the stream input
   mode runs it; one step compiles and warms up, the next ``--steps`` are timed one by
   one;
-- the same, compiled with XLA:CPU's own convolutions instead of YNNPACK's
+- on a CPU, the same compiled with XLA:CPU's own convolutions instead of YNNPACK's
   (:data:`EIGEN_CONVOLUTIONS`; for a whole process, ``XLA_FLAGS=
   --xla_cpu_experimental_ynn_fusion_type=-individual_convolution``);
 - ``JAX, data on the device``: the training loop with uint8 images on the device and
@@ -21,7 +21,7 @@ Random images (speed does not depend on them). Timed in one process:
   compiles and warms up, one more is timed, per step;
 - with ``--torch``, the same step in PyTorch, timed like the first (torchvision's
   ResNet-50 or AlexNet, timm's ViT-B/16; the same bottleneck, heads, gradient reversal,
-  crops and SGD with momentum).
+  crops and SGD with momentum), on the GPU when torch sees one.
 
 Each row also gives the system CPU time and the minor page faults per timed step: on a
 CPU, memory that glibc maps afresh for a dispatch (XLA's scratch buffer, PyTorch's
@@ -126,26 +126,30 @@ def _torch_steps(backbone: str, batch_size: int, steps: int) -> tuple[dict, list
         network.classifier[6] = torch.nn.Identity()
 
     nn = torch.nn
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     bottleneck = nn.Sequential(nn.Linear(width, 256), nn.ReLU())
     label_head = nn.Linear(256, 31)
     domain_head = nn.Sequential(
         nn.Linear(256, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 1)
     )
+    for module in (network, bottleneck, label_head, domain_head):
+        module.to(device)
     new_layers = [*bottleneck.parameters(), *label_head.parameters(), *domain_head.parameters()]
     optimizer = torch.optim.SGD(
         [{"params": network.parameters(), "lr": 0.001}, {"params": new_layers, "lr": 0.01}],
         momentum=0.9,
     )
     half = batch_size // 2
-    images = torch.randn(batch_size, 3, 256, 256)
-    labels = torch.randint(31, (half,))
-    domains = torch.cat([torch.zeros(half), torch.ones(half)])
+    images = torch.randn(batch_size, 3, 256, 256, device=device)
+    labels = torch.randint(31, (half,), device=device)
+    domains = torch.cat([torch.zeros(half), torch.ones(half)]).to(device)
     network.train()
 
     def step() -> None:
         top, left = torch.randint(33, (2,)).tolist()
         crops = images[:, :, top : top + 224, left : left + 224]
-        crops = torch.where(torch.rand(batch_size, 1, 1, 1) < 0.5, crops.flip(-1), crops)
+        flips = torch.rand(batch_size, 1, 1, 1, device=device) < 0.5
+        crops = torch.where(flips, crops.flip(-1), crops)
         features = bottleneck(network(crops))
         label_loss = nn.functional.cross_entropy(label_head(features[:half]), labels)
         domain_logits = domain_head(gradient_reversal().apply(features, 0.5))[:, 0]
@@ -153,6 +157,8 @@ def _torch_steps(backbone: str, batch_size: int, steps: int) -> tuple[dict, list
         optimizer.zero_grad()
         (label_loss + domain_loss).backward()
         optimizer.step()
+        if device == "cuda":
+            torch.cuda.synchronize()  # timed to the end of the step's kernels
 
     first = _timed(step)
     return first, [_timed(step) for _ in range(steps)]
@@ -227,6 +233,7 @@ def main(argv: list[str]) -> None:
     variants = {
         name: _jax_steps(network, example, settings, batch, options)
         for name, options in JAX_VARIANTS.items()
+        if options is None or jax.default_backend() == "cpu"  # the options are XLA:CPU's
     }
     if FLAGS.dispatch_steps:
         # Two batches per domain, stored as the Office datasets are: uint8, 256 x 256.
