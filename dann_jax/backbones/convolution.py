@@ -20,7 +20,6 @@ when the program is lowered). Give it to a Flax convolution, as the backbones do
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import jax
@@ -79,16 +78,18 @@ def conv_general_dilated(
     return _convolution(lhs, rhs, tuple(int(s) for s in window_strides), pads, precision)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _convolution(x, kernel, strides, padding, precision):
+def _nhwc_convolution(x, kernel, strides, padding, precision):
     """``x`` (N, H, W, C) convolved with ``kernel`` (kH, kW, C, F) in NHWC/HWIO."""
     return lax.conv_general_dilated(
         x, kernel, strides, padding, dimension_numbers=NHWC, precision=precision
     )
 
 
+_convolution = jax.custom_vjp(_nhwc_convolution, nondiff_argnums=(2, 3, 4))
+
+
 def _convolution_forward(x, kernel, strides, padding, precision):
-    return _convolution(x, kernel, strides, padding, precision), (x, kernel)
+    return _nhwc_convolution(x, kernel, strides, padding, precision), (x, kernel)
 
 
 def _convolution_backward(strides, padding, precision, residuals, grad):
@@ -102,9 +103,7 @@ def _convolution_backward(strides, padding, precision, residuals, grad):
 
     def autodiffs(x, kernel, grad):
         def convolve(x, kernel):
-            return lax.conv_general_dilated(
-                x, kernel, strides, padding, dimension_numbers=NHWC, precision=precision
-            )
+            return _nhwc_convolution(x, kernel, strides, padding, precision)
 
         return jax.vjp(convolve, x, kernel)[1](grad)
 
