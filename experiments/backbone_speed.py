@@ -10,15 +10,16 @@ heads, SGD with the backbone at 0.1x.
 Random images (speed does not depend on them). Timed in one process:
 
 - ``JAX, one step per dispatch``: the jitted step on a host batch, as the stream input
-  mode runs it; one step compiles and warms up, the next ``--steps`` are timed one by
-  one;
-- on a CPU, the same compiled with XLA:CPU's own convolutions instead of YNNPACK's
-  (:data:`EIGEN_CONVOLUTIONS`; for a whole process, ``XLA_FLAGS=
-  --xla_cpu_experimental_ynn_fusion_type=-individual_convolution``);
+  mode runs it, compiled as the library compiles it
+  (:func:`dann_jax.backbones.convolution.compiler_options`: on a CPU, XLA's own
+  convolution kernels); one step compiles and warms up, the next ``--steps`` are
+  timed one by one;
 - ``JAX, data on the device``: the training loop with uint8 images on the device and
   ``--dispatch_steps`` steps per ``lax.scan`` dispatch, as ``dann train`` runs the
   Office configs (``input_mode="device"``, 100 steps per dispatch there); one dispatch
   compiles and warms up, one more is timed, per step;
+- on a CPU, both again compiled with XLA:CPU's defaults, which give convolutions to
+  YNNPACK;
 - with ``--torch``, the same step in PyTorch, timed like the first (torchvision's
   ResNet-50 or AlexNet, timm's ViT-B/16; the same bottleneck, heads, gradient reversal,
   crops and SGD with momentum), on the GPU when torch sees one.
@@ -54,12 +55,14 @@ from absl import app, flags
 # experiments/ is on sys.path when this runs.
 from trace_events import device_events
 
+from dann_jax.backbones import convolution
+from dann_jax.core import launchers
 from dann_jax.core.inputs import DeviceData
 from dann_jax.core.loop import train_loop
 from dann_jax.core.registry import BACKBONE_NAMES, build_model
 from dann_jax.core.settings import NETWORK_DEFAULTS, TrainSettings
 from dann_jax.core.state import create_train_state
-from dann_jax.core.step import train_step
+from dann_jax.core.step import train_step, train_steps
 from dann_jax.runs import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,18 +76,7 @@ flags.DEFINE_bool("torch", False, "Also time the same step in PyTorch (needs tor
 flags.DEFINE_bool("profile", False, "Also profile one step of each JAX variant, by kernel kind.")
 FLAGS = flags.FLAGS
 
-# XLA:CPU hands convolutions, matrix products and reductions to YNNPACK by default; these
-# compiler options keep the last two and give convolutions back to XLA's own (Eigen)
-# kernels. Per program, where XLA_FLAGS would set it for the whole process.
-EIGEN_CONVOLUTIONS = {
-    "xla_cpu_experimental_ynn_fusion_type": (
-        "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
-    )
-}
-JAX_VARIANTS = {
-    "JAX, one step per dispatch": None,
-    "JAX, one step per dispatch, XLA's own convolutions": EIGEN_CONVOLUTIONS,
-}
+YNNPACK = "YNNPACK's convolutions (XLA:CPU's default)"
 ON_DEVICE = "JAX, data on the device"
 UNTRACED = "(untraced)"
 
@@ -200,17 +192,22 @@ def _jax_steps(network, example, settings, batch, compiler_options):
     return first, timed, kinds
 
 
-def _device_steps(network, example, settings, arrays):
+def _device_steps(network, example, settings, arrays, compiler_options):
     """The compiling dispatch and the timed one, per step (:func:`_timed`), of the
-    training loop over ``arrays`` on the device, ``--dispatch_steps`` steps per dispatch."""
+    training loop over ``arrays`` on the device, ``--dispatch_steps`` steps per dispatch,
+    compiled with ``compiler_options``."""
     count = FLAGS.dispatch_steps
     settings = dataclasses.replace(settings, steps_per_dispatch=count, log_every=count)
     state = create_train_state(network, example, settings)
     inputs = DeviceData.create(arrays, settings.batch_size, seed=0)
+    launcher = launchers.launcher("none", train_step, train_steps)
+    launcher.steps = jax.jit(train_steps, donate_argnums=0, compiler_options=compiler_options)
 
     def run() -> None:
         nonlocal state
-        state, _ = train_loop(state, inputs, settings=settings, steps=count, progress=False)
+        state, _ = train_loop(
+            state, inputs, settings=settings, steps=count, launcher=launcher, progress=False
+        )
         jax.block_until_ready(state)
 
     first = _timed(run)
@@ -230,11 +227,15 @@ def main(argv: list[str]) -> None:
     }
     network = build_model(FLAGS.backbone, 31)
     example = np.zeros((1, *settings.input_shape((256, 256, 3))), np.float32)
-    variants = {
-        name: _jax_steps(network, example, settings, batch, options)
-        for name, options in JAX_VARIANTS.items()
-        if options is None or jax.default_backend() == "cpu"  # the options are XLA:CPU's
-    }
+    platform = jax.default_backend()
+    compilers = {"": convolution.compiler_options(platform)}  # the library's
+    if platform == "cpu":
+        compilers[f", {YNNPACK}"] = None
+    variants, options_of = {}, {}
+    for suffix, options in compilers.items():
+        name = f"JAX, one step per dispatch{suffix}"
+        variants[name] = _jax_steps(network, example, settings, batch, options)
+        options_of[name] = options
     if FLAGS.dispatch_steps:
         # Two batches per domain, stored as the Office datasets are: uint8, 256 x 256.
         arrays = {
@@ -242,8 +243,11 @@ def main(argv: list[str]) -> None:
             "source_label": rng.integers(31, size=2 * half).astype(np.int32),
             "target_image": rng.integers(256, size=(2 * half, 256, 256, 3), dtype=np.uint8),
         }
-        first, timed = _device_steps(network, example, settings, arrays)
-        variants[f"{ON_DEVICE}, {FLAGS.dispatch_steps} steps per dispatch"] = first, timed, {}
+        for suffix, options in compilers.items():
+            name = f"{ON_DEVICE}, {FLAGS.dispatch_steps} steps per dispatch{suffix}"
+            first, timed = _device_steps(network, example, settings, arrays, options)
+            variants[name] = first, timed, {}
+            options_of[name] = options
     if FLAGS.torch:
         import torch
 
@@ -254,7 +258,7 @@ def main(argv: list[str]) -> None:
         "batch": f"{half} + {half}",
         "variants": {
             name: {
-                "compiler_options": JAX_VARIANTS.get(name),
+                "compiler_options": options_of.get(name),
                 "first": first,
                 "timed_per_step": timed,
                 "kernels_by_kind_seconds": kinds,

@@ -16,6 +16,11 @@ other platforms the backward pass is autodiff's (``lax.platform_dependent``, cho
 when the program is lowered). Give it to a Flax convolution, as the backbones do::
 
     nn.Conv(64, (3, 3), conv_general_dilated=convolution.conv_general_dilated)
+
+Which kernels run a convolution is XLA:CPU's choice: YNNPACK's by default, or XLA's own
+(Eigen's). :func:`compiler_options` picks XLA's own on a CPU, for every program the
+library compiles to train or predict; they ran every backbone's step faster on the CPUs
+measured (BENCHMARKS.md, "ImageNet backbones").
 """
 
 from __future__ import annotations
@@ -28,6 +33,21 @@ from jax import lax
 
 # Inputs (N, H, W, C), kernels (H, W, C_in, C_out), outputs (N, H, W, C_out).
 NHWC = ("NHWC", "HWIO", "NHWC")
+
+# XLA:CPU hands convolutions, matrix products and reductions to YNNPACK by default; these
+# options keep the last two and give convolutions to XLA's own (Eigen) kernels.
+XLA_CPU_OPTIONS = {
+    "xla_cpu_experimental_ynn_fusion_type": (
+        "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
+    )
+}
+
+
+def compiler_options(platform: str) -> dict[str, str] | None:
+    """The ``compiler_options`` of ``jax.jit`` for programs that run on ``platform``
+    (a device's ``platform``: ``"cpu"``, ``"gpu"``, ``"tpu"``): :data:`XLA_CPU_OPTIONS`
+    on a CPU, else None (XLA's defaults)."""
+    return dict(XLA_CPU_OPTIONS) if platform == "cpu" else None
 
 
 def conv_general_dilated(

@@ -9,6 +9,10 @@ never copies it:
 - ``"pmap"``: ``jax.pmap(body, axis_name="data")``, the older API;
 - ``"none"``: ``jax.jit(body)`` on one device.
 
+``jax.jit`` compiles with :func:`dann_jax.backbones.convolution.compiler_options` (on a
+CPU, XLA's own convolution kernels); ``jax.pmap`` takes no compiler options and keeps
+XLA's defaults.
+
 Under both parallel launchers the state is replicated, the global batch is split
 along its leading axis into equal per-device slices, and the body averages
 gradients and metrics over the ``"data"`` axis with ``lax.pmean``, so each
@@ -32,6 +36,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+
+from dann_jax.backbones import convolution
 
 AXIS = "data"
 PARALLELS = ("auto", "none", "pmap", "shard_map")
@@ -62,8 +68,9 @@ class Launcher:
 
     def __init__(self, step_body: StepBody, scan_body: StepBody):
         self.devices = jax.local_devices()[:1]
-        self.step = jax.jit(step_body, donate_argnums=0)
-        self.steps = jax.jit(scan_body, donate_argnums=0)
+        options = convolution.compiler_options(self.devices[0].platform)
+        self.step = jax.jit(step_body, donate_argnums=0, compiler_options=options)
+        self.steps = jax.jit(scan_body, donate_argnums=0, compiler_options=options)
 
     def check_batch(self, source_size: int, target_size: int) -> None:
         """Raises ValueError unless every device gets as many source and target rows."""
@@ -106,6 +113,7 @@ class ShardMapLauncher(Launcher):
         self._replicated = NamedSharding(self.mesh, P())
         self._split = NamedSharding(self.mesh, P(AXIS))
         self._split_columns = NamedSharding(self.mesh, P(None, AXIS))
+        options = convolution.compiler_options(self.devices[0].platform)
 
         def launch(body: StepBody, in_specs: tuple) -> Callable:
             mapped = jax.shard_map(
@@ -118,7 +126,7 @@ class ShardMapLauncher(Launcher):
                 # already summed over devices, before the body's pmean.
                 check_vma=False,
             )
-            return jax.jit(mapped, donate_argnums=0)
+            return jax.jit(mapped, donate_argnums=0, compiler_options=options)
 
         self.step = launch(step_body, (P(), P(AXIS)))
         self.steps = launch(scan_body, (P(), P(), P(None, AXIS), P(None, AXIS)))

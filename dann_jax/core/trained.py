@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 
+from dann_jax.backbones import convolution
 from dann_jax.core import registry, step
 from dann_jax.core.state import TrainState
 from dann_jax.data import augment
 from dann_jax.data.preprocess import Preprocess
 
-# Compiled once per network and input shape, whatever the settings or seed.
-_logits = jax.jit(step.logits, static_argnums=0)
-_features = jax.jit(step.features, static_argnums=0)
-_features_and_logits = jax.jit(step.features_and_logits, static_argnums=0)
+
+@functools.cache
+def _compiled(function: Callable, platform: str) -> Callable:
+    """``function`` jitted for ``platform``'s devices; compiled once per network and input
+    shape, whatever the settings or seed."""
+    options = convolution.compiler_options(platform)
+    return jax.jit(function, static_argnums=0, compiler_options=options)
 
 
 @dataclasses.dataclass
@@ -73,6 +78,7 @@ class TrainedDANN:
         if self.state.settings.crop_size:
             inputs = augment.centre_crop(inputs, self.state.settings.crop_size)
         batch_size = min(batch_size, 1 << max(len(inputs) - 1, 0).bit_length())
+        function = _compiled(function, jax.default_backend())
         outputs = []
         for start in range(0, len(inputs), batch_size):
             chunk = inputs[start : start + batch_size]
@@ -89,18 +95,18 @@ class TrainedDANN:
         (N, ...), made ``input_shape`` by the training preprocessing (resize,
         grey to RGB).
         """
-        return self._apply(_logits, inputs, batch_size)
+        return self._apply(step.logits, inputs, batch_size)
 
     def features(self, inputs: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """The feature extractor's output (N, F) float32 for raw inputs (as :meth:`logits`)."""
-        return self._apply(_features, inputs, batch_size)
+        return self._apply(step.features, inputs, batch_size)
 
     def features_and_logits(
         self, inputs: np.ndarray, batch_size: int = 1024
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`features` and :meth:`logits` in one pass over raw inputs: features
         (N, F), class logits (N, classes) and domain logits (N,), float32."""
-        return self._apply(_features_and_logits, inputs, batch_size)
+        return self._apply(step.features_and_logits, inputs, batch_size)
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """Class ids (N,) int64 for raw inputs (N, ...), uint8 or float (as :meth:`logits`)."""

@@ -1,6 +1,7 @@
 """The loop-friendly convolution equals XLA's, values and gradients, and keeps every
 convolution of its gradient program, in a loop too, in the NHWC/HWIO form."""
 
+import collections
 import functools
 import re
 
@@ -13,7 +14,11 @@ import numpy as np
 import pytest
 from jax import lax
 
-from dann_jax.backbones.convolution import NHWC, conv_general_dilated
+from dann_jax.backbones.convolution import NHWC, compiler_options, conv_general_dilated
+from dann_jax.core import launchers, step, trained
+from dann_jax.core.registry import build_model
+from dann_jax.core.settings import TrainSettings
+from dann_jax.core.state import create_train_state
 
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}
 
@@ -160,3 +165,64 @@ def test_on_a_cpu_the_gradients_are_nhwc_convolutions_elsewhere_autodiffs():
     assert gradient_convolutions(conv_general_dilated, "cuda") == gradient_convolutions(
         lax.conv_general_dilated, "cuda"
     )
+
+
+def convolutions_by_kernels(program: str) -> collections.Counter:
+    """How many convolutions of an optimised XLA:CPU program YNNPACK runs (inside a
+    ``ynn_fusion``) and how many XLA's own kernels run (any other)."""
+    computations = r"^(?:ENTRY )?%?(\S+) \(.*?\n(.*?)^}"
+    bodies = dict(re.findall(computations, program, re.MULTILINE | re.DOTALL))
+    in_ynnpack = {
+        called
+        for line in program.splitlines()
+        if "ynn_fusion" in line.split("=")[0]
+        for called in re.findall(r"calls=%?([\w.-]+)", line)
+    }
+    counts = collections.Counter()
+    for name, body in bodies.items():
+        convolutions = len(re.findall(r"\bconvolution\(", body))
+        counts["ynnpack" if name in in_ynnpack else "xla"] += convolutions
+    return counts
+
+
+def test_the_compiler_options_give_cpu_convolutions_to_xlas_own_kernels():
+    if jax.default_backend() != "cpu":
+        pytest.skip("XLA:CPU's options")
+    # Small, but a shape XLA:CPU gives YNNPACK by default (not every shape is).
+    x, kernel = jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 32))
+
+    def convolve(x, kernel):
+        return conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=NHWC)
+
+    def program(options):
+        return jax.jit(convolve, compiler_options=options).lower(x, kernel).compile().as_text()
+
+    counts = convolutions_by_kernels(program(compiler_options("cpu")))
+    assert (counts["xla"], counts["ynnpack"]) == (1, 0)
+    # XLA's defaults give it to YNNPACK: what the options are for, and what makes this
+    # test able to fail.
+    assert convolutions_by_kernels(program(None))["ynnpack"] == 1
+    assert compiler_options("gpu") is None and compiler_options("tpu") is None
+
+
+@pytest.mark.parametrize("kind", ["none", "shard_map"])
+def test_the_launchers_and_predictions_compile_convolutions_for_xlas_own_kernels(kind):
+    if jax.default_backend() != "cpu":
+        pytest.skip("XLA:CPU's options")
+    settings = TrainSettings(steps=2, batch_size=16)
+    state = create_train_state(build_model("svhn", 10), jnp.zeros((1, 32, 32, 3)), settings)
+    launcher = launchers.launcher(kind, step.train_step, step.train_steps)
+    batch = launcher.put_batch(
+        {
+            "source_image": np.zeros((8, 32, 32, 3), np.float32),
+            "source_label": np.zeros(8, np.int32),
+            "target_image": np.zeros((8, 32, 32, 3), np.float32),
+        }
+    )
+    training = launcher.step.lower(launcher.put_state(state), batch).compile().as_text()
+    counts = convolutions_by_kernels(training)
+    assert counts["xla"] > 0 and counts["ynnpack"] == 0
+    predicting = trained._compiled(step.logits, "cpu")
+    program = predicting.lower(state.network, state.variables, np.zeros((4, 32, 32, 3))).compile()
+    counts = convolutions_by_kernels(program.as_text())
+    assert counts["xla"] > 0 and counts["ynnpack"] == 0
