@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from dann_jax.backbones import convolution
+from dann_jax.backbones import convolution, pooling
 
 
 def _adaptive_mean(x: jax.Array, axis: int, size: int) -> jax.Array:
@@ -81,7 +81,7 @@ class AlexNet(nn.Module):
             )
 
         def max_pool(x: jax.Array) -> jax.Array:
-            return nn.max_pool(x, (3, 3), strides=(2, 2))
+            return pooling.max_pool(x, (3, 3), strides=(2, 2))
 
         x = max_pool(nn.relu(conv(64, 11, 4, 2, "conv1")(images)))
         x = max_pool(nn.relu(conv(192, 5, 1, 2, "conv2")(x)))

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 
-from dann_jax.backbones import convolution
+from dann_jax.backbones import convolution, pooling
 
 # torchvision initialises convolutions with Kaiming normal (fan_out, ReLU gain), which
 # matters only when a ResNet trains from scratch rather than from converted weights.
@@ -168,7 +168,7 @@ class ResNet50(nn.Module):
             use_running_average=use_running_average, momentum=0.9, epsilon=1e-5, name="bn1"
         )(x)
         x = nn.relu(x)
-        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+        x = pooling.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
         for stage, blocks in enumerate(self.stage_sizes):
             for block in range(blocks):
                 x = BottleneckBlock(
