@@ -25,10 +25,13 @@ measured (BENCHMARKS.md, "ImageNet backbones").
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 # Inputs (N, H, W, C), kernels (H, W, C_in, C_out), outputs (N, H, W, C_out).
@@ -46,8 +49,24 @@ XLA_CPU_OPTIONS = {
 def compiler_options(platform: str) -> dict[str, str] | None:
     """The ``compiler_options`` of ``jax.jit`` for programs that run on ``platform``
     (a device's ``platform``: ``"cpu"``, ``"gpu"``, ``"tpu"``): :data:`XLA_CPU_OPTIONS`
-    on a CPU, else None (XLA's defaults)."""
-    return dict(XLA_CPU_OPTIONS) if platform == "cpu" else None
+    on a CPU whose XLA knows them, else None (XLA's defaults)."""
+    return dict(XLA_CPU_OPTIONS) if platform == "cpu" and _xla_knows_cpu_options() else None
+
+
+@functools.cache
+def _xla_knows_cpu_options() -> bool:
+    """Whether XLA takes :data:`XLA_CPU_OPTIONS` (experimental: a later XLA may drop them,
+    and would then refuse every program compiled with them)."""
+    try:
+        jax.jit(jnp.negative, compiler_options=XLA_CPU_OPTIONS).lower(np.float32(0)).compile()
+    except Exception as error:  # XLA's own error type, whatever the version calls it
+        warnings.warn(
+            f"this XLA does not take the compiler options {XLA_CPU_OPTIONS} ({error}); "
+            "convolutions on the CPU keep XLA's default kernels.",
+            stacklevel=3,
+        )
+        return False
+    return True
 
 
 def conv_general_dilated(

@@ -1,10 +1,10 @@
-"""Max pooling whose gradient XLA:CPU computes four times faster than autodiff's.
+"""Max pooling whose gradient XLA:CPU computes three to six times faster than autodiff's.
 
 Autodiff's gradient of ``reduce_window`` max pooling is a select-and-scatter, which
 XLA:CPU runs as a ``reduce-window`` that carries each window's argmax (an ``iota`` and
-four index arrays) and a ``scatter``: 0.78 s for the forward and backward pass of
-ResNet-50's 3 x 3 / 2 pooling of 64 images of 112 x 112 x 64 on 2 CPU cores, against
-0.31 s for PyTorch's (BENCHMARKS.md, "ImageNet backbones").
+four index arrays) and a ``scatter``: 0.90 s for the forward and backward pass of
+ResNet-50's 3 x 3 / 2 pooling of 64 images of 112 x 112 x 64 on 2 CPU cores, 0.29 s with
+this module, 0.32 s in PyTorch (``experiments/pooling_speed.py``, BENCHMARKS.md).
 
 :func:`max_pool` takes ``flax.linen.max_pool``'s arguments and computes the same values
 and gradients (to rounding: the sums of overlapping windows' cotangents are added in

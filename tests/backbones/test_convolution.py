@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from jax import lax
 
+from dann_jax.backbones import convolution
 from dann_jax.backbones.convolution import NHWC, compiler_options, conv_general_dilated
 from dann_jax.core import launchers, step, trained
 from dann_jax.core.registry import build_model
@@ -203,6 +204,15 @@ def test_the_compiler_options_give_cpu_convolutions_to_xlas_own_kernels():
     # test able to fail.
     assert convolutions_by_kernels(program(None))["ynnpack"] == 1
     assert compiler_options("gpu") is None and compiler_options("tpu") is None
+
+
+def test_an_xla_without_the_options_keeps_its_defaults_and_says_so(monkeypatch):
+    monkeypatch.setattr(convolution, "XLA_CPU_OPTIONS", {"xla_cpu_no_such_option": "1"})
+    monkeypatch.setattr(
+        convolution, "_xla_knows_cpu_options", convolution._xla_knows_cpu_options.__wrapped__
+    )
+    with pytest.warns(UserWarning, match="xla_cpu_no_such_option.*XLA's default kernels"):
+        assert compiler_options("cpu") is None
 
 
 @pytest.mark.parametrize("kind", ["none", "shard_map"])
