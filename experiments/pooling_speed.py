@@ -101,7 +101,7 @@ def main(argv: list[str]) -> None:
         ours_seconds, ours_gradient = _jax_seconds(
             pooling.max_pool, jnp.asarray(images), jnp.asarray(cotangent), pad
         )
-        np.testing.assert_allclose(ours_gradient, flax_gradient, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(ours_gradient, flax_gradient, rtol=1e-5, atol=1e-5)
         row = {"pooling": name, "input": shape, "flax": flax_seconds, "dann_jax": ours_seconds}
         if torch is not None:
             row["torch"] = _torch_seconds(images, cotangent, pad)

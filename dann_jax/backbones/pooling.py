@@ -1,8 +1,8 @@
-"""Max pooling whose gradient XLA:CPU computes three to six times faster than autodiff's.
+"""Max pooling whose gradient XLA:CPU computes three to five times faster than autodiff's.
 
 Autodiff's gradient of ``reduce_window`` max pooling is a select-and-scatter, which
 XLA:CPU runs as a ``reduce-window`` that carries each window's argmax (an ``iota`` and
-four index arrays) and a ``scatter``: 0.90 s for the forward and backward pass of
+four index arrays) and a ``scatter``: 0.88 s for the forward and backward pass of
 ResNet-50's 3 x 3 / 2 pooling of 64 images of 112 x 112 x 64 on 2 CPU cores, 0.29 s with
 this module, 0.32 s in PyTorch (``experiments/pooling_speed.py``, BENCHMARKS.md).
 
