@@ -165,14 +165,25 @@ def _input_gradient(grad, kernel, input_shape, strides, padding, precision):
         unreached = (size + low + high - window) % stride
         pads.append((window - 1 - low, window - 1 - high + unreached))
     turned = jnp.swapaxes(kernel[::-1, ::-1], 2, 3)
+    if all(kernel.shape[axis] <= grad.shape[1 + axis] for axis in range(2)):
+        return lax.conv_general_dilated(
+            grad,
+            turned,
+            (1, 1),
+            pads,
+            lhs_dilation=strides,
+            dimension_numbers=NHWC,
+            precision=precision,
+        )
+    # A kernel wider than the cotangents: XLA's algebraic simplifier would swap the two
+    # operands and fail a check (aborting the process: jax's own gradient does, e.g. a
+    # 5 x 2 kernel 2 apart on 6 x 12 images). Padded in full behind a barrier, the input
+    # is never smaller than the kernel. Real networks' kernels are far smaller than their
+    # activations and take the branch above.
+    spread = [(0, 0, 0), (*pads[0], strides[0] - 1), (*pads[1], strides[1] - 1), (0, 0, 0)]
+    padded = lax.optimization_barrier(lax.pad(grad, jnp.zeros((), grad.dtype), spread))
     return lax.conv_general_dilated(
-        grad,
-        turned,
-        (1, 1),
-        pads,
-        lhs_dilation=strides,
-        dimension_numbers=NHWC,
-        precision=precision,
+        padded, turned, (1, 1), "VALID", dimension_numbers=NHWC, precision=precision
     )
 
 
