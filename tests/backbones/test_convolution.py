@@ -95,24 +95,28 @@ def test_values_and_gradients_equal_their_definitions(case):
     assert_values_and_gradients_equal_definitions(x, kernel, cotangent, strides, padding)
 
 
-def test_a_shape_on_which_xlas_own_gradient_aborts():
-    # A 5 x 2 kernel, strides 2, on 6 x 12 images: XLA's algebraic simplifier fails a
-    # check (and aborts the process) on autodiff's input gradient, and did on this
-    # module's while it spread the cotangents by the convolution's lhs_dilation.
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=(1, 6, 12, 3)).astype(np.float32)
-    kernel = rng.normal(size=(5, 2, 3, 1)).astype(np.float32)
-    cotangent = rng.normal(size=(1, 2, 7, 1)).astype(np.float32)
-    assert_values_and_gradients_equal_definitions(x, kernel, cotangent, (2, 2), ((0, 2), (1, 1)))
-
-
-def test_alexnets_first_layer_its_values_and_gradients():
-    # 11 x 11 windows 4 apart, padded by 2, on sides the windows do not fit exactly.
+@pytest.mark.parametrize(
+    ("x_shape", "kernel_shape", "strides", "padding"),
+    [
+        # AlexNet's first layer: 11 x 11 windows 4 apart, padded by 2, on sides the
+        # windows do not fit exactly.
+        ((2, 35, 33, 3), (11, 11, 3, 4), (4, 4), ((2, 2), (2, 2))),
+        # A kernel wider than the cotangents: XLA's algebraic simplifier fails a check
+        # (and aborts the process) on autodiff's input gradient, and did on this
+        # module's while it spread the cotangents by the convolution's lhs_dilation.
+        ((1, 6, 12, 3), (5, 2, 3, 1), (2, 2), ((0, 2), (1, 1))),
+    ],
+    ids=["alexnet-conv1", "kernel-wider-than-cotangents"],
+)
+def test_shapes_of_note_their_values_and_gradients(x_shape, kernel_shape, strides, padding):
     rng = np.random.default_rng(1)
-    x = rng.normal(size=(2, 35, 33, 3)).astype(np.float32)
-    kernel = rng.normal(size=(11, 11, 3, 4)).astype(np.float32)
-    cotangent = rng.normal(size=(2, 8, 7, 4)).astype(np.float32)
-    assert_values_and_gradients_equal_definitions(x, kernel, cotangent, (4, 4), ((2, 2), (2, 2)))
+    x = rng.normal(size=x_shape).astype(np.float32)
+    kernel = rng.normal(size=kernel_shape).astype(np.float32)
+    output = jax.eval_shape(
+        lambda: lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=NHWC)
+    )
+    cotangent = rng.normal(size=output.shape).astype(np.float32)
+    assert_values_and_gradients_equal_definitions(x, kernel, cotangent, strides, padding)
 
 
 @pytest.mark.parametrize(
