@@ -18,8 +18,10 @@ Random images (speed does not depend on them). Timed in one process:
   ``--dispatch_steps`` steps per ``lax.scan`` dispatch, as ``dann train`` runs the
   Office configs (``input_mode="device"``, 100 steps per dispatch there); one dispatch
   compiles and warms up, one more is timed, per step;
-- on a CPU, both again compiled with XLA:CPU's defaults, which give convolutions to
-  YNNPACK;
+- on a CPU, both again for each of ``--cpu_kernels``: compiled with XLA:CPU's defaults
+  (``default``: convolutions and matrix products in YNNPACK), or with XLA's own
+  convolutions and YNNPACK's products (``ynnpack_products``: the library's choice
+  before 2026-12-07);
 - with ``--torch``, the same step in PyTorch, timed like the first (torchvision's
   ResNet-50 or AlexNet, timm's ViT-B/16; the same bottleneck, heads, gradient reversal,
   crops and SGD with momentum), on the GPU when torch sees one.
@@ -74,9 +76,26 @@ flags.DEFINE_integer(
 flags.DEFINE_string("output", str(ROOT / "experiments" / "results"), "Folder for the result.")
 flags.DEFINE_bool("torch", False, "Also time the same step in PyTorch (needs torch, timm).")
 flags.DEFINE_bool("profile", False, "Also profile one step of each JAX variant, by kernel kind.")
+flags.DEFINE_multi_enum(
+    "cpu_kernels",
+    ["default", "ynnpack_products"],
+    ["default", "ynnpack_products"],
+    "On a CPU, the other compilations to time besides the library's.",
+)
 FLAGS = flags.FLAGS
 
-YNNPACK = "YNNPACK's convolutions (XLA:CPU's default)"
+# The other compilations on a CPU: their names in the tables and their compiler options.
+CPU_KERNELS = {
+    "default": ("YNNPACK's convolutions and products (XLA:CPU's default)", None),
+    "ynnpack_products": (
+        "YNNPACK's products",
+        {
+            "xla_cpu_experimental_ynn_fusion_type": (
+                "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
+            )
+        },
+    ),
+}
 ON_DEVICE = "JAX, data on the device"
 UNTRACED = "(untraced)"
 
@@ -230,7 +249,9 @@ def main(argv: list[str]) -> None:
     platform = jax.default_backend()
     compilers = {"": convolution.compiler_options(platform)}  # the library's
     if platform == "cpu":
-        compilers[f", {YNNPACK}"] = None
+        for kernels in FLAGS.cpu_kernels:
+            label, options = CPU_KERNELS[kernels]
+            compilers[f", {label}"] = options
     variants, options_of = {}, {}
     for suffix, options in compilers.items():
         name = f"JAX, one step per dispatch{suffix}"

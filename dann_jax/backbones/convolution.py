@@ -17,10 +17,11 @@ when the program is lowered). Give it to a Flax convolution, as the backbones do
 
     nn.Conv(64, (3, 3), conv_general_dilated=convolution.conv_general_dilated)
 
-Which kernels run a convolution is XLA:CPU's choice: YNNPACK's by default, or XLA's own
-(Eigen's). :func:`compiler_options` picks XLA's own on a CPU, for every program the
-library compiles to train or predict: ResNet-50's and AlexNet's steps in the loop ran
-12 to 15 % faster with them, ViT-B/16's (one convolution) as fast (BENCHMARKS.md,
+Which kernels run a convolution or a matrix product is XLA:CPU's choice: YNNPACK's by
+default, or XLA's own (Eigen's). :func:`compiler_options` picks XLA's own for both on a
+CPU, for every program the library compiles to train or predict: with XLA's own
+convolutions ResNet-50's and AlexNet's steps in the loop ran 12 to 15 % faster, and with
+XLA's own products ViT-B/16's, all matrix products, ran faster again (BENCHMARKS.md,
 "ImageNet backbones").
 """
 
@@ -39,12 +40,9 @@ from jax import lax
 NHWC = ("NHWC", "HWIO", "NHWC")
 
 # XLA:CPU hands convolutions, matrix products and reductions to YNNPACK by default; these
-# options keep the last two and give convolutions to XLA's own (Eigen) kernels.
-XLA_CPU_OPTIONS = {
-    "xla_cpu_experimental_ynn_fusion_type": (
-        "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
-    )
-}
+# options keep the reductions there and give convolutions and products to XLA's own kernels,
+# faster on both for ImageNet-sized work (BENCHMARKS.md).
+XLA_CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"}
 
 
 def compiler_options(platform: str) -> dict[str, str] | None:
@@ -63,7 +61,7 @@ def _xla_knows_cpu_options() -> bool:
     except Exception as error:  # XLA's own error type, whatever the version calls it
         warnings.warn(
             f"this XLA does not take the compiler options {XLA_CPU_OPTIONS} ({error}); "
-            "convolutions on the CPU keep XLA's default kernels.",
+            "convolutions and matrix products on the CPU keep XLA's default kernels.",
             stacklevel=3,
         )
         return False

@@ -207,9 +207,10 @@ def test_on_a_cpu_the_gradients_are_nhwc_convolutions_elsewhere_autodiffs():
     )
 
 
-def convolutions_by_kernels(program: str) -> collections.Counter:
-    """How many convolutions of an optimised XLA:CPU program YNNPACK runs (inside a
-    ``ynn_fusion``) and how many XLA's own kernels run (any other)."""
+def instructions_by_kernels(program: str, instruction: str = "convolution") -> collections.Counter:
+    """How many ``instruction``s (convolutions, or ``dot`` for matrix products) of an
+    optimised XLA:CPU program YNNPACK runs (inside a ``ynn_fusion``) and how many XLA's own
+    kernels run (any other)."""
     computations = r"^(?:ENTRY )?%?(\S+) \(.*?\n(.*?)^}"
     bodies = dict(re.findall(computations, program, re.MULTILINE | re.DOTALL))
     in_ynnpack = {
@@ -220,28 +221,34 @@ def convolutions_by_kernels(program: str) -> collections.Counter:
     }
     counts = collections.Counter()
     for name, body in bodies.items():
-        convolutions = len(re.findall(r"\bconvolution\(", body))
-        counts["ynnpack" if name in in_ynnpack else "xla"] += convolutions
+        found = len(re.findall(rf"\b{instruction}\(", body))
+        counts["ynnpack" if name in in_ynnpack else "xla"] += found
     return counts
 
 
-def test_the_compiler_options_give_cpu_convolutions_to_xlas_own_kernels():
+def test_the_compiler_options_give_cpu_convolutions_and_products_to_xlas_own_kernels():
     if jax.default_backend() != "cpu":
         pytest.skip("XLA:CPU's options")
-    # Small, but a shape XLA:CPU gives YNNPACK by default (not every shape is).
-    x, kernel = jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 32))
+    # Small, but shapes XLA:CPU gives YNNPACK by default (not every shape is).
+    x, kernel, weights = jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 32)), jnp.ones((32, 16))
 
-    def convolve(x, kernel):
-        return conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=NHWC)
+    def convolve_and_project(x, kernel, weights):
+        features = conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=NHWC)
+        return features.reshape(-1, 32) @ weights
 
     def program(options):
-        return jax.jit(convolve, compiler_options=options).lower(x, kernel).compile().as_text()
+        compiled = jax.jit(convolve_and_project, compiler_options=options)
+        return compiled.lower(x, kernel, weights).compile().as_text()
 
-    counts = convolutions_by_kernels(program(compiler_options("cpu")))
-    assert (counts["xla"], counts["ynnpack"]) == (1, 0)
-    # XLA's defaults give it to YNNPACK: what the options are for, and what makes this
+    library = program(compiler_options("cpu"))
+    for instruction in ("convolution", "dot"):
+        counts = instructions_by_kernels(library, instruction)
+        assert (counts["xla"], counts["ynnpack"]) == (1, 0), instruction
+    # XLA's defaults give both to YNNPACK: what the options are for, and what makes this
     # test able to fail.
-    assert convolutions_by_kernels(program(None))["ynnpack"] == 1
+    default = program(None)
+    assert instructions_by_kernels(default)["ynnpack"] == 1
+    assert instructions_by_kernels(default, "dot")["ynnpack"] == 1
     assert compiler_options("gpu") is None and compiler_options("tpu") is None
 
 
@@ -269,9 +276,9 @@ def test_the_launchers_and_predictions_compile_convolutions_for_xlas_own_kernels
         }
     )
     training = launcher.step.lower(launcher.put_state(state), batch).compile().as_text()
-    counts = convolutions_by_kernels(training)
+    counts = instructions_by_kernels(training)
     assert counts["xla"] > 0 and counts["ynnpack"] == 0
     predicting = trained._compiled(step.logits, "cpu")
     program = predicting.lower(state.network, state.variables, np.zeros((4, 32, 32, 3))).compile()
-    counts = convolutions_by_kernels(program.as_text())
+    counts = instructions_by_kernels(program.as_text())
     assert counts["xla"] > 0 and counts["ynnpack"] == 0
