@@ -30,11 +30,13 @@ from dann_jax.backbones import torchvision
 logger = logging.getLogger(__name__)
 
 # The ImageNet weights of each backbone on the Hub, where it has them: ResNet-50's are
-# torchvision's IMAGENET1K_V1 (the same arrays as torchvision's download); ViT-B/16's
-# timm's augreg ImageNet-21k weights fine-tuned on ImageNet-1k (inputs normalised by
-# mean and std 0.5).
+# torchvision's IMAGENET1K_V1 (the same arrays as torchvision's download), pinned to a
+# commit of the repository (a run reads the same file whatever the repository gets
+# later); ViT-B/16's timm's augreg ImageNet-21k weights fine-tuned on ImageNet-1k
+# (inputs normalised by mean and std 0.5), not pinned: no commit id of that repository
+# could be checked without a connection, and a wrong pin would stop every download.
 HUB_WEIGHTS = {
-    "resnet50": "timm/resnet50.tv_in1k",
+    "resnet50": "timm/resnet50.tv_in1k@78f3ecfdb38e06d9b8397f662e7ab8fee96026fa",
     "vit_b16": "timm/vit_base_patch16_224.augreg2_in21k_ft_in1k",
 }
 # The file of a Hub repository that holds the weights.
@@ -71,13 +73,14 @@ def _hub_file(source: str) -> Path:
     from huggingface_hub import hf_hub_download  # only Hub weights need it
 
     repository, _, revision = source.partition("@")
+    fetch = f"hf download {repository} {HUB_FILE}" + (f" --revision {revision}" if revision else "")
     try:
         path = Path(hf_hub_download(repository, HUB_FILE, revision=revision or None))
     except Exception as error:  # offline and not cached, no such repository, a failed fetch
         raise ValueError(
             f"{HUB_FILE} of the Hub repository {repository} is not in the Hugging Face cache "
             f"and could not be fetched ({type(error).__name__}). On a machine with a "
-            f"connection run `hf download {repository} {HUB_FILE}` and copy its cache "
+            f"connection run `{fetch}` and copy its cache "
             "(~/.cache/huggingface, or $HF_HOME) here, or give the file's path "
             "(--config.pretrained=FILE.safetensors)."
         ) from None

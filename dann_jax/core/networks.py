@@ -23,7 +23,7 @@ import flax.linen as nn
 import jax
 from flax import nnx
 
-from dann_jax.backbones import convolution
+from dann_jax.backbones import convolution, pooling
 from dann_jax.core.layers import ConvReluPool
 from dann_jax.core.nnx_parts import nnx_part
 from dann_jax.grl import GradientReversal
@@ -60,13 +60,14 @@ class SVHNFeatures(nn.Module):
     @nn.compact
     def __call__(self, images: jax.Array) -> jax.Array:
         x = images
-        # Trained in a lax.scan, where XLA:CPU runs autodiff's convolutions slowly.
+        # Trained in a lax.scan, where XLA:CPU runs autodiff's convolutions slowly; its
+        # pooling gradient (a select-and-scatter) is slow on a CPU anywhere.
         conv = functools.partial(
             nn.Conv, padding="SAME", conv_general_dilated=convolution.conv_general_dilated
         )
         for filters in (64, 64):
             x = nn.relu(conv(filters, (5, 5))(x))
-            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+            x = pooling.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
         x = nn.relu(conv(128, (5, 5))(x))
         return x.reshape(x.shape[0], -1)
 

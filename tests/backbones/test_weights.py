@@ -1,6 +1,7 @@
 """Pretrained weights without PyTorch: .safetensors files and Hugging Face Hub repositories
 (from its cache, offline) through the one loader, and its errors."""
 
+import re
 import sys
 
 import numpy as np
@@ -12,7 +13,8 @@ from dann_jax import backbones, configs
 from dann_jax.backbones import torchvision, weights
 from dann_jax.runs.plan import make_plan
 
-REPOSITORY = backbones.HUB_WEIGHTS["resnet50"]
+PINNED = backbones.HUB_WEIGHTS["resnet50"]
+REPOSITORY, _, COMMIT = PINNED.partition("@")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,7 @@ def hub_cache(tmp_path, monkeypatch):
 def cache(hub_cache, repository, file, commit="0123456789abcdef0123456789abcdef01234567"):
     """Puts ``file`` where huggingface_hub keeps a repository's model.safetensors."""
     folder = hub_cache / f"models--{repository.replace('/', '--')}"
-    (folder / "refs").mkdir(parents=True)
+    (folder / "refs").mkdir(parents=True, exist_ok=True)
     (folder / "refs" / "main").write_text(commit)
     (folder / "snapshots" / commit).mkdir(parents=True)
     (folder / "snapshots" / commit / "model.safetensors").write_bytes(file.read_bytes())
@@ -74,6 +76,13 @@ def test_a_hub_repository_is_read_from_the_cache_offline_and_names_its_commit(
     with caplog.at_level("INFO", logger="dann_jax"):
         variables = backbones.load_pretrained("resnet50", REPOSITORY)
     assert "timm/resnet50.tv_in1k at commit 0123456789abcdef" in caplog.text
+    # The default is pinned to a commit, which the cache keeps under its own name.
+    assert re.fullmatch("[0-9a-f]{40}", COMMIT)
+    cache(hub_cache, REPOSITORY, safetensors_file, commit=COMMIT)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="dann_jax"):
+        backbones.load_pretrained("resnet50", PINNED)
+    assert f"timm/resnet50.tv_in1k at commit {COMMIT}" in caplog.text
     np.testing.assert_array_equal(
         variables["params"]["conv1"]["kernel"], state_dict["conv1.weight"].transpose(2, 3, 1, 0)
     )
@@ -84,7 +93,7 @@ def test_a_repository_not_cached_offline_is_one_line_naming_it_and_the_way_on(hu
         backbones.load_pretrained("resnet50", "timm/resnet50.a1_in1k@main")
     message = str(error.value)
     assert "model.safetensors of the Hub repository timm/resnet50.a1_in1k" in message
-    assert "hf download timm/resnet50.a1_in1k model.safetensors" in message
+    assert "hf download timm/resnet50.a1_in1k model.safetensors --revision main" in message
     assert "--config.pretrained=FILE.safetensors" in message
 
 
@@ -103,7 +112,7 @@ def test_an_office_config_starts_from_a_safetensors_file_without_torch(
     safetensors_file, without_torch
 ):
     config = configs.load("office31_amazon_webcam")
-    assert config.pretrained == REPOSITORY  # the default: no torch needed
+    assert config.pretrained == PINNED  # the default: no torch needed
     config.pretrained = str(safetensors_file)
     variables = make_plan(config).starting_variables
     backbone = variables["params"]["feature_extractor"]["feature_extractor"]

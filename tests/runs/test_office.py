@@ -64,7 +64,7 @@ def test_pretrained_weights_go_under_the_bottleneck(monkeypatch):
     asked = []
     monkeypatch.setattr(backbones, "load_pretrained", lambda *a: asked.append(a) or fake)
     variables = make_plan(config).starting_variables
-    assert asked == [("resnet50", "timm/resnet50.tv_in1k")]
+    assert asked == [("resnet50", backbones.HUB_WEIGHTS["resnet50"])]
     assert variables["params"]["feature_extractor"]["feature_extractor"] == fake["params"]
     assert variables["batch_stats"]["feature_extractor"]["feature_extractor"]["bn1"] == {"mean": 0}
     config.pretrained = "/no/such/weights.pth"
