@@ -15,9 +15,10 @@ paper gives no step count; 20,000 steps follows tllib (20 epochs of 1,000 iterat
 Prepare the domains first: ``dann prepare office31/amazon --manual_dir DIR`` (and the
 others; the archives cannot be downloaded by script). ResNet-50's ImageNet weights are
 torchvision's, from the Hugging Face Hub (``pretrained="timm/resnet50.tv_in1k@<commit>"``,
-``backbones.HUB_WEIGHTS``: no PyTorch; its cache and ``HF_HUB_OFFLINE=1`` work without a connection); AlexNet's come
-from torchvision's download (``pretrained="torchvision"``, needs torch and a
-connection). A ``.safetensors`` or ``.pth`` file goes in as ``--config.pretrained=FILE``.
+``backbones.HUB_WEIGHTS``: no PyTorch; its cache and ``HF_HUB_OFFLINE=1`` work without a
+connection); AlexNet's come from torchvision's download (``pretrained="torchvision"``,
+needs torch and a connection). A ``.safetensors`` or ``.pth`` file goes in as
+``--config.pretrained=FILE``.
 
 Figures beside ours: the paper's DANN (AlexNet, ICML 2015 Table 2) for its three pairs,
 in ``paper_target_accuracy``. Today's reference for ResNet-50 (tllib's DANN, chosen on
