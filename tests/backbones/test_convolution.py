@@ -262,7 +262,7 @@ def test_an_xla_without_the_options_keeps_its_defaults_and_says_so(monkeypatch):
 
 
 @pytest.mark.parametrize("kind", ["none", "shard_map"])
-def test_the_launchers_and_predictions_compile_convolutions_for_xlas_own_kernels(kind):
+def test_the_launchers_and_predictions_compile_for_xlas_own_kernels(kind):
     if jax.default_backend() != "cpu":
         pytest.skip("XLA:CPU's options")
     settings = TrainSettings(steps=2, batch_size=16)
@@ -276,9 +276,9 @@ def test_the_launchers_and_predictions_compile_convolutions_for_xlas_own_kernels
         }
     )
     training = launcher.step.lower(launcher.put_state(state), batch).compile().as_text()
-    counts = instructions_by_kernels(training)
-    assert counts["xla"] > 0 and counts["ynnpack"] == 0
     predicting = trained._compiled(step.logits, "cpu")
     program = predicting.lower(state.network, state.variables, np.zeros((4, 32, 32, 3))).compile()
-    counts = instructions_by_kernels(program.as_text())
-    assert counts["xla"] > 0 and counts["ynnpack"] == 0
+    for text in (training, program.as_text()):
+        for instruction in ("convolution", "dot"):
+            counts = instructions_by_kernels(text, instruction)
+            assert counts["xla"] > 0 and counts["ynnpack"] == 0, instruction
