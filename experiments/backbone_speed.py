@@ -12,16 +12,17 @@ Random images (speed does not depend on them). Timed in one process:
 - ``JAX, one step per dispatch``: the jitted step on a host batch, as the stream input
   mode runs it, compiled as the library compiles it
   (:func:`dann_jax.backbones.convolution.compiler_options`: on a CPU, XLA's own
-  convolution kernels); one step compiles and warms up, the next ``--steps`` are
+  convolution kernels and the network's choice of products, YNNPACK's for AlexNet, XLA's
+  own for the others); one step compiles and warms up, the next ``--steps`` are
   timed one by one;
 - ``JAX, data on the device``: the training loop with uint8 images on the device and
   ``--dispatch_steps`` steps per ``lax.scan`` dispatch, as ``dann train`` runs the
   Office configs (``input_mode="device"``, 100 steps per dispatch there); one dispatch
   compiles and warms up, one more is timed, per step;
-- on a CPU, both again for each of ``--cpu_kernels``: compiled with XLA:CPU's defaults
-  (``default``: convolutions and matrix products in YNNPACK), or with XLA's own
-  convolutions and YNNPACK's products (``ynnpack_products``: the library's choice
-  before 2026-12-07);
+- on a CPU, both again for each of ``--cpu_kernels`` that differs from the library's:
+  compiled with XLA:CPU's defaults (``default``: convolutions and matrix products in
+  YNNPACK), or with XLA's own convolutions and XLA's own or YNNPACK's products
+  (``xla_products``, ``ynnpack_products``);
 - with ``--torch``, the same step in PyTorch, timed like the first (torchvision's
   ResNet-50 or AlexNet, timm's ViT-B/16; the same bottleneck, heads, gradient reversal,
   crops and SGD with momentum), on the GPU when torch sees one.
@@ -78,23 +79,18 @@ flags.DEFINE_bool("torch", False, "Also time the same step in PyTorch (needs tor
 flags.DEFINE_bool("profile", False, "Also profile one step of each JAX variant, by kernel kind.")
 flags.DEFINE_multi_enum(
     "cpu_kernels",
-    ["default", "ynnpack_products"],
-    ["default", "ynnpack_products"],
-    "On a CPU, the other compilations to time besides the library's.",
+    ["default", "xla_products", "ynnpack_products"],
+    ["default", "xla_products", "ynnpack_products"],
+    "On a CPU, the other compilations to time besides the library's (one equal to the "
+    "library's is not timed twice).",
 )
 FLAGS = flags.FLAGS
 
 # The other compilations on a CPU: their names in the tables and their compiler options.
 CPU_KERNELS = {
     "default": ("YNNPACK's convolutions and products (XLA:CPU's default)", None),
-    "ynnpack_products": (
-        "YNNPACK's products",
-        {
-            "xla_cpu_experimental_ynn_fusion_type": (
-                "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
-            )
-        },
-    ),
+    "xla_products": ("XLA's own products", convolution.CPU_OPTIONS["xla"]),
+    "ynnpack_products": ("YNNPACK's products", convolution.CPU_OPTIONS["ynnpack"]),
 }
 ON_DEVICE = "JAX, data on the device"
 UNTRACED = "(untraced)"
@@ -247,11 +243,13 @@ def main(argv: list[str]) -> None:
     network = build_model(FLAGS.backbone, 31)
     example = np.zeros((1, *settings.input_shape((256, 256, 3))), np.float32)
     platform = jax.default_backend()
-    compilers = {"": convolution.compiler_options(platform)}  # the library's
+    library = convolution.compiler_options(platform, convolution.cpu_products(network))
+    compilers = {"": library}
     if platform == "cpu":
         for kernels in FLAGS.cpu_kernels:
             label, options = CPU_KERNELS[kernels]
-            compilers[f", {label}"] = options
+            if options != library:
+                compilers[f", {label}"] = options
     variants, options_of = {}, {}
     for suffix, options in compilers.items():
         name = f"JAX, one step per dispatch{suffix}"

@@ -18,19 +18,24 @@ when the program is lowered). Give it to a Flax convolution, as the backbones do
     nn.Conv(64, (3, 3), conv_general_dilated=convolution.conv_general_dilated)
 
 Which kernels run a convolution or a matrix product is XLA:CPU's choice: YNNPACK's by
-default, or XLA's own (Eigen's). :func:`compiler_options` picks XLA's own for both on a
-CPU, for every program the library compiles to train or predict: against XLA's
-defaults, the training loop's ResNet-50, ViT-B/16 and AlexNet steps took 21, 17 and 3 %
-less time on 2 CPU cores (BENCHMARKS.md, "ImageNet backbones"; AlexNet's products, of
-64 rows, alone run faster in YNNPACK).
+default, or XLA's own (Eigen's). :func:`compiler_options` picks XLA's own convolutions on a
+CPU, for every program the library compiles to train or predict, and the products' library
+the network asks for (:func:`cpu_products`): XLA's own unless a module sets
+``cpu_products = "ynnpack"``, as :class:`~dann_jax.backbones.AlexNet` does. Against XLA's
+defaults, the training loop's ResNet-50 and ViT-B/16 steps took 21 and 17 % less time on 2
+CPU cores, AlexNet's 14 % with YNNPACK's products for its fully connected layers of 64 rows
+(BENCHMARKS.md, "ImageNet backbones").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -39,28 +44,72 @@ from jax import lax
 # Inputs (N, H, W, C), kernels (H, W, C_in, C_out), outputs (N, H, W, C_out).
 NHWC = ("NHWC", "HWIO", "NHWC")
 
-# XLA:CPU hands convolutions, matrix products and reductions to YNNPACK by default; these
-# options keep the reductions there and give convolutions and products to XLA's own kernels,
-# faster on both for ImageNet-sized work (BENCHMARKS.md).
-XLA_CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"}
+# XLA:CPU hands convolutions, matrix products and reductions to YNNPACK by default. The options
+# of jax.jit on a CPU, by the library that runs the matrix products: both give convolutions to
+# XLA's own kernels and keep reductions in YNNPACK. XLA's own products are faster for large
+# ones (ResNet-50's, ViT-B/16's), YNNPACK's for products of few rows (AlexNet's fully connected
+# layers on a batch of 64): BENCHMARKS.md.
+CPU_OPTIONS = {
+    "xla": {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"},
+    "ynnpack": {
+        "xla_cpu_experimental_ynn_fusion_type": (
+            "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
+        )
+    },
+}
 
 
-def compiler_options(platform: str) -> dict[str, str] | None:
-    """The ``compiler_options`` of ``jax.jit`` for programs that run on ``platform``
-    (a device's ``platform``: ``"cpu"``, ``"gpu"``, ``"tpu"``): :data:`XLA_CPU_OPTIONS`
-    on a CPU whose XLA knows them, else None (XLA's defaults)."""
-    return dict(XLA_CPU_OPTIONS) if platform == "cpu" and _xla_knows_cpu_options() else None
+def cpu_products(network: nn.Module) -> str:
+    """The library, a key of :data:`CPU_OPTIONS`, that runs ``network``'s matrix products on
+    a CPU: ``"ynnpack"`` when the network or a module among its attributes (recursively, e.g.
+    a DANN's feature extractor) has the class attribute ``cpu_products = "ynnpack"``, else
+    ``"xla"``. A network declares it when its products are few rows long, so YNNPACK's run
+    them faster (AlexNet's fully connected layers)."""
+    wanted = {getattr(module, "cpu_products", "xla") for module in _modules(network)}
+    unknown = wanted - set(CPU_OPTIONS)
+    if unknown:
+        raise ValueError(
+            f"cpu_products must be one of {tuple(CPU_OPTIONS)}, got {sorted(unknown)} "
+            "in a module of the network; set it to one of those or remove it."
+        )
+    return "ynnpack" if "ynnpack" in wanted else "xla"
+
+
+def _modules(value: Any) -> Iterator[nn.Module]:
+    """The linen modules in ``value``: itself and those among its attributes, recursively."""
+    if isinstance(value, nn.Module):
+        yield value
+        for field in dataclasses.fields(value):
+            if field.name not in ("parent", "name"):
+                yield from _modules(getattr(value, field.name))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _modules(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _modules(item)
+
+
+def compiler_options(platform: str, products: str = "xla") -> dict[str, str] | None:
+    """The ``compiler_options`` of ``jax.jit`` for programs that run on ``platform`` (a
+    device's ``platform``: ``"cpu"``, ``"gpu"``, ``"tpu"``): on a CPU whose XLA knows
+    them, :data:`CPU_OPTIONS` of ``products`` (see :func:`cpu_products`), else None
+    (XLA's defaults)."""
+    if platform != "cpu" or not _xla_knows_cpu_options(products):
+        return None
+    return dict(CPU_OPTIONS[products])
 
 
 @functools.cache
-def _xla_knows_cpu_options() -> bool:
-    """Whether XLA takes :data:`XLA_CPU_OPTIONS` (experimental: a later XLA may drop them,
+def _xla_knows_cpu_options(products: str) -> bool:
+    """Whether XLA takes ``CPU_OPTIONS[products]`` (experimental: a later XLA may drop them,
     and would then refuse every program compiled with them)."""
+    options = CPU_OPTIONS[products]
     try:
-        jax.jit(jnp.negative, compiler_options=XLA_CPU_OPTIONS).lower(np.float32(0)).compile()
+        jax.jit(jnp.negative, compiler_options=options).lower(np.float32(0)).compile()
     except Exception as error:  # XLA's own error type, whatever the version calls it
         warnings.warn(
-            f"this XLA does not take the compiler options {XLA_CPU_OPTIONS} ({error}); "
+            f"this XLA does not take the compiler options {options} ({error}); "
             "convolutions and matrix products on the CPU keep XLA's default kernels.",
             stacklevel=3,
         )

@@ -10,8 +10,9 @@ never copies it:
 - ``"none"``: ``jax.jit(body)`` on one device.
 
 ``jax.jit`` compiles with :func:`dann_jax.backbones.convolution.compiler_options` (on a
-CPU, XLA's own convolution kernels); ``jax.pmap`` takes no compiler options and keeps
-XLA's defaults.
+CPU, XLA's own convolution kernels and the products' library the network asks for, from
+:func:`dann_jax.backbones.convolution.cpu_products`); ``jax.pmap`` takes no compiler options
+and keeps XLA's defaults.
 
 Under both parallel launchers the state is replicated, the global batch is split
 along its leading axis into equal per-device slices, and the body averages
@@ -62,13 +63,15 @@ class Launcher:
       step_body: ``(state, batch, *, axis_name) -> (state, metrics)``.
       scan_body: ``(state, data, source_indices, target_indices, *, axis_name)
         -> (state, metrics)``, K steps over device-resident data.
+      cpu_products: the library of the matrix products on a CPU, a key of
+        :data:`dann_jax.backbones.convolution.CPU_OPTIONS` (the pmap launcher ignores it).
     """
 
     name = "none"
 
-    def __init__(self, step_body: StepBody, scan_body: StepBody):
+    def __init__(self, step_body: StepBody, scan_body: StepBody, cpu_products: str = "xla"):
         self.devices = jax.local_devices()[:1]
-        options = convolution.compiler_options(self.devices[0].platform)
+        options = convolution.compiler_options(self.devices[0].platform, cpu_products)
         self.step = jax.jit(step_body, donate_argnums=0, compiler_options=options)
         self.steps = jax.jit(scan_body, donate_argnums=0, compiler_options=options)
 
@@ -107,13 +110,13 @@ class ShardMapLauncher(Launcher):
 
     name = "shard_map"
 
-    def __init__(self, step_body: StepBody, scan_body: StepBody):
+    def __init__(self, step_body: StepBody, scan_body: StepBody, cpu_products: str = "xla"):
         self.devices = jax.devices()
         self.mesh = Mesh(np.asarray(self.devices), (AXIS,))
         self._replicated = NamedSharding(self.mesh, P())
         self._split = NamedSharding(self.mesh, P(AXIS))
         self._split_columns = NamedSharding(self.mesh, P(None, AXIS))
-        options = convolution.compiler_options(self.devices[0].platform)
+        options = convolution.compiler_options(self.devices[0].platform, cpu_products)
 
         def launch(body: StepBody, in_specs: tuple) -> Callable:
             mapped = jax.shard_map(
@@ -167,7 +170,7 @@ class PmapLauncher(Launcher):
 
     name = "pmap"
 
-    def __init__(self, step_body: StepBody, scan_body: StepBody):
+    def __init__(self, step_body: StepBody, scan_body: StepBody, cpu_products: str = "xla"):
         self.devices = jax.devices()
         self.local_devices = jax.local_devices()
         self._stacked = NamedSharding(Mesh(np.asarray(self.local_devices), (AXIS,)), P(AXIS))
@@ -254,13 +257,16 @@ def check_batch_size(parallel: str, batch_size: int) -> None:
 
 
 @functools.cache
-def launcher(parallel: str, step_body: StepBody, scan_body: StepBody) -> Launcher:
+def launcher(
+    parallel: str, step_body: StepBody, scan_body: StepBody, cpu_products: str = "xla"
+) -> Launcher:
     """The launcher of ``step_body`` and ``scan_body`` that ``parallel`` names (see
-    :func:`resolve`), built once per process so its compilations are reused.
+    :func:`resolve`), its products on a CPU in ``cpu_products``' library (see
+    :class:`Launcher`), built once per process so its compilations are reused.
     """
     kind = resolve(parallel)
     if parallel in ("pmap", "shard_map") and kind == "none":
         logging.getLogger(__name__).warning(
             "parallel=%r with one device: running the single-device step instead.", parallel
         )
-    return LAUNCHERS[kind](step_body, scan_body)
+    return LAUNCHERS[kind](step_body, scan_body, cpu_products)

@@ -17,6 +17,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from dann_jax.backbones import convolution
 from dann_jax.core import distributed, launchers
 from dann_jax.core.inputs import TrainingInput
 from dann_jax.core.settings import TrainSettings
@@ -135,7 +136,8 @@ def train_loop(
       ValueError: a batch the devices cannot share equally.
     """
     if launcher is None:
-        launcher = launchers.launcher(settings.parallel, train_step, train_steps)
+        products = convolution.cpu_products(state.network)
+        launcher = launchers.launcher(settings.parallel, train_step, train_steps, products)
     first = int(np.ravel(jax.device_get(state.step))[0])
     last = first + steps if steps is not None else settings.steps
     dispatch = inputs.start(launcher, first)

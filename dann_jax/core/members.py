@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from dann_jax.backbones import convolution
 from dann_jax.core import launchers, registry
 from dann_jax.core import variables as variables_lib
 from dann_jax.core.fit import (
@@ -132,10 +133,11 @@ _members_train_step = jax.vmap(train_step)
 _members_train_steps = jax.vmap(train_steps, in_axes=(0, 0, 1, 1))
 
 
-def members_launcher() -> launchers.Launcher:
+def members_launcher(cpu_products: str = "xla") -> launchers.Launcher:
     """The launcher of many runs in one program: the step vmapped over a leading
-    members axis of the state, the data and each dispatch's (K, S, B) indices."""
-    return launchers.launcher("none", _members_train_step, _members_train_steps)
+    members axis of the state, the data and each dispatch's (K, S, B) indices (products
+    on a CPU in ``cpu_products``' library, as :func:`dann_jax.core.launchers.launcher`)."""
+    return launchers.launcher("none", _members_train_step, _members_train_steps, cpu_products)
 
 
 def fit_members(
@@ -206,7 +208,7 @@ def fit_members(
         state,
         inputs,
         settings=settings,
-        launcher=members_launcher(),
+        launcher=members_launcher(convolution.cpu_products(state.network)),
         on_log=on_log,
         on_checkpoint=None if on_checkpoint is None else save_members,
         progress=progress,

@@ -18,10 +18,11 @@ from dann_jax.data.preprocess import Preprocess
 
 
 @functools.cache
-def _compiled(function: Callable, platform: str) -> Callable:
-    """``function`` jitted for ``platform``'s devices; compiled once per network and input
-    shape, whatever the settings or seed."""
-    options = convolution.compiler_options(platform)
+def _compiled(function: Callable, platform: str, cpu_products: str) -> Callable:
+    """``function`` jitted for ``platform``'s devices, products on a CPU in
+    ``cpu_products``' library; compiled once per network and input shape, whatever the
+    settings or seed."""
+    options = convolution.compiler_options(platform, cpu_products)
     return jax.jit(function, static_argnums=0, compiler_options=options)
 
 
@@ -78,7 +79,8 @@ class TrainedDANN:
         if self.state.settings.crop_size:
             inputs = augment.centre_crop(inputs, self.state.settings.crop_size)
         batch_size = min(batch_size, 1 << max(len(inputs) - 1, 0).bit_length())
-        function = _compiled(function, jax.default_backend())
+        products = convolution.cpu_products(self.state.network)
+        function = _compiled(function, jax.default_backend(), products)
         outputs = []
         for start in range(0, len(inputs), batch_size):
             chunk = inputs[start : start + batch_size]

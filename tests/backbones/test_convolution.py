@@ -5,6 +5,7 @@ every convolution of its gradient program keeps, in a loop too, the NHWC/HWIO fo
 import collections
 import functools
 import re
+from typing import ClassVar
 
 import flax.linen as nn
 import hypothesis
@@ -15,9 +16,11 @@ import numpy as np
 import pytest
 from jax import lax
 
+import dann_jax
 from dann_jax.backbones import convolution
 from dann_jax.backbones.convolution import NHWC, compiler_options, conv_general_dilated
 from dann_jax.core import launchers, step, trained
+from dann_jax.core.networks import dann_network
 from dann_jax.core.registry import build_model
 from dann_jax.core.settings import TrainSettings
 from dann_jax.core.state import create_train_state
@@ -244,6 +247,12 @@ def test_the_compiler_options_give_cpu_convolutions_and_products_to_xlas_own_ker
     for instruction in ("convolution", "dot"):
         counts = instructions_by_kernels(library, instruction)
         assert (counts["xla"], counts["ynnpack"]) == (1, 0), instruction
+    # A network that asks for YNNPACK's products gets them, and XLA's own convolutions still.
+    few_rows = program(compiler_options("cpu", "ynnpack"))
+    counts = instructions_by_kernels(few_rows)
+    assert (counts["xla"], counts["ynnpack"]) == (1, 0)
+    counts = instructions_by_kernels(few_rows, "dot")
+    assert (counts["xla"], counts["ynnpack"]) == (0, 1)
     # XLA's defaults give both to YNNPACK: what the options are for, and what makes this
     # test able to fail.
     default = program(None)
@@ -253,7 +262,7 @@ def test_the_compiler_options_give_cpu_convolutions_and_products_to_xlas_own_ker
 
 
 def test_an_xla_without_the_options_keeps_its_defaults_and_says_so(monkeypatch):
-    monkeypatch.setattr(convolution, "XLA_CPU_OPTIONS", {"xla_cpu_no_such_option": "1"})
+    monkeypatch.setitem(convolution.CPU_OPTIONS, "xla", {"xla_cpu_no_such_option": "1"})
     monkeypatch.setattr(
         convolution, "_xla_knows_cpu_options", convolution._xla_knows_cpu_options.__wrapped__
     )
@@ -276,9 +285,57 @@ def test_the_launchers_and_predictions_compile_for_xlas_own_kernels(kind):
         }
     )
     training = launcher.step.lower(launcher.put_state(state), batch).compile().as_text()
-    predicting = trained._compiled(step.logits, "cpu")
+    predicting = trained._compiled(step.logits, "cpu", "xla")
     program = predicting.lower(state.network, state.variables, np.zeros((4, 32, 32, 3))).compile()
     for text in (training, program.as_text()):
         for instruction in ("convolution", "dot"):
             counts = instructions_by_kernels(text, instruction)
             assert counts["xla"] > 0 and counts["ynnpack"] == 0, instruction
+
+
+class FewRows(nn.Module):
+    """A feature extractor (N, ...) -> (N, 8) that asks for YNNPACK's products."""
+
+    cpu_products: ClassVar[str] = "ynnpack"
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.relu(nn.Dense(8)(x.reshape(len(x), -1)))
+
+
+def test_a_network_chooses_its_products_library_from_any_of_its_modules():
+    assert convolution.cpu_products(build_model("resnet50", 31)) == "xla"
+    assert convolution.cpu_products(build_model("alexnet", 31)) == "ynnpack"
+    assert convolution.cpu_products(dann_network(FewRows(), 2, bottleneck_units=4)) == "ynnpack"
+
+    class Misspelt(FewRows):
+        cpu_products: ClassVar[str] = "ynpack"
+
+    with pytest.raises(ValueError, match=r"cpu_products must be one of \('xla', 'ynnpack'\)"):
+        convolution.cpu_products(dann_network(Misspelt(), 2))
+
+
+@pytest.mark.parametrize("seeds", [None, [0, 1]])
+def test_training_and_predictions_compile_with_the_networks_products_library(
+    monkeypatch, host_data, seeds
+):
+    asked = []
+
+    def recorded(platform, products="xla"):
+        asked.append(products)
+        return compiler_options(platform, products)
+
+    monkeypatch.setattr(convolution, "compiler_options", recorded)
+    # Fresh caches, so the launcher and the predictions compile in this test.
+    monkeypatch.setattr(launchers, "launcher", functools.cache(launchers.launcher.__wrapped__))
+    monkeypatch.setattr(trained, "_compiled", functools.cache(trained._compiled.__wrapped__))
+    data = host_data(size=16, shape=(4, 4, 1))
+    arrays = data["source_image"], data["source_label"], data["target_image"]
+    settings = {"model": dann_network(FewRows(), 2), "steps": 1, "batch_size": 8}
+    if seeds is None:
+        results = [dann_jax.fit(*arrays, parallel="none", progress=False, **settings)]
+    else:
+        together = [[array] * len(seeds) for array in arrays]
+        results = dann_jax.fit_seeds(*together, seeds=seeds, progress=False, **settings)
+    results[0].predict(data["target_image"])
+    assert asked == ["ynnpack", "ynnpack"]
