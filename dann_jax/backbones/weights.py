@@ -5,9 +5,9 @@ Where they can be (:func:`load_pretrained`'s ``source``, the configs' ``pretrain
 
 - a Hugging Face Hub repository, ``owner/name`` or ``owner/name@revision`` (its
   ``model.safetensors``, fetched with ``huggingface_hub`` into its cache, which its
-  offline mode ``HF_HUB_OFFLINE=1`` reads without a connection). ResNet-50's ImageNet
-  weights are :data:`HUB_WEIGHTS`: torchvision's own, in safetensors under timm's
-  names, which for ResNet-50 are torchvision's.
+  offline mode ``HF_HUB_OFFLINE=1`` reads without a connection). ResNet-50's and
+  ViT-B/16's ImageNet weights are :data:`HUB_WEIGHTS` (ResNet-50's torchvision's own, in
+  safetensors under timm's names, which for ResNet-50 are torchvision's).
 - a ``.safetensors`` file;
 - a ``.pth`` file (``torch.save(model.state_dict(), path)``: needs PyTorch);
 - ``"torchvision"``: torchvision's download (needs PyTorch and a connection).
@@ -29,15 +29,18 @@ from dann_jax.backbones import torchvision
 
 logger = logging.getLogger(__name__)
 
-# The ImageNet weights of each backbone on the Hub, where it has them: ResNet-50's are
-# torchvision's IMAGENET1K_V1 (the same arrays as torchvision's download), pinned to a
-# commit of the repository (a run reads the same file whatever the repository gets
-# later); ViT-B/16's timm's augreg ImageNet-21k weights fine-tuned on ImageNet-1k
-# (inputs normalised by mean and std 0.5), not pinned: no commit id of that repository
-# could be checked without a connection, and a wrong pin would stop every download.
+# The ImageNet weights of each backbone on the Hub, where it has them, each pinned to a
+# commit of its repository (a run reads the same file whatever the repository gets
+# later): ResNet-50's are torchvision's IMAGENET1K_V1 (the same arrays as torchvision's
+# download), ViT-B/16's timm's augreg ImageNet-21k weights fine-tuned on ImageNet-1k
+# (inputs normalised by mean and std 0.5). Each commit is the one several unrelated
+# public projects pin for that repository's model.safetensors (ViT-B/16's: 346,284,714
+# bytes, SHA-256 32aa17d6...d722405b); neither could be fetched where this was written.
 HUB_WEIGHTS = {
     "resnet50": "timm/resnet50.tv_in1k@78f3ecfdb38e06d9b8397f662e7ab8fee96026fa",
-    "vit_b16": "timm/vit_base_patch16_224.augreg2_in21k_ft_in1k",
+    "vit_b16": (
+        "timm/vit_base_patch16_224.augreg2_in21k_ft_in1k@063c6c38a5d8510b2e57df480445e94b231dad2c"
+    ),
 }
 # The file of a Hub repository that holds the weights.
 HUB_FILE = "model.safetensors"
