@@ -25,11 +25,37 @@ import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 
 from dann_jax.backbones import convolution, pooling
-from dann_jax.backbones.products import channel_product
 
 # torchvision initialises convolutions with Kaiming normal (fan_out, ReLU gain), which
 # matters only when a ResNet trains from scratch rather than from converted weights.
 _KAIMING_FAN_OUT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+@jax.custom_vjp
+def channel_product(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``x`` (N, H, W, C) times ``kernel`` (C, F) over the channels: (N, H, W, F).
+
+    Its VJP is autodiff's but for the order of one product (below); like every
+    ``custom_vjp`` it has no forward-mode derivative (``jax.jvp``).
+    """
+    return jnp.einsum("nhwc,cf->nhwf", x, kernel)
+
+
+def _channel_product_forward(x: jax.Array, kernel: jax.Array):
+    return channel_product(x, kernel), (x, kernel)
+
+
+def _channel_product_backward(residuals, grad: jax.Array):
+    x, kernel = residuals
+    # The kernel's gradient, sum over the N*H*W rows of x^T grad, taken as (grad^T x)^T:
+    # with x as the left operand (autodiff's order) XLA:CPU copied x transposed first
+    # (BENCHMARKS.md, "ImageNet backbones").
+    rows = grad.reshape(-1, grad.shape[-1]), x.reshape(-1, x.shape[-1])
+    kernel_grad = jax.lax.dot_general(*rows, (((0,), (0,)), ((), ()))).T
+    return jnp.einsum("nhwf,cf->nhwc", grad, kernel), kernel_grad
+
+
+channel_product.defvjp(_channel_product_forward, _channel_product_backward)
 
 
 class PointwiseConv(nn.Module):
@@ -40,9 +66,9 @@ class PointwiseConv(nn.Module):
     Maps (N, H, W, C) to (N, ceil(H / strides), ceil(W / strides), features). Why: XLA's
     CPU backend takes the kernel gradient of a 1x1 ``conv_general_dilated`` through a
     transposed copy of the activations and a convolution over the batch; as a product
-    (:func:`dann_jax.backbones.products.channel_product`) it is one matrix product, and
-    ResNet-50's DANN step on 2 CPU cores went from 52.7 s to 29.0 s (BENCHMARKS.md,
-    "ImageNet backbones"; not measured on a GPU).
+    (:func:`channel_product`) it is one matrix product, and ResNet-50's DANN step on 2
+    CPU cores went from 52.7 s to 29.0 s (BENCHMARKS.md, "ImageNet backbones"; not
+    measured on a GPU).
     """
 
     features: int

@@ -13,16 +13,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from dann_jax.backbones import convolution, products
+from dann_jax.backbones import convolution
 
 # timm's LayerNorm epsilon for ViTs.
 LAYER_NORM_EPSILON = 1e-6
-
-
-def _dense(features: int, name: str) -> nn.Dense:
-    """A dense layer over the tokens' features whose kernel gradient XLA:CPU takes without
-    a transposed copy of the tokens (:mod:`dann_jax.backbones.products`)."""
-    return nn.Dense(features, name=name, dot_general=products.dot_general)
 
 
 class Attention(nn.Module):
@@ -34,11 +28,11 @@ class Attention(nn.Module):
     @nn.compact
     def __call__(self, tokens: jax.Array) -> jax.Array:
         count, length, width = tokens.shape
-        qkv = _dense(3 * width, "qkv")(tokens)
+        qkv = nn.Dense(3 * width, name="qkv")(tokens)
         qkv = qkv.reshape(count, length, 3, self.heads, width // self.heads)
         query, key, value = (qkv[:, :, index] for index in range(3))  # (N, T, heads, d)
         attended = nn.dot_product_attention(query, key, value)  # softmax(q k / sqrt(d)) v
-        return _dense(width, "proj")(attended.reshape(count, length, width))
+        return nn.Dense(width, name="proj")(attended.reshape(count, length, width))
 
 
 class Mlp(nn.Module):
@@ -49,8 +43,8 @@ class Mlp(nn.Module):
     @nn.compact
     def __call__(self, tokens: jax.Array) -> jax.Array:
         width = tokens.shape[-1]
-        hidden = nn.gelu(_dense(self.hidden, "fc1")(tokens), approximate=False)
-        return _dense(width, "fc2")(hidden)
+        hidden = nn.gelu(nn.Dense(self.hidden, name="fc1")(tokens), approximate=False)
+        return nn.Dense(width, name="fc2")(hidden)
 
 
 class EncoderBlock(nn.Module):
