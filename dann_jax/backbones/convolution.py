@@ -23,7 +23,7 @@ CPU, for every program the library compiles to train or predict, and the product
 the network asks for (:func:`cpu_products`): XLA's own unless a module sets
 ``cpu_products = "ynnpack"``, as :class:`~dann_jax.backbones.AlexNet` does. Against XLA's
 defaults, the training loop's ResNet-50 and ViT-B/16 steps took 21 and 17 % less time on 2
-CPU cores, AlexNet's 14 % with YNNPACK's products for its fully connected layers of 64 rows
+CPU cores, AlexNet's 12 % with YNNPACK's products for its fully connected layers of 64 rows
 (BENCHMARKS.md, "ImageNet backbones").
 """
 

@@ -171,6 +171,7 @@ class PmapLauncher(Launcher):
     name = "pmap"
 
     def __init__(self, step_body: StepBody, scan_body: StepBody, cpu_products: str = "xla"):
+        del cpu_products  # jax.pmap takes no compiler options
         self.devices = jax.devices()
         self.local_devices = jax.local_devices()
         self._stacked = NamedSharding(Mesh(np.asarray(self.local_devices), (AXIS,)), P(AXIS))
