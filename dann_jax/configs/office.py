@@ -27,12 +27,13 @@ target labels): A->W 0.914, D->W 0.979, W->D 1.000, A->D 0.836, D->A 0.733, W->A
 Office-31 and 0.59 on Office-Home (averages).
 
 ``office_home_vit_<source>_<target>``: timm's ViT-B/16 (its ImageNet-21k weights
-fine-tuned on ImageNet-1k, ``timm/vit_base_patch16_224.augreg2_in21k_ft_in1k``) in the
-same head, with tllib's recipe for it (``examples/domain_adaptation/image_classification/
-dann.sh``: ``-a vit_base_patch16_224 --no-pool -b 24 --epochs 30``): 24 + 24 images,
-30,000 steps, the rest as above, ImageNet's normalisation as tllib uses it. tllib reports
-an Office-Home average of 0.786 for DANN with ViT-B/16 (0.652 with ResNet-50), chosen
-on target labels; we have not measured ours.
+fine-tuned on ImageNet-1k, ``timm/vit_base_patch16_224.augreg2_in21k_ft_in1k@<commit>``,
+``backbones.HUB_WEIGHTS``) in the same head, with tllib's recipe for it
+(``examples/domain_adaptation/image_classification/dann.sh``: ``-a vit_base_patch16_224
+--no-pool -b 24 --epochs 30``): 24 + 24 images, 30,000 steps, the rest as above,
+ImageNet's normalisation as tllib uses it. tllib reports an Office-Home average of 0.786
+for DANN with ViT-B/16 (0.652 with ResNet-50), chosen on target labels; we have not
+measured ours.
 """
 
 from __future__ import annotations
